@@ -1,0 +1,107 @@
+// Pure parsers for btrfs-progs output. Kept free of I/O so they are unit-tested on captured text.
+import { InvalidSizeError } from './errors.js';
+import type { QuotaInfo, SubvolumeInfo } from './types.js';
+
+/** Fields of `btrfs subvolume show` as "Key: value" pairs (the first line is the path). */
+function showFields(stdout: string): Map<string, string> {
+  const fields = new Map<string, string>();
+  for (const line of stdout.split('\n')) {
+    const match = /^\s+([A-Za-z][A-Za-z ()]*?):\s*(.*)$/.exec(line);
+    if (match?.[1] !== undefined && match[2] !== undefined) fields.set(match[1], match[2].trim());
+  }
+  return fields;
+}
+
+function uuidOrUndefined(value: string | undefined): string | undefined {
+  return value === undefined || value === '-' || value === '' ? undefined : value;
+}
+
+/** `2026-11-26 14:06:35 +0000` (btrfs-progs' format) to a Date. */
+export function parseBtrfsTime(value: string | undefined): Date | undefined {
+  const match = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}) ([+-]\d{2})(\d{2})$/.exec(value ?? '');
+  if (!match) return undefined;
+  const date = new Date(`${match[1]}T${match[2]}${match[3]}:${match[4]}`);
+  return Number.isNaN(date.getTime()) ? undefined : date;
+}
+
+/** Parses `btrfs subvolume show <path>`; throws when a field we rely on is missing. */
+export function parseSubvolumeShow(stdout: string, path: string): SubvolumeInfo {
+  const fields = showFields(stdout);
+  const uuid = uuidOrUndefined(fields.get('UUID'));
+  const id = Number(fields.get('Subvolume ID'));
+  const generation = Number(fields.get('Generation'));
+  if (uuid === undefined || !Number.isSafeInteger(id) || !Number.isSafeInteger(generation)) {
+    throw new Error(`unexpected 'btrfs subvolume show' output for ${path}:\n${stdout}`);
+  }
+  const flags = (fields.get('Flags') ?? '').split(/[\s,|]+/);
+  return {
+    path,
+    uuid,
+    parentUuid: uuidOrUndefined(fields.get('Parent UUID')),
+    receivedUuid: uuidOrUndefined(fields.get('Received UUID')),
+    readonly: flags.includes('readonly'),
+    generation,
+    creationTime: parseBtrfsTime(fields.get('Creation time')),
+    id,
+  };
+}
+
+function bytesOrUndefined(value: string | undefined): number | undefined {
+  if (value === undefined || value === 'none') return undefined;
+  const n = Number(value);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+/**
+ * Parses `btrfs qgroup show -re --raw -f <path>`: the subvolume's own level-0 qgroup row
+ * (`0/<id>`). With `id` given, only that qgroup's row is accepted.
+ */
+export function parseQgroupShow(stdout: string, id?: number): QuotaInfo | undefined {
+  for (const line of stdout.split('\n')) {
+    const cols = line.trim().split(/\s+/);
+    const qgroup = cols[0] ?? '';
+    if (!/^0\/\d+$/.test(qgroup)) continue;
+    if (id !== undefined && qgroup !== `0/${id}`) continue;
+    const referenced = bytesOrUndefined(cols[1]);
+    const exclusive = bytesOrUndefined(cols[2]);
+    if (referenced === undefined || exclusive === undefined) continue;
+    return { referenced, exclusive, limit: bytesOrUndefined(cols[3]) };
+  }
+  return undefined;
+}
+
+/** The subvolume named by btrfs receive's "At subvol X" / "At snapshot X" line. */
+export function parseReceived(stderr: string): string | undefined {
+  let received: string | undefined;
+  for (const line of stderr.split('\n')) {
+    const match = /^At (?:subvol|snapshot) (.+)$/.exec(line.trimEnd());
+    // A stream may hold several subvolumes; the last one is what the receive ended with.
+    if (match?.[1] !== undefined) received = match[1];
+  }
+  return received;
+}
+
+/** True when `lsattr -d` output shows the No_COW (`C`) attribute. */
+export function parseLsattrNocow(stdout: string): boolean {
+  const flags = stdout.trimStart().split(/\s/, 1)[0] ?? '';
+  if (!/^[A-Za-z-]+$/.test(flags)) throw new Error(`unexpected lsattr output: ${stdout}`);
+  return flags.includes('C');
+}
+
+const UNITS: Readonly<Record<string, number>> = { '': 0, K: 1, M: 2, G: 3, T: 4, P: 5, E: 6 };
+
+/**
+ * Parses a size like btrfs-progs does for quota limits: `1048576`, `512K`, `10G`, `1.5T`
+ * (units are powers of 1024; `10GiB`/`10GB` accepted as `10G`). Throws InvalidSizeError.
+ */
+export function parseSize(input: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([KMGTPE]?)(?:i?B)?\s*$/i.exec(input);
+  const unit = UNITS[(match?.[2] ?? '').toUpperCase()];
+  if (!match?.[1] || unit === undefined) throw new InvalidSizeError(input);
+  const bytes = Number(match[1]) * 1024 ** unit;
+  if (!Number.isFinite(bytes) || !Number.isSafeInteger(Math.round(bytes))) {
+    throw new InvalidSizeError(input);
+  }
+  if (!Number.isInteger(bytes) && unit === 0) throw new InvalidSizeError(input);
+  return Math.round(bytes);
+}

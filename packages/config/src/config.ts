@@ -1,0 +1,128 @@
+import { readFileSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import { parseIniDefaults } from './ini.js';
+
+export type LogLevel = 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR' | 'CRITICAL';
+const LOG_LEVELS: readonly LogLevel[] = ['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'];
+
+export interface Config {
+  volumesPath: string;
+  snapshotsPath: string;
+  /** schedule.csv (`<schedule>.disabled` when the whole schedule is paused). */
+  schedule: string;
+  runPath: string;
+  /** The unix socket the daemon listens on and the CLI talks to. */
+  socket: string;
+  /** Seconds between two scheduler passes. */
+  timer: number;
+  /** strftime format of the timestamp in snapshot names. */
+  dtFormat: string;
+  logLevel: LogLevel;
+  driverName: string;
+  /** ssh port for send and sync (plain `SSH_PORT` env var, as in 3.x); undefined: ssh's default. */
+  sshPort: number | undefined;
+  /** Where each value came from, for `buttervolume config` style diagnostics. */
+  sources: Record<string, 'env' | 'ini' | 'default'>;
+  /** The ini file that was read, if it existed. */
+  iniPath: string | undefined;
+}
+
+export const DEFAULT_CONFIG_FILE = '/etc/buttervolume/config.ini';
+
+/** A config value we cannot run with; says which variable, where it came from, and why. */
+export class ConfigError extends Error {
+  readonly code = 'INVALID_CONFIG';
+  constructor(
+    readonly key: string,
+    readonly source: string,
+    reason: string,
+  ) {
+    super(`Invalid configuration ${key} (from ${source}): ${reason}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface LoadConfigOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Default: `$BUTTERVOLUME_CONFIG_FILE`, else /etc/buttervolume/config.ini. A missing file is fine. */
+  iniPath?: string;
+}
+
+/** Each var: `BUTTERVOLUME_<VAR>` from the environment, then config.ini's [DEFAULT], then the default. */
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const iniPath = options.iniPath ?? env.BUTTERVOLUME_CONFIG_FILE ?? DEFAULT_CONFIG_FILE;
+  const ini = readIni(iniPath);
+  const sources: Config['sources'] = {};
+
+  const get = (key: string, fallback: string): string => {
+    const fromEnv = env[`BUTTERVOLUME_${key}`];
+    if (fromEnv !== undefined && fromEnv !== '') {
+      sources[key] = 'env';
+      return fromEnv;
+    }
+    const fromIni = ini?.get(key);
+    if (fromIni !== undefined && fromIni !== '') {
+      sources[key] = 'ini';
+      return fromIni;
+    }
+    sources[key] = 'default';
+    return fallback;
+  };
+  const where = (key: string) =>
+    sources[key] === 'env' ? `BUTTERVOLUME_${key}` : sources[key] === 'ini' ? iniPath : 'default';
+  const path = (key: string, fallback: string): string => {
+    const value = get(key, fallback);
+    if (!isAbsolute(value)) throw new ConfigError(key, where(key), `"${value}" is not an absolute path`);
+    return value;
+  };
+
+  const runPath = path('RUNPATH', '/run/docker');
+  const timerText = get('TIMER', '60');
+  const timer = Number(timerText);
+  if (!/^\d+$/.test(timerText.trim()) || !Number.isSafeInteger(timer) || timer <= 0) {
+    throw new ConfigError('TIMER', where('TIMER'), `"${timerText}" is not a positive number of seconds`);
+  }
+  const logLevel = get('LOGLEVEL', 'INFO').toUpperCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new ConfigError('LOGLEVEL', where('LOGLEVEL'), `"${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
+  }
+  const sshPortText = env.SSH_PORT;
+  let sshPort: number | undefined;
+  if (sshPortText !== undefined && sshPortText !== '') {
+    sshPort = Number(sshPortText);
+    if (!/^\d+$/.test(sshPortText) || sshPort < 1 || sshPort > 65535) {
+      throw new ConfigError('SSH_PORT', 'SSH_PORT', `"${sshPortText}" is not a port number (1-65535)`);
+    }
+  }
+  const dtFormat = get('DTFORMAT', '%Y-%m-%dT%H:%M:%S.%f');
+  if (!dtFormat.includes('%')) {
+    throw new ConfigError('DTFORMAT', where('DTFORMAT'), `"${dtFormat}" has no strftime directive`);
+  }
+
+  return {
+    volumesPath: path('VOLUMES_PATH', '/var/lib/buttervolume/volumes/'),
+    snapshotsPath: path('SNAPSHOTS_PATH', '/var/lib/buttervolume/snapshots/'),
+    schedule: path('SCHEDULE', '/etc/buttervolume/schedule.csv'),
+    runPath,
+    socket: path('SOCKET', join(runPath, 'plugins', 'btrfs.sock')),
+    timer,
+    dtFormat,
+    logLevel: logLevel as LogLevel,
+    driverName: get('DRIVERNAME', 'anybox/buttervolume:latest'),
+    sshPort,
+    sources,
+    iniPath: ini ? iniPath : undefined,
+  };
+}
+
+function readIni(path: string): Map<string, string> | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new ConfigError('CONFIG_FILE', path, (error as Error).message);
+  }
+  return parseIniDefaults(text);
+}

@@ -1,0 +1,51 @@
+/** A purge pattern we refuse: 3.x answered a bare "Invalid purge pattern"; we also say why. */
+export class InvalidPatternError extends Error {
+  readonly code = 'INVALID_PATTERN';
+  constructor(
+    /** The whole pattern as given. */
+    readonly pattern: string,
+    /** The offending item (or the whole pattern when the fault is not in one item). */
+    readonly item: string,
+    /** Why, in words, e.g. `unknown unit "x" (use m, h, d, w or y)`. */
+    readonly reason: string,
+  ) {
+    super(
+      `Invalid purge pattern ${show(pattern)}: ${item === pattern ? '' : `item ${show(item)}: `}${reason}. ` +
+        `A pattern is two or more <n><unit> items joined by ":", unit m, h, d, w or y, e.g. 4h:1d:2w:2y`,
+    );
+    this.name = 'InvalidPatternError';
+  }
+}
+
+/** A strftime format we cannot both write and read back exactly. */
+export class UnsupportedFormatError extends Error {
+  readonly code = 'UNSUPPORTED_TIMESTAMP_FORMAT';
+  constructor(
+    readonly format: string,
+    readonly reason: string,
+  ) {
+    super(
+      `Unsupported timestamp format ${show(format)}: ${reason}. ` +
+        'Supported directives: %Y %m %d %H %M %S %f %% and literal text',
+    );
+    this.name = 'UnsupportedFormatError';
+  }
+}
+
+/** A Date that cannot become a snapshot timestamp (invalid, or outside years 1-9999). */
+export class InvalidDateError extends Error {
+  readonly code = 'INVALID_DATE';
+  constructor(readonly date: Date) {
+    super(
+      `Cannot format ${Number.isNaN(date.getTime()) ? 'an invalid date' : date.toISOString()} as a snapshot timestamp: the year must be 1 to 9999`,
+    );
+    this.name = 'InvalidDateError';
+  }
+}
+
+/** Quoted and cut short so a 10 kB pattern does not flood a log line or an HTTP answer. */
+export function show(value: unknown): string {
+  if (typeof value !== 'string') return `(${value === null ? 'null' : typeof value})`;
+  const text = JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}…` : value);
+  return value.length > 64 ? `${text} (${value.length} characters)` : text;
+}
