@@ -162,12 +162,14 @@ describe('private dockerd fixture', () => {
     const server = await fakeVolumePlugin(join(dir, 'volumes'), socketPath);
     const dockerd = await startDockerd().catch(async (error: unknown) => {
       server.close();
+      await rm(dir, { recursive: true, force: true });
       throw error;
     });
     const plugin = await registerVolumePlugin(uniquePluginName(), socketPath).catch(
       async (error: unknown) => {
         await dockerd.stop();
         server.close();
+        await rm(dir, { recursive: true, force: true });
         throw error;
       },
     );
