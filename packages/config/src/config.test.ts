@@ -36,12 +36,21 @@ describe('loadConfig', () => {
   });
 
   it('prefers BUTTERVOLUME_* env, then config.ini [DEFAULT], then defaults', () => {
-    const path = ini('[DEFAULT]\nvolumes_path = /ini/volumes\nSNAPSHOTS_PATH: /ini/snaps\nTIMER=5\n');
-    const config = loadConfig({ env: { BUTTERVOLUME_VOLUMES_PATH: '/env/volumes' }, iniPath: path });
+    const path = ini(
+      '[DEFAULT]\nvolumes_path = /ini/volumes\nSNAPSHOTS_PATH: /ini/snaps\nTIMER=5\n',
+    );
+    const config = loadConfig({
+      env: { BUTTERVOLUME_VOLUMES_PATH: '/env/volumes' },
+      iniPath: path,
+    });
     expect(config.volumesPath).toBe('/env/volumes');
     expect(config.snapshotsPath).toBe('/ini/snaps');
     expect(config.timer).toBe(5);
-    expect(config.sources).toMatchObject({ VOLUMES_PATH: 'env', SNAPSHOTS_PATH: 'ini', RUNPATH: 'default' });
+    expect(config.sources).toMatchObject({
+      VOLUMES_PATH: 'env',
+      SNAPSHOTS_PATH: 'ini',
+      RUNPATH: 'default',
+    });
   });
 
   it('derives the socket from RUNPATH unless SOCKET is set', () => {
@@ -49,8 +58,10 @@ describe('loadConfig', () => {
       '/tmp/r/plugins/btrfs.sock',
     );
     expect(
-      loadConfig({ env: { BUTTERVOLUME_RUNPATH: '/tmp/r', BUTTERVOLUME_SOCKET: '/s.sock' }, iniPath: missing })
-        .socket,
+      loadConfig({
+        env: { BUTTERVOLUME_RUNPATH: '/tmp/r', BUTTERVOLUME_SOCKET: '/s.sock' },
+        iniPath: missing,
+      }).socket,
     ).toBe('/s.sock');
   });
 
@@ -61,7 +72,9 @@ describe('loadConfig', () => {
 
   it('reads SSH_PORT as 3.x did', () => {
     expect(loadConfig({ env: { SSH_PORT: '2222' }, iniPath: missing }).sshPort).toBe(2222);
-    expect(() => loadConfig({ env: { SSH_PORT: '22; id' }, iniPath: missing })).toThrow(ConfigError);
+    expect(() => loadConfig({ env: { SSH_PORT: '22; id' }, iniPath: missing })).toThrow(
+      ConfigError,
+    );
   });
 
   it.each([

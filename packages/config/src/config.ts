@@ -73,7 +73,8 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     sources[key] === 'env' ? `BUTTERVOLUME_${key}` : sources[key] === 'ini' ? iniPath : 'default';
   const path = (key: string, fallback: string): string => {
     const value = get(key, fallback);
-    if (!isAbsolute(value)) throw new ConfigError(key, where(key), `"${value}" is not an absolute path`);
+    if (!isAbsolute(value))
+      throw new ConfigError(key, where(key), `"${value}" is not an absolute path`);
     return value;
   };
 
@@ -81,18 +82,30 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const timerText = get('TIMER', '60');
   const timer = Number(timerText);
   if (!/^\d+$/.test(timerText.trim()) || !Number.isSafeInteger(timer) || timer <= 0) {
-    throw new ConfigError('TIMER', where('TIMER'), `"${timerText}" is not a positive number of seconds`);
+    throw new ConfigError(
+      'TIMER',
+      where('TIMER'),
+      `"${timerText}" is not a positive number of seconds`,
+    );
   }
   const logLevel = get('LOGLEVEL', 'INFO').toUpperCase();
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
-    throw new ConfigError('LOGLEVEL', where('LOGLEVEL'), `"${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
+    throw new ConfigError(
+      'LOGLEVEL',
+      where('LOGLEVEL'),
+      `"${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`,
+    );
   }
   const sshPortText = env.SSH_PORT;
   let sshPort: number | undefined;
   if (sshPortText !== undefined && sshPortText !== '') {
     sshPort = Number(sshPortText);
     if (!/^\d+$/.test(sshPortText) || sshPort < 1 || sshPort > 65535) {
-      throw new ConfigError('SSH_PORT', 'SSH_PORT', `"${sshPortText}" is not a port number (1-65535)`);
+      throw new ConfigError(
+        'SSH_PORT',
+        'SSH_PORT',
+        `"${sshPortText}" is not a port number (1-65535)`,
+      );
     }
   }
   const dtFormat = get('DTFORMAT', '%Y-%m-%dT%H:%M:%S.%f');

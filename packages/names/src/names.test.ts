@@ -97,9 +97,9 @@ describe('MarkerName', () => {
 
   it('refuses a marker that would not fit in a file name', () => {
     const snapshot = SnapshotName.parse(`${'v'.repeat(128)}@2026-11-24T19:13:40.123456`);
-    expect(() => MarkerName.of(snapshot, HostName.parse(`${'h'.repeat(60)}.${'h'.repeat(60)}`))).toThrow(
-      /longer than 255/,
-    );
+    expect(() =>
+      MarkerName.of(snapshot, HostName.parse(`${'h'.repeat(60)}.${'h'.repeat(60)}`)),
+    ).toThrow(/longer than 255/);
   });
 });
 

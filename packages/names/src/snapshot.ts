@@ -28,7 +28,11 @@ function parseParts(raw: string, kind: 'snapshot' | 'marker', format: string): S
   const timestamp = at > 0 ? parseTimestamp(stamp, format) : undefined;
   const volume = raw.slice(0, at);
   if (at <= 0 || !VolumeName.is(volume) || timestamp === undefined) {
-    throw new InvalidNameError(kind, raw, `expected <volume>@<timestamp> with timestamp format ${format}`);
+    throw new InvalidNameError(
+      kind,
+      raw,
+      `expected <volume>@<timestamp> with timestamp format ${format}`,
+    );
   }
   return { volume, stamp, timestamp };
 }
@@ -90,6 +94,9 @@ export const MarkerName = {
   },
   split(marker: MarkerName): { snapshot: SnapshotName; host: HostName } {
     const at = marker.lastIndexOf('@');
-    return { snapshot: marker.slice(0, at) as SnapshotName, host: marker.slice(at + 1) as HostName };
+    return {
+      snapshot: marker.slice(0, at) as SnapshotName,
+      host: marker.slice(at + 1) as HostName,
+    };
   },
 };
