@@ -7,18 +7,39 @@
 //   await btrfs.isSubvolume(path);                            // no process spawned
 //   await btrfs.listSubvolumes(dir);                          // names of direct children that are subvolumes, sorted; no process per entry
 //   await btrfs.show(path): SubvolumeInfo
-//   await btrfs.setReadOnly(path, ro: boolean);
+//   await btrfs.setReadOnly(path, ro: boolean, { force? });  // force: make a received snapshot writable
 //   await btrfs.isReadOnly(path): boolean
 //   btrfs.send(snapshot, { parent? }): SendProcess            // stream + done + abort
-//   btrfs.receive(dir): ReceiveProcess                        // stream + done + abort
+//   btrfs.receive(dir): ReceiveProcess                        // stream + done ({ received, path }) + abort
 //   await btrfs.syncFilesystem(path);
 //   await btrfs.enableQuota(path);                            // idempotent
 //   await btrfs.setQuotaLimit(subvolumePath, bytes | 'none');
 //   await btrfs.quota(subvolumePath): QuotaInfo | undefined   // undefined when quotas are off
 //   await btrfs.isNocow(path): boolean                        // lsattr-equivalent, C flag
 //   await isBtrfs(path): boolean                              // fs.statfs magic, no process
+//   parseSize('10G'): number                                  // quota sizes, powers of 1024
 //
-// Errors: BtrfsError (base, has `code`), with subclasses NotASubvolumeError,
-// AlreadyExistsError, NoSuchPathError, NoSpaceError, PermissionError, BtrfsCommandError
-// (command: string[], exitCode, stderr).
+// Errors: BtrfsError (base, has `code`; `command`, `exitCode`, `stderr` when a process failed),
+// with subclasses NotASubvolumeError, NotBtrfsError, AlreadyExistsError, NoSuchPathError,
+// NoSpaceError, PermissionError, QuotaDisabledError, InvalidSizeError, AbortedError,
+// BtrfsCommandError (command: string[], exitCode, stderr).
+
+export { Btrfs } from './btrfs.js';
+export {
+  AbortedError,
+  AlreadyExistsError,
+  BtrfsCommandError,
+  BtrfsError,
+  type BtrfsErrorCode,
+  type CommandFailure,
+  InvalidSizeError,
+  NoSpaceError,
+  NoSuchPathError,
+  NotASubvolumeError,
+  NotBtrfsError,
+  PermissionError,
+  QuotaDisabledError,
+} from './errors.js';
+export { BTRFS_SUPER_MAGIC, isBtrfs, SUBVOLUME_ROOT_INODE } from './inspect.js';
+export { parseSize } from './parse.js';
 export type * from './types.js';

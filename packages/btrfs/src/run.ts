@@ -1,8 +1,8 @@
 import { ExecaError, execa } from 'execa';
 import {
   AlreadyExistsError,
-  type BtrfsError,
   BtrfsCommandError,
+  type BtrfsError,
   type CommandFailure,
   NoSpaceError,
   NoSuchPathError,
@@ -37,9 +37,19 @@ export function classifyFailure(failure: CommandFailure, path: string | undefine
   if (/Not a Btrfs subvolume|not a subvolume/i.test(stderr)) {
     return new NotASubvolumeError(subject, details);
   }
-  const what = failure.command.slice(1, 3).join(' ');
+  if (/Directory not empty/i.test(stderr)) {
+    // The usual cause: a nested subvolume (e.g. docker's btrfs storage driver inside a volume).
+    return new BtrfsCommandError(
+      `${subject} still contains subvolumes: delete those first (btrfs subvolume list -o)`,
+      failure,
+      { path },
+    );
+  }
+  // Subcommand words only (no paths), e.g. "btrfs subvolume delete".
+  const words = failure.command.slice(1).filter((arg) => /^[a-z]+$/.test(arg));
+  const what = [failure.command[0], ...words.slice(0, 2)].join(' ');
   return new BtrfsCommandError(
-    `${failure.command[0]} ${what} failed${path ? ` for ${path}` : ''}: see stderr below`,
+    `${what} failed${path ? ` for ${path}` : ''}: see the command and stderr below`,
     failure,
     { path },
   );
@@ -50,7 +60,8 @@ export function failureOf(error: ExecaError, command: readonly string[]): Comman
     command,
     exitCode: error.exitCode,
     // A binary that cannot start has no stderr; its spawn error is the useful text.
-    stderr: typeof error.stderr === 'string' && error.stderr !== '' ? error.stderr : error.shortMessage,
+    stderr:
+      typeof error.stderr === 'string' && error.stderr !== '' ? error.stderr : error.shortMessage,
   };
 }
 

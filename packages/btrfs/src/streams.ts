@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { ExecaError, execa } from 'execa';
-import { AbortedError, type BtrfsError } from './errors.js';
+import { AbortedError } from './errors.js';
 import { parseReceived } from './parse.js';
 import { COMMAND_ENV, classifyFailure, failureOf } from './run.js';
 import type { ReceiveProcess, SendProcess } from './types.js';
@@ -54,7 +54,6 @@ export function startSend(
     subprocess.then(
       () => undefined,
       (error: unknown) => {
-        stream.end();
         throw toBtrfsError(error, command, snapshot);
       },
     ),
@@ -84,14 +83,15 @@ export function startReceive(btrfsPath: string, dir: string): ReceiveProcess {
   });
   const done = handled(
     subprocess.then(
-      ({ stderr }) => {
-        const received = parseReceived(stderr);
+      ({ stdout, stderr }) => {
+        // btrfs-progs 6.2 prints "At subvol" to stderr but "At snapshot" to stdout.
+        const received = parseReceived(`${stderr}\n${stdout}`);
         return { received, path: received === undefined ? undefined : join(dir, received) };
       },
       (error: unknown): never => {
         // Unblock a writer waiting on backpressure: nobody reads this stream any more.
         stream.destroy();
-        throw toBtrfsError(error, command, dir) as BtrfsError;
+        throw toBtrfsError(error, command, dir);
       },
     ),
   );

@@ -6,6 +6,16 @@ export interface BtrfsOptions {
   btrfsPath?: string;
   /** Path of the `chattr` binary (default `chattr`). */
   chattrPath?: string;
+  /** Path of the `lsattr` binary (default `lsattr`). */
+  lsattrPath?: string;
+}
+
+export interface SetReadOnlyOptions {
+  /**
+   * Allow making a received snapshot writable (`btrfs property set -f`). That drops its received
+   * UUID, so it can no longer be the parent of an incremental receive.
+   */
+  force?: boolean;
 }
 
 export interface CreateSubvolumeOptions {
@@ -59,7 +69,10 @@ export interface SendProcess {
 /** A running `btrfs receive`: write the stream into `stream`; `done` settles when it ends. */
 export interface ReceiveProcess {
   stream: Writable;
-  /** Resolves with the received subvolume's name (as printed by btrfs receive) when it exits 0. */
-  done: Promise<{ received: string | undefined }>;
+  /**
+   * Resolves with the received subvolume's name (as printed by btrfs receive) and its full path
+   * inside the receiving folder when it exits 0; rejects with a BtrfsError otherwise.
+   */
+  done: Promise<{ received: string | undefined; path: string | undefined }>;
   abort(): void;
 }

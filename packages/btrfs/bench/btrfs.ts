@@ -1,0 +1,125 @@
+// Benchmarks of @buttervolume/btrfs on a real loop-mounted btrfs (needs root).
+//   pnpm --filter @buttervolume/btrfs bench
+// Prints plain "name: value" lines. Entry and sample counts: BENCH_ENTRIES, BENCH_SAMPLES.
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createLoopBtrfs, requireRealEnvironment } from '@buttervolume/test-utils';
+import { execa } from 'execa';
+import { Btrfs } from '../src/index.js';
+
+const ENTRIES = Number(process.env.BENCH_ENTRIES ?? 10_000);
+const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 30);
+const SWEEPS = 7;
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const start = performance.now();
+  await fn();
+  return performance.now() - start;
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight (creating 10k subvolumes one by one is slow). */
+async function eachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>) {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: limit }, worker));
+}
+
+const fmt = (ms: number) => ms.toFixed(2);
+
+async function main(): Promise<void> {
+  requireRealEnvironment(['btrfs', 'mkfs.btrfs']);
+  const btrfs = new Btrfs();
+  // Sparse: 10k empty subvolumes need ~300 MiB of DUP metadata, the image only grows that much.
+  const fs = await createLoopBtrfs({ sizeMiB: 4096 });
+  try {
+    const dir = join(fs.mountPoint, 'volumes');
+    await mkdir(dir);
+    // Half subvolumes, half plain folders: the sweep must tell them apart.
+    const names = Array.from({ length: ENTRIES }, (_, i) => `v${String(i).padStart(5, '0')}`);
+    const setupStart = performance.now();
+    await eachLimited(names, 8, async (name) => {
+      const index = Number(name.slice(1));
+      if (index % 2 === 0) {
+        await execa('btrfs', ['subvolume', 'create', '--', join(dir, name)]);
+      } else {
+        await mkdir(join(dir, name));
+      }
+    });
+    console.log(
+      `setup: ${ENTRIES} entries (${ENTRIES / 2} subvolumes) in ${fmt(performance.now() - setupStart)} ms`,
+    );
+
+    const paths = names.map((name) => join(dir, name));
+    const sweeps: number[] = [];
+    let found = 0;
+    for (let i = 0; i < SWEEPS; i++) {
+      sweeps.push(
+        await timed(async () => {
+          const answers = await Promise.all(paths.map((path) => btrfs.isSubvolume(path)));
+          found = answers.filter(Boolean).length;
+        }),
+      );
+    }
+    if (found !== ENTRIES / 2)
+      throw new Error(`isSubvolume found ${found}, expected ${ENTRIES / 2}`);
+    console.log(
+      `isSubvolume sweep over ${ENTRIES} entries: median ${fmt(median(sweeps))} ms (${fmt((median(sweeps) * 1000) / ENTRIES)} us/entry, ${SWEEPS} runs)`,
+    );
+
+    const lists: number[] = [];
+    let listed = 0;
+    for (let i = 0; i < SWEEPS; i++) {
+      lists.push(await timed(async () => (listed = (await btrfs.listSubvolumes(dir)).length)));
+    }
+    if (listed !== ENTRIES / 2) throw new Error(`listSubvolumes found ${listed}`);
+    console.log(
+      `listSubvolumes of ${ENTRIES} entries (${listed} subvolumes): median ${fmt(median(lists))} ms (${SWEEPS} runs)`,
+    );
+
+    // Snapshot latency: wrapper vs. bare execa. Warm up both paths (JIT, page cache), then
+    // alternate which goes first, so a commit left pending by one does not always hit the other.
+    const source = join(fs.mountPoint, 'source');
+    await btrfs.createSubvolume(source);
+    const snaps = join(fs.mountPoint, 'snaps');
+    await mkdir(snaps);
+    const viaWrapper = (name: string) =>
+      timed(() => btrfs.snapshot(source, join(snaps, name), { readonly: true }));
+    const viaExeca = (name: string) =>
+      timed(() => execa('btrfs', ['subvolume', 'snapshot', '-r', '--', source, join(snaps, name)]));
+    for (let i = 0; i < 3; i++) {
+      await viaWrapper(`warm-w${i}`);
+      await viaExeca(`warm-d${i}`);
+    }
+    const wrapper: number[] = [];
+    const direct: number[] = [];
+    for (let i = 0; i < SAMPLES; i++) {
+      if (i % 2 === 0) {
+        wrapper.push(await viaWrapper(`w${i}`));
+        direct.push(await viaExeca(`d${i}`));
+      } else {
+        direct.push(await viaExeca(`d${i}`));
+        wrapper.push(await viaWrapper(`w${i}`));
+      }
+    }
+    const w = median(wrapper);
+    const d = median(direct);
+    console.log(`snapshot via Btrfs.snapshot: median ${fmt(w)} ms (${SAMPLES} runs)`);
+    console.log(`snapshot via execa btrfs: median ${fmt(d)} ms (${SAMPLES} runs)`);
+    console.log(
+      `snapshot wrapper/direct ratio: ${(w / d).toFixed(3)} (overhead ${fmt(((w - d) / d) * 100)} %)`,
+    );
+  } finally {
+    await fs.cleanup();
+  }
+}
+
+await main();

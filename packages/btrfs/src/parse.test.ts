@@ -1,0 +1,136 @@
+import { describe, expect, it } from 'vitest';
+import { InvalidSizeError } from './errors.js';
+import {
+  parseBtrfsTime,
+  parseLsattrNocow,
+  parseQgroupShow,
+  parseReceived,
+  parseSize,
+  parseSubvolumeShow,
+} from './parse.js';
+
+// Captured from btrfs-progs v6.2 on kernel 6.x.
+const RECEIVED_SHOW = `r/s1
+\tName: \t\t\ts1
+\tUUID: \t\t\t5010cba3-d3dc-204f-bb79-3c7e65dffc3a
+\tParent UUID: \t\t-
+\tReceived UUID: \t\td0b6e2cf-45ce-c746-8879-b756354e618d
+\tCreation time: \t\t2026-11-26 14:06:35 +0000
+\tSubvolume ID: \t\t258
+\tGeneration: \t\t8
+\tGen at creation: \t8
+\tParent ID: \t\t5
+\tTop level ID: \t\t5
+\tFlags: \t\t\treadonly
+\tSend transid: \t\t7
+\tSend time: \t\t2026-11-26 14:06:35 +0000
+\tReceive transid: \t8
+\tReceive time: \t\t2026-11-26 14:06:35 +0000
+\tSnapshot(s):
+`;
+
+const SNAPSHOT_SHOW = `s1
+\tName: \t\t\ts1
+\tUUID: \t\t\td0b6e2cf-45ce-c746-8879-b756354e618d
+\tParent UUID: \t\t4b0e771e-e5a3-4343-be56-419a94bc4d85
+\tReceived UUID: \t\t-
+\tCreation time: \t\t2026-11-26 15:06:35 +0100
+\tSubvolume ID: \t\t257
+\tGeneration: \t\t7
+\tGen at creation: \t7
+\tParent ID: \t\t5
+\tTop level ID: \t\t5
+\tFlags: \t\t\t-
+\tSnapshot(s):
+\t\t\t\ts2
+`;
+
+describe('parseSubvolumeShow', () => {
+  it('reads UUIDs, flags, generation, id and creation time of a received snapshot', () => {
+    expect(parseSubvolumeShow(RECEIVED_SHOW, '/m/r/s1')).toEqual({
+      path: '/m/r/s1',
+      uuid: '5010cba3-d3dc-204f-bb79-3c7e65dffc3a',
+      parentUuid: undefined,
+      receivedUuid: 'd0b6e2cf-45ce-c746-8879-b756354e618d',
+      readonly: true,
+      generation: 8,
+      creationTime: new Date('2026-11-26T14:06:35Z'),
+      id: 258,
+    });
+  });
+
+  it('reads the parent UUID of a writable snapshot and honours the time zone offset', () => {
+    const info = parseSubvolumeShow(SNAPSHOT_SHOW, '/m/s1');
+    expect(info.parentUuid).toBe('4b0e771e-e5a3-4343-be56-419a94bc4d85');
+    expect(info.receivedUuid).toBeUndefined();
+    expect(info.readonly).toBe(false);
+    expect(info.creationTime?.toISOString()).toBe('2026-11-26T14:06:35.000Z');
+  });
+
+  it('refuses output without the fields it relies on', () => {
+    expect(() => parseSubvolumeShow('ERROR: something\n', '/x')).toThrow(/unexpected/);
+  });
+});
+
+describe('parseBtrfsTime', () => {
+  it('is undefined for "-" and garbage', () => {
+    expect(parseBtrfsTime('-')).toBeUndefined();
+    expect(parseBtrfsTime('yesterday')).toBeUndefined();
+    expect(parseBtrfsTime(undefined)).toBeUndefined();
+  });
+});
+
+describe('parseQgroupShow', () => {
+  const table = `Qgroupid    Referenced    Exclusive  Max referenced  Max exclusive   Path
+--------    ----------    ---------  --------------  -------------   ----
+0/256            16384        16384         1000000           none   a
+1/1              16384        16384            none           none   <under qgroup>
+`;
+  it('reads the level-0 row with raw numbers and the limit', () => {
+    expect(parseQgroupShow(table)).toEqual({ referenced: 16384, exclusive: 16384, limit: 1000000 });
+  });
+  it('has no limit when it says none, and matches the requested id only', () => {
+    const noLimit = table.replace('1000000', '   none');
+    expect(parseQgroupShow(noLimit)?.limit).toBeUndefined();
+    expect(parseQgroupShow(table, 257)).toBeUndefined();
+    expect(parseQgroupShow(table, 256)?.referenced).toBe(16384);
+  });
+});
+
+describe('parseReceived', () => {
+  it('takes the name from "At subvol" and "At snapshot" lines, the last one winning', () => {
+    expect(parseReceived('At subvol s1\n')).toBe('s1');
+    expect(parseReceived('At snapshot vol@2026 with spaces\n')).toBe('vol@2026 with spaces');
+    expect(parseReceived('At subvol a\nAt snapshot b\n')).toBe('b');
+    expect(parseReceived('')).toBeUndefined();
+  });
+});
+
+describe('parseLsattrNocow', () => {
+  it('sees the C attribute', () => {
+    expect(parseLsattrNocow('---------------C------ /m/-dash')).toBe(true);
+    expect(parseLsattrNocow('---------------------- /m/C')).toBe(false);
+    expect(() => parseLsattrNocow('lsattr: Operation not supported')).toThrow();
+  });
+});
+
+describe('parseSize', () => {
+  it('reads bytes and powers of 1024', () => {
+    expect(parseSize('1048576')).toBe(1048576);
+    expect(parseSize('512K')).toBe(512 * 1024);
+    expect(parseSize('10G')).toBe(10 * 1024 ** 3);
+    expect(parseSize('10GiB')).toBe(10 * 1024 ** 3);
+    expect(parseSize('1.5t')).toBe(1.5 * 1024 ** 4);
+  });
+  it.each(['', 'ten', '-1', '10X', '1.5', '10 G B', '1e3', '99999999999E'])(
+    'rejects %j with a typed error',
+    (input) => {
+      expect(() => parseSize(input)).toThrow(InvalidSizeError);
+      try {
+        parseSize(input);
+      } catch (error) {
+        expect((error as InvalidSizeError).code).toBe('BTRFS_INVALID_SIZE');
+      }
+    },
+  );
+});

@@ -1,0 +1,291 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createLoopBtrfs, type LoopBtrfs, requireRealEnvironment } from '@buttervolume/test-utils';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  AlreadyExistsError,
+  Btrfs,
+  BtrfsCommandError,
+  BtrfsError,
+  isBtrfs,
+  NoSuchPathError,
+  NotASubvolumeError,
+  NotBtrfsError,
+  PermissionError,
+} from '../../src/index.js';
+
+const btrfs = new Btrfs();
+let fs: LoopBtrfs;
+let counter = 0;
+/** A fresh folder per test, so tests in this file never see each other's subvolumes. */
+async function scratch(): Promise<string> {
+  const dir = join(fs.mountPoint, `t${++counter}`);
+  await mkdir(dir);
+  return dir;
+}
+
+async function lsattrHasC(path: string): Promise<boolean> {
+  const { stdout } = await execa('lsattr', ['-d', '--', path]);
+  return (stdout.split(/\s/, 1)[0] ?? '').includes('C');
+}
+
+beforeAll(async () => {
+  requireRealEnvironment(['btrfs', 'mkfs.btrfs', 'chattr', 'lsattr']);
+  fs = await createLoopBtrfs({ sizeMiB: 256 });
+});
+afterAll(async () => {
+  await fs?.cleanup();
+});
+
+describe('subvolumes', () => {
+  it('creates, recognises and deletes a subvolume', async () => {
+    const dir = await scratch();
+    const vol = join(dir, 'vol');
+    await btrfs.createSubvolume(vol);
+    expect(await btrfs.isSubvolume(vol)).toBe(true);
+    expect((await stat(vol)).ino).toBe(256);
+    await writeFile(join(vol, 'data'), 'x');
+    await btrfs.deleteSubvolume(vol);
+    expect(existsSync(vol)).toBe(false);
+  });
+
+  it('does not take plain folders, files, symlinks, missing paths or other filesystems for subvolumes', async () => {
+    const dir = await scratch();
+    await mkdir(join(dir, 'plain'));
+    await writeFile(join(dir, 'file'), '');
+    await btrfs.createSubvolume(join(dir, 'vol'));
+    await symlink(join(dir, 'vol'), join(dir, 'link'));
+    expect(await btrfs.isSubvolume(join(dir, 'plain'))).toBe(false);
+    expect(await btrfs.isSubvolume(join(dir, 'file'))).toBe(false);
+    expect(await btrfs.isSubvolume(join(dir, 'link'))).toBe(false);
+    expect(await btrfs.isSubvolume(join(dir, 'missing'))).toBe(false);
+    expect(await btrfs.isSubvolume(fs.dir)).toBe(false);
+    // The top-level subvolume (the mount point) is a subvolume too.
+    expect(await btrfs.isSubvolume(fs.mountPoint)).toBe(true);
+    expect(await isBtrfs(fs.mountPoint)).toBe(true);
+    expect(await isBtrfs(fs.dir)).toBe(false);
+    expect(await isBtrfs(join(dir, 'missing'))).toBe(false);
+  });
+
+  it('lists only the direct children that are subvolumes, sorted', async () => {
+    const dir = await scratch();
+    for (const name of ['b', 'a', 'c@2026-01-01T00:00:00.000000']) {
+      await btrfs.createSubvolume(join(dir, name));
+    }
+    await btrfs.createSubvolume(join(dir, 'a', 'nested'));
+    await mkdir(join(dir, 'plain'));
+    await writeFile(join(dir, 'metadata.db'), '');
+    await symlink(join(dir, 'a'), join(dir, 'link'));
+    expect(await btrfs.listSubvolumes(dir)).toEqual(['a', 'b', 'c@2026-01-01T00:00:00.000000']);
+    expect(await btrfs.listSubvolumes(join(dir, 'plain'))).toEqual([]);
+    await expect(btrfs.listSubvolumes(join(dir, 'missing'))).rejects.toBeInstanceOf(
+      NoSuchPathError,
+    );
+  });
+
+  it('snapshots read-only and writable, and deletes read-only snapshots', async () => {
+    const dir = await scratch();
+    const vol = join(dir, 'vol');
+    await btrfs.createSubvolume(vol);
+    await writeFile(join(vol, 'f'), 'one');
+    await btrfs.snapshot(vol, join(dir, 'ro'), { readonly: true });
+    await btrfs.snapshot(vol, join(dir, 'rw'), { readonly: false });
+    expect(await readFile(join(dir, 'ro', 'f'), 'utf8')).toBe('one');
+    expect(await btrfs.isReadOnly(join(dir, 'ro'))).toBe(true);
+    expect(await btrfs.isReadOnly(join(dir, 'rw'))).toBe(false);
+    await expect(writeFile(join(dir, 'ro', 'f'), 'two')).rejects.toMatchObject({ code: 'EROFS' });
+    await btrfs.deleteSubvolume(join(dir, 'ro'));
+    expect(existsSync(join(dir, 'ro'))).toBe(false);
+  });
+
+  it('shows UUIDs and the parent relationship of a snapshot', async () => {
+    const dir = await scratch();
+    const vol = join(dir, 'vol');
+    await btrfs.createSubvolume(vol);
+    await btrfs.snapshot(vol, join(dir, 'snap'), { readonly: true });
+    const volInfo = await btrfs.show(vol);
+    const snapInfo = await btrfs.show(join(dir, 'snap'));
+    expect(volInfo.uuid).toMatch(/^[0-9a-f-]{36}$/);
+    expect(volInfo.parentUuid).toBeUndefined();
+    expect(volInfo.readonly).toBe(false);
+    expect(volInfo.id).toBeGreaterThanOrEqual(256);
+    expect(snapInfo.parentUuid).toBe(volInfo.uuid);
+    expect(snapInfo.receivedUuid).toBeUndefined();
+    expect(snapInfo.readonly).toBe(true);
+    expect(snapInfo.id).not.toBe(volInfo.id);
+    expect(snapInfo.path).toBe(join(dir, 'snap'));
+    const age = Date.now() - (snapInfo.creationTime?.getTime() ?? 0);
+    expect(age).toBeGreaterThanOrEqual(-2000);
+    expect(age).toBeLessThan(120_000);
+  });
+
+  it('flips the read-only property both ways', async () => {
+    const dir = await scratch();
+    const vol = join(dir, 'vol');
+    await btrfs.createSubvolume(vol);
+    await btrfs.setReadOnly(vol, true);
+    expect(await btrfs.isReadOnly(vol)).toBe(true);
+    expect((await btrfs.show(vol)).readonly).toBe(true);
+    await btrfs.setReadOnly(vol, false);
+    expect(await btrfs.isReadOnly(vol)).toBe(false);
+    await writeFile(join(vol, 'f'), 'ok');
+  });
+
+  it('creates nocow subvolumes whose new files inherit No_COW, and normal ones without', async () => {
+    const dir = await scratch();
+    await btrfs.createSubvolume(join(dir, 'db'), { nocow: true });
+    await btrfs.createSubvolume(join(dir, 'cow'), { nocow: false });
+    await btrfs.createSubvolume(join(dir, 'default'));
+    await writeFile(join(dir, 'db', 'table'), 'rows');
+    expect(await lsattrHasC(join(dir, 'db'))).toBe(true);
+    expect(await lsattrHasC(join(dir, 'db', 'table'))).toBe(true);
+    expect(await lsattrHasC(join(dir, 'cow'))).toBe(false);
+    expect(await btrfs.isNocow(join(dir, 'db'))).toBe(true);
+    expect(await btrfs.isNocow(join(dir, 'db', 'table'))).toBe(true);
+    expect(await btrfs.isNocow(join(dir, 'cow'))).toBe(false);
+    expect(await btrfs.isNocow(join(dir, 'default'))).toBe(false);
+    await expect(btrfs.isNocow(join(dir, 'missing'))).rejects.toBeInstanceOf(NoSuchPathError);
+  });
+
+  it('commits with syncFilesystem', async () => {
+    await btrfs.syncFilesystem(fs.mountPoint);
+    await expect(btrfs.syncFilesystem(join(fs.mountPoint, 'missing'))).rejects.toBeInstanceOf(
+      NoSuchPathError,
+    );
+  });
+});
+
+describe('hostile paths are names, never options or shell', () => {
+  const marker = `bv-pwned-${randomBytes(4).toString('hex')}`;
+  const names = [
+    '-r',
+    '--help',
+    '-dash vol',
+    `with space "double" 'single'`,
+    `$(touch ${marker})`,
+    `\`touch ${marker}\``,
+    `x; touch ${marker} #`,
+    'ünïcode\tand\ttabs',
+  ];
+
+  it.each(names)('handles %j literally through every operation', async (name) => {
+    const dir = await scratch();
+    const vol = join(dir, name);
+    const snap = join(dir, `${name}@snap`);
+    await btrfs.createSubvolume(vol, { nocow: true });
+    await writeFile(join(vol, 'f'), name);
+    await btrfs.snapshot(vol, snap, { readonly: true });
+    expect(await btrfs.listSubvolumes(dir)).toEqual([name, `${name}@snap`].sort());
+    expect(await btrfs.isNocow(vol)).toBe(true);
+    expect(await btrfs.isReadOnly(snap)).toBe(true);
+    expect((await btrfs.show(snap)).parentUuid).toBe((await btrfs.show(vol)).uuid);
+    await btrfs.setReadOnly(vol, true);
+    await btrfs.setReadOnly(vol, false);
+    expect(await readFile(join(snap, 'f'), 'utf8')).toBe(name);
+    await btrfs.deleteSubvolume(snap);
+    await btrfs.deleteSubvolume(vol);
+    expect(await btrfs.listSubvolumes(dir)).toEqual([]);
+    expect(existsSync(join(process.cwd(), marker))).toBe(false);
+    expect(existsSync(join(dir, marker))).toBe(false);
+  });
+
+  it('accepts relative paths starting with a dash', async () => {
+    const dir = await scratch();
+    const cwd = process.cwd();
+    process.chdir(dir);
+    try {
+      await btrfs.createSubvolume('-v');
+      await btrfs.snapshot('-v', '--', { readonly: true });
+      expect(await btrfs.listSubvolumes('.')).toEqual(['--', '-v']);
+      await btrfs.deleteSubvolume('--');
+      await btrfs.deleteSubvolume('-v');
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+});
+
+describe('typed errors', () => {
+  it('refuses to create over an existing path, before spawning anything', async () => {
+    const dir = await scratch();
+    await mkdir(join(dir, 'taken'));
+    const error = await btrfs.createSubvolume(join(dir, 'taken')).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AlreadyExistsError);
+    expect(error).toMatchObject({ code: 'BTRFS_ALREADY_EXISTS', path: join(dir, 'taken') });
+    expect((error as BtrfsError).command).toBeUndefined();
+  });
+
+  it('refuses to snapshot into an existing folder instead of nesting the snapshot in it', async () => {
+    const dir = await scratch();
+    await btrfs.createSubvolume(join(dir, 'vol'));
+    await mkdir(join(dir, 'existing'));
+    await expect(btrfs.snapshot(join(dir, 'vol'), join(dir, 'existing'))).rejects.toBeInstanceOf(
+      AlreadyExistsError,
+    );
+    expect(await btrfs.listSubvolumes(join(dir, 'existing'))).toEqual([]);
+  });
+
+  it('says which path is missing or not a subvolume', async () => {
+    const dir = await scratch();
+    await mkdir(join(dir, 'plain'));
+    await expect(btrfs.deleteSubvolume(join(dir, 'plain'))).rejects.toBeInstanceOf(
+      NotASubvolumeError,
+    );
+    await expect(btrfs.deleteSubvolume(join(dir, 'missing'))).rejects.toMatchObject({
+      code: 'BTRFS_NO_SUCH_PATH',
+      path: join(dir, 'missing'),
+    });
+    await expect(btrfs.snapshot(join(dir, 'plain'), join(dir, 's'))).rejects.toBeInstanceOf(
+      NotASubvolumeError,
+    );
+    await expect(btrfs.show(join(dir, 'plain'))).rejects.toBeInstanceOf(NotASubvolumeError);
+    await expect(btrfs.createSubvolume(join(dir, 'no', 'parent'))).rejects.toBeInstanceOf(
+      NoSuchPathError,
+    );
+    await expect(btrfs.createSubvolume(join(fs.dir, 'not-on-btrfs'))).rejects.toBeInstanceOf(
+      NotBtrfsError,
+    );
+  });
+
+  it('carries command line, exit code and stderr when btrfs itself fails', async () => {
+    const dir = await scratch();
+    const vol = join(dir, 'vol');
+    await btrfs.createSubvolume(vol);
+    await btrfs.createSubvolume(join(vol, 'nested'));
+    // A subvolume holding another one cannot be deleted: btrfs says so, we pass it on.
+    const error = await btrfs.deleteSubvolume(vol).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BtrfsError);
+    const failed = error as BtrfsError;
+    expect(failed.command).toEqual(['btrfs', 'subvolume', 'delete', '--', vol]);
+    expect(failed.exitCode).toBe(1);
+    expect(failed.stderr).toMatch(/ERROR/);
+    expect(failed.message).toContain(failed.stderr.trim());
+  });
+
+  it('reports a missing btrfs binary with the path it tried', async () => {
+    const dir = await scratch();
+    const broken = new Btrfs({ btrfsPath: '/nonexistent/btrfs' });
+    const error = await broken.createSubvolume(join(dir, 'v')).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BtrfsCommandError);
+    expect((error as BtrfsCommandError).command[0]).toBe('/nonexistent/btrfs');
+  });
+
+  it('maps EPERM to PermissionError', async () => {
+    const dir = await scratch();
+    const locked = join(dir, 'locked');
+    await mkdir(locked);
+    // Even root may not add entries to an immutable folder: the kernel answers EPERM.
+    await execa('chattr', ['+i', '--', locked]);
+    try {
+      const error = await btrfs.createSubvolume(join(locked, 'vol')).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(PermissionError);
+      expect((error as PermissionError).stderr).toMatch(/Operation not permitted/);
+      expect((error as PermissionError).code).toBe('BTRFS_PERMISSION');
+    } finally {
+      await execa('chattr', ['-i', '--', locked]);
+    }
+  });
+});
