@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
-# Installs what buttervolume and its tests need on Debian 12 (run as root). Idempotent.
+# Installs what buttervolume needs on Debian 12 (run as root). Idempotent.
+#   scripts/install-deps.sh          the daemon's and CLI's needs
+#   scripts/install-deps.sh --test   plus what the tests need (a private dockerd, sshd for
+#                                    host B in a network namespace, busybox for the image)
 set -euo pipefail
 PNPM_VERSION=12.4.2
 export DEBIAN_FRONTEND=noninteractive
 
 packages=(
-  btrfs-progs e2fsprogs util-linux kmod  # btrfs, chattr/lsattr, losetup/mount
-  openssh-client openssh-server rsync iproute2  # replication and host B in a namespace
-  docker.io busybox-static  # the end-to-end tests' private dockerd and image
+  btrfs-progs e2fsprogs util-linux kmod # btrfs, chattr/lsattr, losetup/mount
+  openssh-client rsync                  # replication and sync
   ca-certificates
 )
+if [[ "${1:-}" == "--test" ]]; then
+  packages+=(openssh-server iproute2 busybox-static)
+  # Any Docker engine will do; install Debian's only when none is there (it conflicts with docker-ce).
+  command -v dockerd >/dev/null || packages+=(docker.io)
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -17,6 +25,12 @@ done
 if ((${#missing[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' 2>/dev/null; then
+  echo "install-deps.sh: buttervolume needs Node.js >= 20.19 (found: $(node --version 2>/dev/null || echo none))." >&2
+  echo "Install a current Node.js (e.g. Debian 13's nodejs package, or your usual Node.js source) and run this again." >&2
+  exit 1
 fi
 
 if [[ "$(pnpm --version 2>/dev/null || true)" != "$PNPM_VERSION" ]]; then
