@@ -1,1 +1,38 @@
-export {};
+// @buttervolume/replication: snapshots to other hosts (btrfs send | ssh btrfs receive, with
+// send markers for incremental sends) and volumes from other hosts (rsync over ssh).
+//
+//   const replicator = new Replicator({ btrfs: new Btrfs(), snapshotsPath, volumesPath,
+//     ssh: { port: Number(process.env.SSH_PORT ?? 22) } });
+//   await replicator.send(SnapshotName.parse(raw), HostName.parse(host), { onProgress });
+//   await replicator.sync(VolumeName.parse(v), hosts.map(HostName.parse), { delete: true });
+export {
+  ReplicationError,
+  type ReplicationErrorCode,
+  type ReplicationErrorDetails,
+  type ReplicationStep,
+  SyncFailedError,
+} from './errors.js';
+export { type Marker, type MarkerPlan, markersFor, planMarkers } from './markers.js';
+export { Meter, type MeterOptions, type Progress } from './progress.js';
+export {
+  type ReplicationBtrfs,
+  Replicator,
+  type ReplicatorOptions,
+  type SendResult,
+  type SendSnapshotOptions,
+} from './replicator.js';
+export {
+  remoteCommand,
+  type SshOptions,
+  type SshSettings,
+  shellQuote,
+  sshArgv,
+  sshSettings,
+} from './ssh.js';
+export {
+  type SyncHostResult,
+  type SyncOptions,
+  type SyncResult,
+  type SyncVolumeRequest,
+  syncVolume,
+} from './sync.js';

@@ -1,0 +1,276 @@
+import { join } from 'node:path';
+import type { SendOptions, SendProcess } from '@buttervolume/btrfs';
+import { HostName, type MarkerName, SnapshotName } from '@buttervolume/names';
+import { ReplicationError } from './errors.js';
+import { markersFor, planMarkers } from './markers.js';
+import type { Progress } from './progress.js';
+import { remoteDelete, remoteState, type TransferOutcome, transfer } from './remote.js';
+import { checkPath, type SshOptions, type SshSettings, sshSettings } from './ssh.js';
+import { type SyncOptions, type SyncResult, syncVolume } from './sync.js';
+
+/** The part of @buttervolume/btrfs' `Btrfs` that replication uses (a `new Btrfs()` fits). */
+export interface ReplicationBtrfs {
+  snapshot(src: string, dst: string, options: { readonly: boolean }): Promise<unknown>;
+  deleteSubvolume(path: string): Promise<unknown>;
+  isSubvolume(path: string): Promise<boolean>;
+  listSubvolumes(dir: string): Promise<string[]>;
+  send(snapshot: string, options?: SendOptions): SendProcess;
+}
+
+export interface ReplicatorOptions {
+  btrfs: ReplicationBtrfs;
+  /** Local SNAPSHOTS_PATH (snapshots and send markers). */
+  snapshotsPath: string;
+  /** Local VOLUMES_PATH. */
+  volumesPath: string;
+  /** The hosts' SNAPSHOTS_PATH / VOLUMES_PATH; default: the same as here, as 3.x assumes. */
+  remoteSnapshotsPath?: string;
+  remoteVolumesPath?: string;
+  ssh?: SshOptions;
+  /** DTFORMAT, for reading the timestamps in snapshot and marker names. */
+  timestampFormat?: string;
+  /** btrfs binary on the hosts (default `btrfs`, looked up on their PATH). */
+  remoteBtrfsPath?: string;
+  rsyncPath?: string;
+}
+
+export interface SendSnapshotOptions {
+  onProgress?: (progress: Progress) => void;
+  /** Minimum time between two progress calls (default 500 ms); one more comes at the end. */
+  progressIntervalMs?: number;
+  /** Average rate limit of the send stream, in bytes per second. */
+  bandwidthLimit?: number;
+  /** `ssh -C`. */
+  compress?: boolean;
+  /** Cancels the transfer (the partial subvolume is removed from the host). */
+  signal?: AbortSignal;
+}
+
+export interface SendResult {
+  snapshot: SnapshotName;
+  host: HostName;
+  /** True when only the difference to `parent` was sent. */
+  incremental: boolean;
+  parent?: SnapshotName;
+  /** Bytes of send stream transferred (before ssh compression); 0 when already present. */
+  bytes: number;
+  durationMs: number;
+  /** The host already had the snapshot; nothing was sent. */
+  alreadyPresent: boolean;
+  /** The marker now recording what the host holds of this volume. */
+  marker: MarkerName | undefined;
+}
+
+/**
+ * Sends snapshots to other hosts (btrfs send/receive over ssh, incremental from the send
+ * markers) and pulls volumes from them (rsync). One instance per daemon; sends of the same
+ * (volume, host) are serialised, since two at once would race on the markers.
+ */
+export class Replicator {
+  readonly #btrfs: ReplicationBtrfs;
+  readonly #snapshotsPath: string;
+  readonly #volumesPath: string;
+  readonly #remoteSnapshotsPath: string;
+  readonly #remoteVolumesPath: string;
+  readonly #ssh: SshSettings;
+  readonly #format: { format?: string };
+  readonly #remoteBtrfs: string;
+  readonly #rsyncPath: string | undefined;
+  readonly #queues = new Map<string, Promise<unknown>>();
+
+  constructor(options: ReplicatorOptions) {
+    this.#btrfs = options.btrfs;
+    this.#snapshotsPath = checkPath('snapshots path', options.snapshotsPath);
+    this.#volumesPath = checkPath('volumes path', options.volumesPath);
+    this.#remoteSnapshotsPath = checkPath(
+      'remote snapshots path',
+      options.remoteSnapshotsPath ?? options.snapshotsPath,
+    );
+    this.#remoteVolumesPath = checkPath(
+      'remote volumes path',
+      options.remoteVolumesPath ?? options.volumesPath,
+    );
+    this.#ssh = sshSettings(options.ssh);
+    this.#format = options.timestampFormat === undefined ? {} : { format: options.timestampFormat };
+    const remoteBtrfs = options.remoteBtrfsPath ?? 'btrfs';
+    this.#remoteBtrfs =
+      remoteBtrfs === 'btrfs' ? remoteBtrfs : checkPath('remote btrfs', remoteBtrfs);
+    this.#rsyncPath = options.rsyncPath;
+  }
+
+  /**
+   * Sends `snapshot` to `host`: incrementally from the newest marker for (volume, host) when
+   * its snapshot is still here, fully otherwise or when the host lacks that parent. Then
+   * writes the marker `<snapshot>@<host>` and drops the superseded ones.
+   */
+  async send(
+    snapshot: SnapshotName,
+    host: HostName,
+    options: SendSnapshotOptions = {},
+  ): Promise<SendResult> {
+    // Both end up in a remote shell command line: check them again even though typed, since a
+    // brand is only a cast away. Nothing runs before this.
+    const name = SnapshotName.parse(snapshot, this.#format);
+    const target = HostName.parse(host);
+    const { volume } = SnapshotName.split(name, this.#format);
+    return this.#serialise(`${volume}\n${target}`, () => this.#send(name, target, options));
+  }
+
+  /** Pulls `volume` from the same-named volume on each host (see `syncVolume`). */
+  async sync(
+    volume: string,
+    hosts: readonly string[],
+    options: SyncOptions = {},
+  ): Promise<SyncResult> {
+    return syncVolume({
+      ...options,
+      volume,
+      hosts,
+      volumesPath: this.#volumesPath,
+      remoteVolumesPath: this.#remoteVolumesPath,
+      ssh: this.#ssh,
+      ...(this.#rsyncPath === undefined ? {} : { rsyncPath: this.#rsyncPath }),
+    });
+  }
+
+  async #send(
+    snapshot: SnapshotName,
+    host: HostName,
+    options: SendSnapshotOptions,
+  ): Promise<SendResult> {
+    const started = performance.now();
+    const { volume } = SnapshotName.split(snapshot, this.#format);
+    const localPath = join(this.#snapshotsPath, snapshot);
+    if (!(await this.#btrfs.isSubvolume(localPath))) {
+      throw new ReplicationError('NO_SUCH_SNAPSHOT', `no such snapshot: ${snapshot}`, {
+        host,
+        step: 'send',
+      });
+    }
+    const names = await this.#btrfs.listSubvolumes(this.#snapshotsPath);
+    const markers = markersFor(names, volume, host, this.#format.format);
+    const remotePath = join(this.#remoteSnapshotsPath, snapshot);
+
+    const state = await remoteState(this.#ssh, host, remotePath, this.#remoteBtrfs);
+    if (state === 'complete') {
+      const marker = await this.#updateMarkers(markers, snapshot, host);
+      return {
+        snapshot,
+        host,
+        incremental: false,
+        bytes: 0,
+        durationMs: performance.now() - started,
+        alreadyPresent: true,
+        marker,
+      };
+    }
+    // Left by an earlier interrupted transfer that could not be cleaned at the time.
+    if (state === 'partial') await remoteDelete(this.#ssh, host, remotePath, this.#remoteBtrfs);
+
+    // The parent is the snapshot the newest marker records (the marker itself has another
+    // UUID, which the host does not know); purge spares it, but a user may have removed it.
+    const newest = markers.filter((m) => m.snapshot !== snapshot).at(-1);
+    let parent = newest && names.includes(newest.snapshot) ? newest.snapshot : undefined;
+
+    let outcome = await this.#transfer(localPath, parent, host, options);
+    if (!outcome.ok && outcome.parentMissing && parent !== undefined) {
+      // The host lost (or never had) the parent: a full send still gets the snapshot there.
+      await this.#cleanRemote(host, remotePath);
+      parent = undefined;
+      outcome = await this.#transfer(localPath, undefined, host, options);
+    }
+    if (!outcome.ok) {
+      // Clean now when the host is reachable; otherwise the next send finds it 'partial'.
+      await this.#cleanRemote(host, remotePath);
+      throw outcome.error;
+    }
+    const marker = await this.#updateMarkers(markers, snapshot, host);
+    return {
+      snapshot,
+      host,
+      incremental: parent !== undefined,
+      ...(parent === undefined ? {} : { parent }),
+      bytes: outcome.bytes,
+      durationMs: performance.now() - started,
+      alreadyPresent: false,
+      marker,
+    };
+  }
+
+  #transfer(
+    localPath: string,
+    parent: SnapshotName | undefined,
+    host: HostName,
+    options: SendSnapshotOptions,
+  ): Promise<TransferOutcome> {
+    const sendOptions: SendOptions =
+      parent === undefined ? {} : { parent: join(this.#snapshotsPath, parent) };
+    return transfer({
+      ssh: this.#ssh,
+      host,
+      start: () => this.#btrfs.send(localPath, sendOptions),
+      remoteDir: this.#remoteSnapshotsPath,
+      btrfsPath: this.#remoteBtrfs,
+      compress: options.compress,
+      signal: options.signal,
+      meter: {
+        onProgress: options.onProgress,
+        intervalMs: options.progressIntervalMs,
+        bytesPerSec: options.bandwidthLimit,
+      },
+    });
+  }
+
+  async #cleanRemote(host: HostName, remotePath: string): Promise<void> {
+    try {
+      // Only ever called when the target was absent or partial before this send started, so
+      // whatever is there now is ours and incomplete (even if read-only: a stream cut at a
+      // command boundary can look finished).
+      await remoteDelete(this.#ssh, host, remotePath, this.#remoteBtrfs);
+    } catch {
+      // Unreachable host: the next send removes the partial subvolume before receiving.
+    }
+  }
+
+  async #updateMarkers(
+    markers: ReturnType<typeof markersFor>,
+    snapshot: SnapshotName,
+    host: HostName,
+  ): Promise<MarkerName | undefined> {
+    const plan = planMarkers(markers, snapshot, host, this.#format.format);
+    try {
+      if (plan.create !== undefined) {
+        await this.#btrfs.snapshot(
+          join(this.#snapshotsPath, snapshot),
+          join(this.#snapshotsPath, plan.create),
+          { readonly: true },
+        );
+      }
+      for (const old of plan.remove)
+        await this.#btrfs.deleteSubvolume(join(this.#snapshotsPath, old));
+    } catch (error) {
+      throw new ReplicationError(
+        'MARKER_FAILED',
+        `${snapshot} is on ${host}, but the local send marker could not be updated (step: marker): ${String(error)}`,
+        { host, step: 'marker', cause: error },
+      );
+    }
+    const kept = plan.create ?? markers.filter((m) => !plan.remove.includes(m.name)).at(-1)?.name;
+    return kept;
+  }
+
+  async #serialise<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.#queues.get(key) ?? Promise.resolve();
+    const run = previous.then(fn, fn);
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#queues.set(key, settled);
+    try {
+      return await run;
+    } finally {
+      if (this.#queues.get(key) === settled) this.#queues.delete(key);
+    }
+  }
+}

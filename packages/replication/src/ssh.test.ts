@@ -1,0 +1,82 @@
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { ReplicationError } from './errors.js';
+import { remoteCommand, rsyncHost, rsyncShell, shellQuote, sshArgv, sshSettings } from './ssh.js';
+
+describe('sshSettings', () => {
+  it('defaults to root on port 22, batch mode and a connect timeout', () => {
+    const settings = sshSettings();
+    expect(settings.user).toBe('root');
+    expect(settings.sshPath).toBe('ssh');
+    expect(settings.args).toEqual(
+      expect.arrayContaining(['-p', '22', 'BatchMode=yes', 'ConnectTimeout=10']),
+    );
+  });
+
+  it('passes port, identity, known-hosts policy and extra options', () => {
+    const { args } = sshSettings({
+      port: 2222,
+      identityFile: '/etc/buttervolume/id_ed25519',
+      strictHostKeyChecking: 'accept-new',
+      knownHostsFile: '/etc/buttervolume/known_hosts',
+      extraOptions: ['Ciphers=aes128-gcm@openssh.com'],
+      configFile: 'none',
+    });
+    expect(args.join(' ')).toContain('-F none -p 2222 -i /etc/buttervolume/id_ed25519');
+    expect(args).toContain('StrictHostKeyChecking=accept-new');
+    expect(args).toContain('UserKnownHostsFile=/etc/buttervolume/known_hosts');
+    expect(args).toContain('Ciphers=aes128-gcm@openssh.com');
+  });
+
+  it.each([
+    { port: 0 },
+    { port: 70000 },
+    { port: 22.5 },
+    { user: 'root; id' },
+    { user: '-oProxyCommand=x' },
+    { identityFile: 'relative/key' },
+    { identityFile: "/tmp/it's" },
+    { identityFile: '/tmp/a b' },
+    { knownHostsFile: '/tmp/$(id)' },
+    { extraOptions: ['ProxyCommand=sh -c id'] },
+    { extraOptions: ['-oFoo=bar'] },
+    { extraOptions: ["Foo='bar'"] },
+    { connectTimeoutSec: 0 },
+    { strictHostKeyChecking: 'maybe' as 'yes' },
+  ])('rejects %j with a typed error', (options) => {
+    expect(() => sshSettings(options)).toThrow(ReplicationError);
+  });
+});
+
+describe('remote command quoting', () => {
+  it('quotes every word so the remote shell sees the same argument array', async () => {
+    const hostile = ["it's", '$(touch /tmp/bv-never)', 'a b', '`id`', ';', '"', '\\'];
+    // The remote shell is a POSIX sh; run one here to prove each word survives intact.
+    const line = remoteCommand(['printf', '%s\\n', ...hostile]);
+    const { stdout } = await execa('sh', ['-c', line]);
+    expect(stdout.split('\n')).toEqual(hostile);
+  });
+
+  it('pins the C locale remotely', () => {
+    expect(remoteCommand(['btrfs', 'receive'])).toBe("'env' 'LC_ALL=C' 'btrfs' 'receive'");
+    expect(shellQuote("a'b")).toBe("'a'\\''b'");
+  });
+
+  it('puts the destination after -- and the command last', () => {
+    const argv = sshArgv(sshSettings({ port: 2200 }), 'backup-1', ['true'], { compress: true });
+    expect(argv.slice(-5)).toEqual(['-l', 'root', '--', 'backup-1', "'env' 'LC_ALL=C' 'true'"]);
+    expect(argv).toContain('-C');
+  });
+});
+
+describe('rsync -e', () => {
+  it('is the ssh command with every word single-quoted', () => {
+    const shell = rsyncShell(sshSettings({ port: 2200, identityFile: '/k' }));
+    expect(shell.startsWith("'ssh' '-p' '2200' '-i' '/k'")).toBe(true);
+  });
+
+  it('brackets IPv6 addresses', () => {
+    expect(rsyncHost('fe80::1')).toBe('[fe80::1]');
+    expect(rsyncHost('10.0.0.2')).toBe('10.0.0.2');
+  });
+});

@@ -1,0 +1,165 @@
+import { isAbsolute } from 'node:path';
+import { ReplicationError } from './errors.js';
+
+/** How to reach other hosts. The defaults work with a plain root key in ~/.ssh. */
+export interface SshOptions {
+  /** ssh port (3.x reads the `SSH_PORT` env var; default 22). */
+  port?: number;
+  /** Remote user (default `root`: btrfs receive needs it). */
+  user?: string;
+  /** Private key (`-i`); default: ssh's own choice (~/.ssh/id_*). */
+  identityFile?: string;
+  /** `StrictHostKeyChecking` (default: ssh's own, `ask`, which BatchMode turns into "refuse"). */
+  strictHostKeyChecking?: 'yes' | 'no' | 'accept-new';
+  /** `UserKnownHostsFile`. */
+  knownHostsFile?: string;
+  /** `ConnectTimeout` in seconds (default 10). */
+  connectTimeoutSec?: number;
+  /** `-F`: an ssh_config file, or `'none'` to read none (default: ssh's usual files). */
+  configFile?: string;
+  /** Extra `-o` options as `Key=Value` (e.g. `Ciphers=aes128-gcm@openssh.com`). */
+  extraOptions?: readonly string[];
+  /** The ssh binary (default `ssh`). */
+  sshPath?: string;
+}
+
+// Values that end up in a command line the remote shell parses (or that rsync splits) are held
+// to a plain character set: absolute paths and words without quotes, spaces or shell syntax.
+const SAFE_PATH_RE = /^\/[A-Za-z0-9_.,+@%=:/-]*$/;
+const USER_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
+const OPTION_RE = /^[A-Za-z][A-Za-z0-9]*=[A-Za-z0-9_.,+@%:/=-]+$/;
+
+function invalid(what: string, value: unknown, rule: string): ReplicationError {
+  return new ReplicationError(
+    'INVALID_SETTING',
+    `invalid ${what} ${JSON.stringify(value)}: ${rule}`,
+  );
+}
+
+/** Checks a path we put on a command line, here or on a remote host. */
+export function checkPath(what: string, path: string): string {
+  if (!SAFE_PATH_RE.test(path) || !isAbsolute(path) || path.split('/').includes('..')) {
+    throw invalid(what, path, 'use an absolute path of letters, digits and _ . , + @ % = : / -');
+  }
+  return path;
+}
+
+/** Settings after validation: everything needed to build ssh's argument list. */
+export interface SshSettings {
+  sshPath: string;
+  user: string;
+  /** The `-F/-p/-i/-o` arguments (no destination, no command). */
+  args: readonly string[];
+}
+
+/** Validates ssh options once (the constructor calls this), so a bad setting fails early. */
+export function sshSettings(options: SshOptions = {}): SshSettings {
+  const user = options.user ?? 'root';
+  if (!USER_RE.test(user)) throw invalid('ssh user', user, 'use a plain user name');
+  const args: string[] = [];
+  if (options.configFile !== undefined) {
+    args.push(
+      '-F',
+      options.configFile === 'none' ? 'none' : checkPath('ssh config file', options.configFile),
+    );
+  }
+  const port = options.port ?? 22;
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw invalid('ssh port', port, 'use an integer from 1 to 65535');
+  }
+  args.push('-p', String(port));
+  if (options.identityFile !== undefined) {
+    args.push(
+      '-i',
+      checkPath('ssh identity file', options.identityFile),
+      '-o',
+      'IdentitiesOnly=yes',
+    );
+  }
+  const timeout = options.connectTimeoutSec ?? 10;
+  if (!Number.isInteger(timeout) || timeout < 1) {
+    throw invalid('ssh connect timeout', timeout, 'use a whole number of seconds >= 1');
+  }
+  // BatchMode: never prompt (a daemon has no terminal; a prompt would hang the send).
+  // ServerAlive*: notice a host that vanished mid-transfer instead of waiting for TCP.
+  args.push(
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    `ConnectTimeout=${timeout}`,
+    '-o',
+    'ServerAliveInterval=10',
+    '-o',
+    'ServerAliveCountMax=3',
+  );
+  if (options.strictHostKeyChecking !== undefined) {
+    if (!['yes', 'no', 'accept-new'].includes(options.strictHostKeyChecking)) {
+      throw invalid(
+        'StrictHostKeyChecking',
+        options.strictHostKeyChecking,
+        'use yes, no or accept-new',
+      );
+    }
+    args.push('-o', `StrictHostKeyChecking=${options.strictHostKeyChecking}`);
+  }
+  if (options.knownHostsFile !== undefined) {
+    args.push('-o', `UserKnownHostsFile=${checkPath('known hosts file', options.knownHostsFile)}`);
+  }
+  for (const option of options.extraOptions ?? []) {
+    // A `Key=Value` word only: no spaces (ssh would split), no quotes, no shell syntax.
+    if (!OPTION_RE.test(option))
+      throw invalid('ssh option', option, 'use Key=Value without spaces or quotes');
+    args.push('-o', option);
+  }
+  const sshPath = options.sshPath ?? 'ssh';
+  if (sshPath !== 'ssh') checkPath('ssh binary', sshPath);
+  return { sshPath, user, args };
+}
+
+/**
+ * The full ssh argument list running `remote` on `host`. ssh joins the words after the
+ * destination into one string that the remote user's shell parses, so each word is quoted.
+ */
+export function sshArgv(
+  settings: SshSettings,
+  host: string,
+  remote: readonly string[],
+  options: { compress?: boolean } = {},
+): string[] {
+  return [
+    ...settings.args,
+    ...(options.compress ? ['-C'] : []),
+    '-l',
+    settings.user,
+    '--',
+    host,
+    remoteCommand(remote),
+  ];
+}
+
+/** One POSIX-shell word for `value`: single-quoted, with embedded quotes closed and escaped. */
+export function shellQuote(value: string): string {
+  return `'${value.replaceAll("'", `'\\''`)}'`;
+}
+
+/** A remote command line from an argument array; `env LC_ALL=C` pins btrfs' message language. */
+export function remoteCommand(argv: readonly string[]): string {
+  return ['env', 'LC_ALL=C', ...argv].map(shellQuote).join(' ');
+}
+
+/**
+ * rsync's `-e` value: rsync splits it on spaces and honours quotes (no backslashes), so every
+ * word is single-quoted; the words were validated above and hold no quote of their own.
+ */
+export function rsyncShell(settings: SshSettings, options: { compress?: boolean } = {}): string {
+  const words = [settings.sshPath, ...settings.args, ...(options.compress ? ['-C'] : [])];
+  for (const word of words) {
+    if (word.includes("'")) throw invalid('ssh argument', word, 'must not contain quotes');
+  }
+  return words.map((word) => `'${word}'`).join(' ');
+}
+
+/** `host` as rsync expects it in `user@host:path` (IPv6 addresses in brackets). */
+export function rsyncHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}

@@ -1,0 +1,368 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { appendFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Btrfs } from '@buttervolume/btrfs';
+import {
+  type HostName,
+  InvalidNameError,
+  SnapshotName,
+  type VolumeName,
+} from '@buttervolume/names';
+import {
+  createHostB,
+  createLoopBtrfs,
+  type HostB,
+  type LoopBtrfs,
+  requireRealEnvironment,
+} from '@buttervolume/test-utils';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type Progress,
+  ReplicationError,
+  Replicator,
+  SyncFailedError,
+  syncVolume,
+} from '../../src/index.js';
+
+const MiB = 1024 * 1024;
+const btrfs = new Btrfs();
+
+let a: LoopBtrfs;
+let b: HostB;
+let snapshotsPath: string;
+let volumesPath: string;
+let replicator: Replicator;
+let host: HostName;
+// Every snapshot gets a later timestamp than the one before, like the real scheduler's.
+let clock = new Date(2026, 0, 1, 0, 0, 0).getTime();
+
+async function writeRandom(path: string, bytes: number): Promise<void> {
+  for (let written = 0; written < bytes; written += MiB) {
+    await appendFile(path, randomBytes(Math.min(MiB, bytes - written)));
+  }
+}
+
+async function makeVolume(name: string, sizeMiB: number): Promise<VolumeName> {
+  await btrfs.createSubvolume(join(volumesPath, name));
+  await writeRandom(join(volumesPath, name, 'data'), sizeMiB * MiB);
+  return name as VolumeName;
+}
+
+async function snapshot(volume: VolumeName): Promise<SnapshotName> {
+  clock += 60_000;
+  const name = SnapshotName.of(volume, new Date(clock));
+  await btrfs.snapshot(join(volumesPath, volume), join(snapshotsPath, name), { readonly: true });
+  return name;
+}
+
+/** `btrfs subvolume show` on B, or undefined when nothing is at `path`. */
+async function showOnB(path: string): Promise<Record<string, string> | undefined> {
+  const result = await b.exec(['btrfs', 'subvolume', 'show', '--', path], { reject: false });
+  if (result.exitCode !== 0) return undefined;
+  const fields: Record<string, string> = {};
+  for (const match of result.stdout.matchAll(/^\s*([A-Za-z ]+):\s*(.*)$/gm)) {
+    fields[match[1]!.trim()] = match[2]!.trim();
+  }
+  return fields;
+}
+
+async function localMarkers(volume: string): Promise<string[]> {
+  return (await btrfs.listSubvolumes(snapshotsPath)).filter(
+    (name) => name.startsWith(`${volume}@`) && name.endsWith(`@${host}`),
+  );
+}
+
+function rejection(promise: Promise<unknown>): Promise<ReplicationError> {
+  return promise.then(
+    () => {
+      throw new Error('expected the promise to reject');
+    },
+    (error: unknown) => {
+      expect(error).toBeInstanceOf(ReplicationError);
+      return error as ReplicationError;
+    },
+  );
+}
+
+describe('replication to a real second host', () => {
+  beforeAll(async () => {
+    requireRealEnvironment(['btrfs', 'ssh', 'sshd', 'rsync', 'ip', 'nsenter']);
+    a = await createLoopBtrfs({ sizeMiB: 700 });
+    snapshotsPath = join(a.mountPoint, 'snapshots');
+    volumesPath = join(a.mountPoint, 'volumes');
+    await mkdir(snapshotsPath);
+    await mkdir(volumesPath);
+    // B mounts its own btrfs at the very same path, as two real hosts with one config would.
+    b = await createHostB({ paths: [a.mountPoint], sizeMiB: 400 });
+    await b.exec(['mkdir', '--', snapshotsPath, volumesPath]);
+    host = b.address as HostName;
+    replicator = new Replicator({
+      btrfs,
+      snapshotsPath,
+      volumesPath,
+      ssh: {
+        port: b.sshPort,
+        identityFile: b.identityFile,
+        knownHostsFile: b.knownHostsFile,
+        strictHostKeyChecking: 'yes',
+        configFile: 'none',
+        connectTimeoutSec: 3,
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await b?.cleanup();
+    await a?.cleanup();
+  });
+
+  it('sends fully, then incrementally from the marker, then not at all', async () => {
+    const volume = await makeVolume('alpha', 20);
+    const s1 = await snapshot(volume);
+    const progress: Progress[] = [];
+    const full = await replicator.send(s1, host, {
+      onProgress: (p) => progress.push(p),
+      progressIntervalMs: 0,
+    });
+    expect(full).toMatchObject({ snapshot: s1, host, incremental: false, alreadyPresent: false });
+    expect(full.parent).toBeUndefined();
+    expect(full.bytes).toBeGreaterThan(20 * MiB);
+    expect(progress.at(-1)?.bytes).toBe(full.bytes);
+    expect(progress.map((p) => p.bytes)).toEqual(
+      [...progress.map((p) => p.bytes)].sort((x, y) => x - y),
+    );
+    expect(await localMarkers(volume)).toEqual([`${s1}@${host}`]);
+
+    await writeRandom(join(volumesPath, volume, 'more'), MiB);
+    const s2 = await snapshot(volume);
+    const incremental = await replicator.send(s2, host);
+    expect(incremental).toMatchObject({ incremental: true, parent: s1, alreadyPresent: false });
+    expect(incremental.bytes).toBeGreaterThan(MiB);
+    expect(incremental.bytes).toBeLessThan(2 * MiB);
+
+    // On B: both received complete; s2 was built on B's copy of s1.
+    const b1 = await showOnB(join(snapshotsPath, s1));
+    const b2 = await showOnB(join(snapshotsPath, s2));
+    const local2 = await btrfs.show(join(snapshotsPath, s2));
+    expect(b2?.Flags).toBe('readonly');
+    expect(b2?.['Received UUID']).toBe(local2.uuid);
+    expect(b2?.['Parent UUID']).toBe(b1?.UUID);
+    // Exactly one marker, the newest.
+    expect(await localMarkers(volume)).toEqual([`${s2}@${host}`]);
+    expect(await btrfs.isReadOnly(join(snapshotsPath, `${s2}@${host}`))).toBe(true);
+
+    const again = await replicator.send(s2, host);
+    expect(again).toMatchObject({ alreadyPresent: true, bytes: 0 });
+    expect(await localMarkers(volume)).toEqual([`${s2}@${host}`]);
+  });
+
+  it('falls back to a full send in the same call when B lost the parent', async () => {
+    const volume = await makeVolume('beta', 4);
+    const s1 = await snapshot(volume);
+    await replicator.send(s1, host);
+    await b.exec(['btrfs', 'subvolume', 'delete', '--', join(snapshotsPath, s1)]);
+    await writeRandom(join(volumesPath, volume, 'more'), MiB);
+    const s2 = await snapshot(volume);
+
+    const result = await replicator.send(s2, host);
+    expect(result).toMatchObject({ incremental: false, alreadyPresent: false });
+    expect(result.bytes).toBeGreaterThan(5 * MiB);
+    expect((await showOnB(join(snapshotsPath, s2)))?.Flags).toBe('readonly');
+    expect(await localMarkers(volume)).toEqual([`${s2}@${host}`]);
+  });
+
+  it('stays incremental after older snapshots are purged locally (the marker’s one is kept)', async () => {
+    const volume = await makeVolume('epsilon', 8);
+    const s1 = await snapshot(volume);
+    await replicator.send(s1, host);
+    const s2 = await snapshot(volume);
+    await replicator.send(s2, host);
+    // What purge does: old snapshots go, the snapshot the marker records stays.
+    await btrfs.deleteSubvolume(join(snapshotsPath, s1));
+    await writeFile(join(volumesPath, volume, 'small'), 'hello!');
+    const s3 = await snapshot(volume);
+    const result = await replicator.send(s3, host);
+    expect(result).toMatchObject({ incremental: true, parent: s2 });
+    expect(result.bytes).toBeLessThan(64 * 1024);
+  });
+
+  it('cancelling mid-transfer removes the partial subvolume from B at once and writes no marker', async () => {
+    const volume = await makeVolume('gamma', 30);
+    const s1 = await snapshot(volume);
+    const controller = new AbortController();
+    const error = await rejection(
+      replicator.send(s1, host, {
+        bandwidthLimit: 10 * MiB,
+        progressIntervalMs: 0,
+        signal: controller.signal,
+        onProgress: (p) => {
+          if (p.bytes > 5 * MiB) controller.abort();
+        },
+      }),
+    );
+    expect(error.code).toBe('TRANSFER_INTERRUPTED');
+    expect(error.host).toBe(host);
+    expect(await showOnB(join(snapshotsPath, s1))).toBeUndefined();
+    expect(await localMarkers(volume)).toEqual([]);
+  });
+
+  it('sshd killed mid-transfer: error names B, no marker; the retry cleans up and succeeds', async () => {
+    const volume = await makeVolume('delta', 30);
+    const s1 = await snapshot(volume);
+    let stopping: Promise<void> | undefined;
+    try {
+      const error = await rejection(
+        replicator.send(s1, host, {
+          bandwidthLimit: 10 * MiB,
+          progressIntervalMs: 0,
+          onProgress: (p) => {
+            if (p.bytes > 5 * MiB) stopping ??= b.stopSsh();
+          },
+        }),
+      );
+      await stopping;
+      expect(error.code).toBe('TRANSFER_INTERRUPTED');
+      expect(error.host).toBe(host);
+      expect(error.step).toBe('connect');
+      expect(error.message).toContain(host);
+      expect(await localMarkers(volume)).toEqual([]);
+      // B was unreachable for the clean-up, so the half-received subvolume is still there...
+      const partial = await showOnB(join(snapshotsPath, s1));
+      expect(partial).toBeDefined();
+      expect(partial?.Flags).not.toBe('readonly');
+    } finally {
+      await stopping;
+      await b.startSsh();
+    }
+    // ...and the next attempt removes it before receiving again.
+    const result = await replicator.send(s1, host);
+    expect(result).toMatchObject({ incremental: false, alreadyPresent: false });
+    expect((await showOnB(join(snapshotsPath, s1)))?.Flags).toBe('readonly');
+    expect(await localMarkers(volume)).toEqual([`${s1}@${host}`]);
+  });
+
+  it('B unreachable: a connect error naming the host, nothing written', async () => {
+    const volume = await makeVolume('eta', 1);
+    const s1 = await snapshot(volume);
+    await b.stopSsh();
+    try {
+      const error = await rejection(replicator.send(s1, host));
+      expect(error.code).toBe('SSH_CONNECT_FAILED');
+      expect(error.step).toBe('connect');
+      expect(error.host).toBe(host);
+      expect(error.message).toContain(host);
+      expect(error.stderr).toMatch(/Connection refused/);
+      expect(await localMarkers(volume)).toEqual([]);
+    } finally {
+      await b.startSsh();
+    }
+  });
+
+  it('a key B does not accept: an auth error', async () => {
+    const volume = await makeVolume('theta', 1);
+    const s1 = await snapshot(volume);
+    const keyDir = await mkdtemp(join(tmpdir(), 'bv-key-'));
+    try {
+      const { execa } = await import('execa');
+      await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(keyDir, 'k')]);
+      const stranger = new Replicator({
+        btrfs,
+        snapshotsPath,
+        volumesPath,
+        ssh: {
+          port: b.sshPort,
+          identityFile: join(keyDir, 'k'),
+          knownHostsFile: b.knownHostsFile,
+          strictHostKeyChecking: 'yes',
+          configFile: 'none',
+        },
+      });
+      const error = await rejection(stranger.send(s1, host));
+      expect(error.code).toBe('SSH_AUTH_FAILED');
+      expect(error.step).toBe('auth');
+      expect(error.host).toBe(host);
+    } finally {
+      await rm(keyDir, { recursive: true, force: true });
+    }
+  });
+
+  it('B’s disk full: a clear receive error, nothing partial left on B, no marker', async () => {
+    const volume = await makeVolume('iota', 60);
+    const s1 = await snapshot(volume);
+    const filler = await b.fillDisk();
+    try {
+      const error = await rejection(replicator.send(s1, host));
+      expect(error.code).toBe('REMOTE_NO_SPACE');
+      expect(error.step).toBe('receive');
+      expect(error.host).toBe(host);
+      expect(error.stderr).toMatch(/No space left on device/);
+      expect(await showOnB(join(snapshotsPath, s1))).toBeUndefined();
+      expect(await localMarkers(volume)).toEqual([]);
+    } finally {
+      await b.exec(['rm', '-f', '--', filler]);
+      await b.exec(['sync']);
+    }
+  });
+
+  it.each([
+    '-oProxyCommand=touch /tmp/bv-hostile',
+    '$(touch /tmp/bv-hostile)',
+    'a b',
+    '`touch /tmp/bv-hostile`',
+    'x;touch /tmp/bv-hostile',
+  ])('rejects the host %j before running anything', async (raw) => {
+    const volume = 'alpha' as VolumeName;
+    const s1 = (await btrfs.listSubvolumes(snapshotsPath)).find(
+      (n) => n.startsWith(`${volume}@`) && n.split('@').length === 2,
+    ) as SnapshotName;
+    await rm('/tmp/bv-hostile', { force: true });
+    const before = await btrfs.listSubvolumes(snapshotsPath);
+    await expect(replicator.send(s1, raw as HostName)).rejects.toBeInstanceOf(InvalidNameError);
+    await expect(replicator.sync(volume, [raw])).rejects.toBeInstanceOf(InvalidNameError);
+    await expect(
+      syncVolume({ volume, hosts: [host, raw], volumesPath, ssh: { port: b.sshPort } }),
+    ).rejects.toBeInstanceOf(InvalidNameError);
+    expect(existsSync('/tmp/bv-hostile')).toBe(false);
+    expect(await btrfs.listSubvolumes(snapshotsPath)).toEqual(before);
+  });
+
+  it('syncs a volume from two hosts, one down: the good one syncs, the error names the bad one', async () => {
+    const volume = 'zeta' as VolumeName;
+    // On B: a volume with two files. Its /tmp is ours, so stage the content there.
+    const staging = await mkdtemp(join(tmpdir(), 'bv-stage-'));
+    try {
+      await writeFile(join(staging, 'from-b.txt'), 'written on B\n');
+      await b.exec(['btrfs', 'subvolume', 'create', '--', join(volumesPath, volume)]);
+      await b.exec(['cp', '--', join(staging, 'from-b.txt'), join(volumesPath, volume)]);
+    } finally {
+      await rm(staging, { recursive: true, force: true });
+    }
+    await btrfs.createSubvolume(join(volumesPath, volume));
+    await writeFile(join(volumesPath, volume, 'stale.txt'), 'only here');
+
+    // A's own end of the veth: a real address with no sshd behind it.
+    const down = b.localAddress;
+    let error: unknown;
+    try {
+      await replicator.sync(volume, [down, host], { delete: true, compress: true });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(SyncFailedError);
+    const failed = error as SyncFailedError;
+    expect(failed.failures.map((f) => f.host)).toEqual([down]);
+    expect(failed.failures[0]?.step).toBe('connect');
+    expect(failed.message).toContain(down);
+    expect(failed.succeeded.map((s) => s.host)).toEqual([host]);
+    expect((await readdir(join(volumesPath, volume))).sort()).toEqual(['from-b.txt']);
+    expect(await btrfs.isSubvolume(join(volumesPath, volume))).toBe(true);
+  });
+
+  it('refuses to sync a volume that does not exist here, and creates nothing', async () => {
+    const error = await rejection(replicator.sync('nosuch', [host]));
+    expect(error.code).toBe('NO_SUCH_VOLUME');
+    expect(existsSync(join(volumesPath, 'nosuch'))).toBe(false);
+  });
+});
