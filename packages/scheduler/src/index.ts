@@ -1,1 +1,50 @@
-export {};
+// @buttervolume/scheduler: scheduled snapshots, replications, purges and synchronisations.
+// The job model and the due-decisions are pure (time is passed in); the store owns
+// schedule.csv; the runner reads it every TIMER seconds and runs an injected executor.
+
+export { type AtomicWriteOptions, writeFileAtomic } from './atomic-file.js';
+export { CSV_EOL, type CsvRecord, formatCsvRow, parseCsv } from './csv.js';
+export { dueJobs, isDue, nextRun } from './decide.js';
+export {
+  InvalidJobError,
+  type JobField,
+  JobNotFoundError,
+  JobTimeoutError,
+  SCHEDULE_PAUSED_MESSAGE,
+  SchedulePausedError,
+  SchedulerStoppedError,
+  ScheduleStoreError,
+} from './errors.js';
+export {
+  formatAction,
+  formatActive,
+  formatTimer,
+  type Job,
+  type JobAction,
+  type JobKey,
+  type JobTimer,
+  jobKey,
+  MAX_TIMER_MINUTES,
+  parseAction,
+  parseJob,
+  parseTimer,
+  type RawJob,
+} from './job.js';
+export { applyScheduleCommand, parseScheduleRequest, type ScheduleCommand } from './request.js';
+export {
+  type JobExecutor,
+  type JobStatus,
+  type LogFields,
+  Scheduler,
+  type SchedulerLogger,
+  type SchedulerOptions,
+  type SchedulerStatus,
+} from './runner.js';
+export {
+  defaultStatePath,
+  type JobState,
+  type JobStates,
+  loadStates,
+  saveStates,
+} from './state.js';
+export { type Schedule, type ScheduleProblem, ScheduleStore } from './store.js';

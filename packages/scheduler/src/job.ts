@@ -1,0 +1,236 @@
+import { HostName, InvalidNameError, VolumeName } from '@buttervolume/names';
+import { parsePattern, type RetentionPattern } from '@buttervolume/retention';
+import { Cron } from 'croner';
+import { InvalidJobError } from './errors.js';
+
+/** What a job does to its volume. */
+export type JobAction =
+  | { readonly kind: 'snapshot' }
+  | { readonly kind: 'replicate'; readonly host: HostName }
+  | { readonly kind: 'purge'; readonly pattern: RetentionPattern }
+  | { readonly kind: 'synchronize'; readonly hosts: readonly HostName[] };
+
+/** When a job runs: every N minutes (3.x), or at the times of a 5-field cron expression (ours). */
+export type JobTimer =
+  | { readonly kind: 'interval'; readonly minutes: number }
+  | { readonly kind: 'cron'; readonly expression: string; readonly cron: Cron };
+
+/** (Name, Action) identifies a job, as in 3.x: one timer per action per volume. */
+export type JobKey = string & { readonly __brand: 'JobKey' };
+
+export interface Job {
+  readonly key: JobKey;
+  readonly volume: VolumeName;
+  readonly action: JobAction;
+  /** The Action column as 3.x writes it, e.g. `replicate:backup-1`. */
+  readonly actionText: string;
+  readonly timer: JobTimer;
+  /** False when paused on its own (`Active` column `False`). */
+  readonly active: boolean;
+}
+
+/** A row of schedule.csv or a request body, before validation. */
+export interface RawJob {
+  readonly Name: unknown;
+  readonly Action: unknown;
+  readonly Timer: unknown;
+  readonly Active?: unknown;
+}
+
+/** A month of minutes is a common timer; a century is a typo, and dates stay exact. */
+export const MAX_TIMER_MINUTES = 100 * 525_600;
+/** Longer than any real action (a purge pattern is at most 512, hosts 253 each). */
+const MAX_ACTION_LENGTH = 4096;
+const MAX_SYNC_HOSTS = 64;
+
+export function jobKey(volume: string, actionText: string): JobKey {
+  // A NUL never appears in either field of a valid row, so keys cannot collide.
+  return `${volume}\u0000${actionText}` as JobKey;
+}
+
+/** Turns a schedule row or request into a Job, or throws InvalidJobError naming the field. */
+export function parseJob(raw: RawJob): Job {
+  const volume = parseVolume(raw.Name);
+  const { action, actionText } = parseAction(raw.Action);
+  const timer = parseTimer(raw.Timer);
+  const active = parseActive(raw.Active);
+  return { key: jobKey(volume, actionText), volume, action, actionText, timer, active };
+}
+
+function parseVolume(raw: unknown): VolumeName {
+  try {
+    return VolumeName.parse(raw);
+  } catch (error) {
+    throw new InvalidJobError('Name', raw, reasonOf(error), { cause: error });
+  }
+}
+
+export function parseAction(raw: unknown): { action: JobAction; actionText: string } {
+  if (typeof raw !== 'string') throw new InvalidJobError('Action', raw, 'must be text');
+  if (raw.length > MAX_ACTION_LENGTH) {
+    throw new InvalidJobError('Action', raw, `longer than ${MAX_ACTION_LENGTH} characters`);
+  }
+  const colon = raw.indexOf(':');
+  const kind = colon < 0 ? raw : raw.slice(0, colon);
+  const argument = colon < 0 ? undefined : raw.slice(colon + 1);
+  const action = actionOf(raw, kind, argument);
+  return { action, actionText: formatAction(action) };
+}
+
+function actionOf(raw: string, kind: string, argument: string | undefined): JobAction {
+  switch (kind) {
+    case 'snapshot':
+      if (argument !== undefined) {
+        throw new InvalidJobError('Action', raw, 'snapshot takes no argument');
+      }
+      return { kind };
+    case 'replicate':
+      return { kind, host: parseHost(raw, required(raw, argument, 'replicate:<host>')) };
+    case 'purge': {
+      const text = required(raw, argument, 'purge:<pattern>, e.g. purge:4h:1d:2w:2y');
+      try {
+        return { kind, pattern: parsePattern(text) };
+      } catch (error) {
+        throw new InvalidJobError('Action', raw, reasonOf(error), { cause: error });
+      }
+    }
+    case 'synchronize': {
+      const list = required(raw, argument, 'synchronize:<host>[,<host>...]').split(',');
+      if (list.length > MAX_SYNC_HOSTS) {
+        throw new InvalidJobError('Action', raw, `more than ${MAX_SYNC_HOSTS} hosts`);
+      }
+      return { kind, hosts: list.map((host) => parseHost(raw, host)) };
+    }
+    default:
+      throw new InvalidJobError(
+        'Action',
+        raw,
+        'unknown action (use snapshot, replicate:<host>, purge:<pattern> or synchronize:<host>[,<host>...])',
+      );
+  }
+}
+
+function required(raw: string, argument: string | undefined, usage: string): string {
+  if (argument === undefined || argument.length === 0) {
+    throw new InvalidJobError('Action', raw, `missing argument: use ${usage}`);
+  }
+  return argument;
+}
+
+function parseHost(raw: string, host: string): HostName {
+  try {
+    return HostName.parse(host);
+  } catch (error) {
+    throw new InvalidJobError('Action', raw, reasonOf(error), { cause: error });
+  }
+}
+
+/** The Action column for a job: the same text 3.x reads and writes. */
+export function formatAction(action: JobAction): string {
+  switch (action.kind) {
+    case 'snapshot':
+      return 'snapshot';
+    case 'replicate':
+      return `replicate:${action.host}`;
+    case 'purge':
+      return `purge:${action.pattern.text}`;
+    case 'synchronize':
+      return `synchronize:${action.hosts.join(',')}`;
+  }
+}
+
+/**
+ * Minutes (a positive whole number, as a JSON number or digits) or a 5-field cron expression.
+ * Zero, "delete", "pause" and "resume" are commands of the Schedule endpoint, not timers.
+ */
+export function parseTimer(raw: unknown): JobTimer {
+  if (typeof raw === 'number') {
+    if (!Number.isInteger(raw) || raw < 1 || raw > MAX_TIMER_MINUTES) {
+      throw new InvalidJobError('Timer', raw, timerRule());
+    }
+    return { kind: 'interval', minutes: raw };
+  }
+  if (typeof raw !== 'string') throw new InvalidJobError('Timer', raw, timerRule());
+  if (/^[0-9]+$/.test(raw)) {
+    const minutes = raw.length > 12 ? Number.POSITIVE_INFINITY : Number(raw);
+    if (minutes < 1 || minutes > MAX_TIMER_MINUTES) {
+      throw new InvalidJobError('Timer', raw, timerRule());
+    }
+    return { kind: 'interval', minutes };
+  }
+  return parseCron(raw);
+}
+
+function parseCron(raw: string): JobTimer {
+  const fields = raw.trim().split(/\s+/);
+  // Only 5 fields: seconds would make "every second" jobs possible, and a cron line is what
+  // people copy from crontab(5).
+  if (raw.length > 200 || fields.length !== 5) {
+    throw new InvalidJobError('Timer', raw, timerRule());
+  }
+  const expression = fields.join(' ');
+  try {
+    const cron = compiledCron(expression);
+    if (cron.nextRun(new Date(0)) === null) {
+      throw new InvalidJobError('Timer', raw, 'this cron expression never matches');
+    }
+    return { kind: 'cron', expression, cron };
+  } catch (error) {
+    if (error instanceof InvalidJobError) throw error;
+    throw new InvalidJobError('Timer', raw, `${timerRule()} (${reasonOf(error)})`, {
+      cause: error,
+    });
+  }
+}
+
+// A compiled pattern holds tables for every field, years included (tens of kB); a thousand
+// volumes backed up "at 02:30" share one. Without a callback a Cron never fires, it only answers.
+const cronCache = new Map<string, Cron>();
+const MAX_CACHED_CRONS = 1000;
+
+function compiledCron(expression: string): Cron {
+  let cron = cronCache.get(expression);
+  if (cron === undefined) {
+    cron = new Cron(expression, { mode: '5-part', paused: true });
+    if (cronCache.size >= MAX_CACHED_CRONS) cronCache.clear();
+    cronCache.set(expression, cron);
+  }
+  return cron;
+}
+
+function timerRule(): string {
+  return (
+    `use a whole number of minutes from 1 to ${MAX_TIMER_MINUTES}, or a 5-field cron ` +
+    'expression such as "30 2 * * *" (every day at 02:30 local time)'
+  );
+}
+
+/** The Timer column for a job. */
+export function formatTimer(timer: JobTimer): string {
+  return timer.kind === 'interval' ? String(timer.minutes) : timer.expression;
+}
+
+/**
+ * 3.x wrote Python's `True`/`False`, wrote nothing for rows from before the column existed, and
+ * ran every row whose value was not exactly `False`. We keep missing = active, accept either
+ * case, and refuse anything else rather than guess.
+ */
+function parseActive(raw: unknown): boolean {
+  if (raw === undefined || raw === '' || raw === true) return true;
+  if (raw === false) return false;
+  if (typeof raw === 'string') {
+    const lower = raw.toLowerCase();
+    if (lower === 'true') return true;
+    if (lower === 'false') return false;
+  }
+  throw new InvalidJobError('Active', raw, 'use True or False');
+}
+
+export function formatActive(active: boolean): 'True' | 'False' {
+  return active ? 'True' : 'False';
+}
+
+function reasonOf(error: unknown): string {
+  if (error instanceof InvalidNameError) return error.message;
+  return error instanceof Error ? error.message : String(error);
+}

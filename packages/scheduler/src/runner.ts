@@ -1,0 +1,373 @@
+import { nextRun as decideNextRun, dueJobs } from './decide.js';
+import { JobTimeoutError, SchedulerStoppedError } from './errors.js';
+import { formatTimer, type Job, type JobKey } from './job.js';
+import { defaultStatePath, type JobState, loadStates, saveStates, truncateError } from './state.js';
+import type { Schedule, ScheduleProblem } from './store.js';
+
+export type LogFields = Record<string, unknown>;
+
+/** Structurally the daemon's logger; anything with these four methods will do. */
+export interface SchedulerLogger {
+  debug(message: string, fields?: LogFields): void;
+  info(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  error(message: string, fields?: LogFields): void;
+}
+
+/** Runs one job; must stop (reject) soon after `signal` aborts. */
+export type JobExecutor = (job: Job, signal: AbortSignal) => Promise<void>;
+
+export interface SchedulerOptions {
+  /** Where the jobs come from: a ScheduleStore, read again at every pass. */
+  readonly store: { readonly path: string; read(): Promise<Schedule> };
+  /** Default: `<schedule>.state.json`. */
+  readonly statePath?: string;
+  readonly execute: JobExecutor;
+  /** Seconds between two passes (TIMER); fractions allowed for tests. */
+  readonly timerSeconds: number;
+  /** Jobs running at once, across volumes (default 4). */
+  readonly concurrency?: number;
+  /** A job still running after this is aborted through its signal (default 6 hours). */
+  readonly jobTimeoutMs?: number;
+  /** The time used for every decision and record (default: the system clock). */
+  readonly clock?: () => Date;
+  readonly logger?: SchedulerLogger;
+}
+
+export interface JobStatus {
+  readonly job: Job;
+  readonly name: string;
+  readonly action: string;
+  readonly timer: string;
+  readonly active: boolean;
+  readonly running: boolean;
+  /** Start of the latest run, whatever its outcome. */
+  readonly lastRun: Date | null;
+  readonly lastSuccess: Date | null;
+  readonly lastOutcome: 'success' | 'failure' | null;
+  readonly lastError: string | null;
+  /** Null when the job or the whole schedule is paused. */
+  readonly nextRun: Date | null;
+}
+
+export interface SchedulerStatus {
+  readonly paused: boolean;
+  readonly jobs: readonly JobStatus[];
+  readonly problems: readonly ScheduleProblem[];
+}
+
+interface Pending {
+  readonly job: Job;
+  /** Called with the run once the pump starts it, or with undefined if it never will. */
+  readonly started: (run: Running | undefined) => void;
+}
+
+interface Running {
+  readonly job: Job;
+  readonly controller: AbortController;
+  readonly finished: Promise<void>;
+}
+
+const DEFAULT_CONCURRENCY = 4;
+const DEFAULT_JOB_TIMEOUT_MS = 6 * 3600_000;
+
+/**
+ * Reads the schedule every `timerSeconds`, starts the jobs that are due and records how they
+ * went. Guarantees: two jobs of one volume never run at once (a snapshot and a purge of the
+ * same volume take turns); jobs of different volumes run side by side up to `concurrency`, so a
+ * slow replication holds one slot, not the whole schedule; a failing job is logged with its
+ * volume and action and does not stop the others; a job running longer than `jobTimeoutMs` is
+ * aborted; a job is never queued twice. The executor must honour its signal: a job's volume
+ * stays busy until its promise settles, so that an aborted job that is still unwinding never
+ * overlaps the next one on that volume.
+ */
+export class Scheduler {
+  readonly #options: SchedulerOptions;
+  readonly #statePath: string;
+  readonly #concurrency: number;
+  readonly #timeoutMs: number;
+  readonly #clock: () => Date;
+  readonly #log: SchedulerLogger;
+  #states: Map<JobKey, JobState> | undefined;
+  #saving: Promise<void> = Promise.resolve();
+  readonly #pending: Pending[] = [];
+  readonly #running = new Map<JobKey, Running>();
+  readonly #busyVolumes = new Set<string>();
+  readonly #reported = new Set<string>();
+  #timer: NodeJS.Timeout | undefined;
+  #started = false;
+  #stopping = false;
+
+  constructor(options: SchedulerOptions) {
+    if (!(options.timerSeconds > 0)) throw new RangeError('timerSeconds must be positive');
+    this.#options = options;
+    this.#statePath = options.statePath ?? defaultStatePath(options.store.path);
+    this.#concurrency = Math.max(1, Math.floor(options.concurrency ?? DEFAULT_CONCURRENCY));
+    this.#timeoutMs = options.jobTimeoutMs ?? DEFAULT_JOB_TIMEOUT_MS;
+    this.#clock = options.clock ?? (() => new Date());
+    this.#log = options.logger ?? consoleLogger;
+  }
+
+  /** Starts the passes: the first one at once, then one every `timerSeconds`. */
+  start(): void {
+    if (this.#started || this.#stopping) return;
+    this.#started = true;
+    this.#log.info('scheduler started', { everySeconds: this.#options.timerSeconds });
+    this.#schedulePass(0);
+  }
+
+  /** One pass: starts what is due and resolves when those jobs have finished and are recorded. */
+  async tick(): Promise<{ started: Job[] }> {
+    const runs = (await Promise.all(await this.#pass())).filter(
+      (run): run is Running => run !== undefined,
+    );
+    await Promise.all(runs.map((run) => run.finished));
+    await this.#saving;
+    return { started: runs.map((run) => run.job) };
+  }
+
+  /**
+   * Stops starting jobs, lets running ones finish for up to `graceMs`, then aborts the rest and
+   * waits (up to `graceMs` again) for them to unwind. Queued jobs that never started are left
+   * for the next start: their state is untouched, so they are still due then.
+   */
+  async stop({ graceMs = 10_000 }: { graceMs?: number } = {}): Promise<void> {
+    this.#stopping = true;
+    clearTimeout(this.#timer);
+    for (const pending of this.#pending.splice(0)) pending.started(undefined);
+    const running = () => Promise.all([...this.#running.values()].map((r) => r.finished));
+    if (!(await within(running(), graceMs))) {
+      for (const { job, controller } of this.#running.values()) {
+        this.#log.warn('aborting scheduled job at shutdown', identity(job));
+        controller.abort(new SchedulerStoppedError(describe(job)));
+      }
+      if (!(await within(running(), graceMs))) {
+        this.#log.error('scheduled jobs did not stop after being aborted', {
+          jobs: [...this.#running.values()].map((r) => describe(r.job)),
+        });
+      }
+    }
+    await this.#saving;
+    if (this.#started) this.#log.info('scheduler stopped');
+  }
+
+  /** Each valid job with its last run, outcome and next run, plus the rows that do not run. */
+  async status(): Promise<SchedulerStatus> {
+    const [schedule, states] = await Promise.all([this.#options.store.read(), this.#loadStates()]);
+    const now = this.#clock();
+    const jobs = schedule.jobs.map((job): JobStatus => {
+      const state = states.get(job.key);
+      const next = schedule.paused ? null : decideNextRun(job, stateWithFirstSeen(state, now), now);
+      return {
+        job,
+        name: job.volume,
+        action: job.actionText,
+        timer: formatTimer(job.timer),
+        active: job.active,
+        running: this.#running.has(job.key),
+        lastRun: dateOrNull(state?.lastAttempt),
+        lastSuccess: dateOrNull(state?.lastSuccess),
+        lastOutcome: state?.lastOutcome ?? null,
+        lastError: state?.lastError ?? null,
+        nextRun: next,
+      };
+    });
+    return { paused: schedule.paused, jobs, problems: schedule.problems };
+  }
+
+  #schedulePass(delayMs: number): void {
+    if (this.#stopping) return;
+    this.#timer = setTimeout(() => {
+      this.#pass()
+        .catch((error: unknown) => this.#log.error('scheduler pass failed', { error }))
+        .finally(() => this.#schedulePass(this.#options.timerSeconds * 1000));
+    }, delayMs);
+    // The daemon's server keeps the process alive; a forgotten scheduler must not.
+    this.#timer.unref();
+  }
+
+  /**
+   * Decides and queues; returns, per queued job, a promise of its start. The timer loop does not
+   * wait for those: a job waiting behind a slow one on its volume must not hold up the passes.
+   */
+  async #pass(): Promise<Promise<Running | undefined>[]> {
+    if (this.#stopping) return [];
+    const states = await this.#loadStates();
+    let schedule: Schedule;
+    try {
+      schedule = await this.#options.store.read();
+    } catch (error) {
+      this.#log.error('cannot read the schedule, no job started this pass', { error });
+      return [];
+    }
+    this.#reportProblems(schedule.problems);
+    if (schedule.paused || this.#stopping) return [];
+    const now = this.#clock();
+    if (this.#rememberNewJobs(schedule.jobs, now)) this.#save();
+    const due = dueJobs(schedule.jobs, states, now).filter((job) => !this.#isQueued(job.key));
+    const starts = due.map(
+      (job) => new Promise<Running | undefined>((started) => this.#pending.push({ job, started })),
+    );
+    this.#pump();
+    return starts;
+  }
+
+  #pump(): void {
+    while (this.#running.size < this.#concurrency && !this.#stopping) {
+      const index = this.#pending.findIndex((p) => !this.#busyVolumes.has(p.job.volume));
+      if (index < 0) return;
+      const [pending] = this.#pending.splice(index, 1);
+      pending!.started(this.#run(pending!.job));
+    }
+  }
+
+  #run(job: Job): Running {
+    const controller = new AbortController();
+    const startedAt = this.#clock().getTime();
+    this.#busyVolumes.add(job.volume);
+    const timeout = setTimeout(
+      () => controller.abort(new JobTimeoutError(describe(job), this.#timeoutMs)),
+      this.#timeoutMs,
+    );
+    timeout.unref();
+    this.#log.info('scheduled job started', identity(job));
+    const finished = Promise.resolve()
+      .then(() => this.#options.execute(job, controller.signal))
+      .then(() => {
+        if (controller.signal.aborted) throw controller.signal.reason;
+      })
+      .then(
+        () => this.#record(job, startedAt, undefined),
+        (error: unknown) => this.#record(job, startedAt, error ?? new Error('unknown failure')),
+      )
+      .finally(() => {
+        clearTimeout(timeout);
+        this.#running.delete(job.key);
+        this.#busyVolumes.delete(job.volume);
+        this.#pump();
+      });
+    const run: Running = { job, controller, finished };
+    this.#running.set(job.key, run);
+    return run;
+  }
+
+  #record(job: Job, startedAt: number, error: unknown): void {
+    const states = this.#states!;
+    const previous = states.get(job.key) ?? {};
+    const ms = this.#clock().getTime() - startedAt;
+    if (error === undefined) {
+      this.#log.info('scheduled job succeeded', { ...identity(job), ms });
+      const { lastError: _dropped, ...rest } = previous;
+      states.set(job.key, {
+        ...rest,
+        lastAttempt: startedAt,
+        lastSuccess: startedAt,
+        lastOutcome: 'success',
+      });
+    } else {
+      const message = error instanceof Error ? error.message : String(error);
+      this.#log.error('scheduled job failed', { ...identity(job), ms, error });
+      states.set(job.key, {
+        ...previous,
+        lastAttempt: startedAt,
+        lastOutcome: 'failure',
+        lastError: truncateError(message),
+      });
+    }
+    this.#save();
+  }
+
+  #isQueued(key: JobKey): boolean {
+    return this.#running.has(key) || this.#pending.some((p) => p.job.key === key);
+  }
+
+  #rememberNewJobs(jobs: readonly Job[], now: Date): boolean {
+    const states = this.#states!;
+    let changed = false;
+    for (const job of jobs) {
+      if (!states.has(job.key)) {
+        states.set(job.key, { firstSeen: now.getTime() });
+        changed = true;
+      }
+    }
+    return changed;
+  }
+
+  async #loadStates(): Promise<Map<JobKey, JobState>> {
+    if (this.#states) return this.#states;
+    const { states, problem } = await loadStates(this.#statePath);
+    if (problem) this.#log.warn('scheduler state unreadable, starting afresh', { problem });
+    // Another caller may have loaded it while we awaited; keep the first.
+    this.#states ??= states;
+    return this.#states;
+  }
+
+  /** Saves are chained so they land in order; a failed save is logged and retried at the next. */
+  #save(): void {
+    const states = this.#states;
+    if (!states) return;
+    this.#saving = this.#saving
+      .then(() => saveStates(this.#statePath, states))
+      .catch((error: unknown) =>
+        this.#log.error('cannot save the scheduler state', { path: this.#statePath, error }),
+      );
+  }
+
+  #reportProblems(problems: readonly ScheduleProblem[]): void {
+    // Once per distinct row, not at every pass: a bad line must not drown the log.
+    for (const problem of problems) {
+      const id = `${problem.line}\u0000${problem.raw}\u0000${problem.reason}`;
+      if (this.#reported.has(id)) continue;
+      this.#reported.add(id);
+      this.#log.warn('schedule row skipped', {
+        path: this.#options.store.path,
+        line: problem.line,
+        row: problem.raw,
+        reason: problem.reason,
+      });
+    }
+  }
+}
+
+function stateWithFirstSeen(state: JobState | undefined, now: Date): JobState {
+  return state ?? { firstSeen: now.getTime() };
+}
+
+function identity(job: Job): LogFields {
+  return { volume: job.volume, action: job.actionText, timer: formatTimer(job.timer) };
+}
+
+function describe(job: Job): string {
+  return `${job.actionText} of ${job.volume}`;
+}
+
+function dateOrNull(ms: number | undefined): Date | null {
+  return ms === undefined ? null : new Date(ms);
+}
+
+/** Resolves true if `promise` settles within `ms`, false otherwise; never keeps the process up. */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function logLine(level: string, message: string, fields: LogFields = {}): void {
+  const line = JSON.stringify({ level, message, ...fields }, (_key, value: unknown) =>
+    value instanceof Error ? { name: value.name, message: value.message } : value,
+  );
+  process.stderr.write(`${line}\n`);
+}
+
+const consoleLogger: SchedulerLogger = {
+  debug: () => {},
+  info: (message, fields) => logLine('INFO', message, fields),
+  warn: (message, fields) => logLine('WARNING', message, fields),
+  error: (message, fields) => logLine('ERROR', message, fields),
+};
