@@ -1,0 +1,326 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runCli, VERSION } from './cli.js';
+
+const SNAP = 'pgdata@2026-11-24T19:13:40.123456';
+
+interface Call {
+  method: string;
+  url: string;
+  body: unknown;
+}
+
+let dir: string;
+let socketPath: string;
+let server: Server | undefined;
+let calls: Call[];
+/** The stub daemon's answer per path (COMPAT shapes); a function for dynamic answers. */
+let answers: Record<string, unknown | ((res: ServerResponse) => void)>;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'bv-cli-'));
+  socketPath = join(dir, 'bv.sock');
+  calls = [];
+  answers = {};
+  server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      calls.push({
+        method: req.method ?? '',
+        url: req.url ?? '',
+        body: text ? JSON.parse(text) : undefined,
+      });
+      const answer = answers[req.url ?? ''] ?? { Err: `unknown endpoint ${req.url}` };
+      if (typeof answer === 'function') return (answer as (res: ServerResponse) => void)(res);
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify(answer));
+    });
+  });
+  const listening = server;
+  await new Promise<void>((resolve) => listening.listen(socketPath, resolve));
+});
+
+afterEach(async () => {
+  const running = server;
+  server = undefined;
+  running?.closeAllConnections();
+  await new Promise<void>((resolve) => (running ? running.close(() => resolve()) : resolve()));
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function cli(argv: string[], options: { tty?: boolean; socket?: string } = {}) {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  stderr.on('data', (chunk: Buffer) => {
+    err += chunk.toString();
+  });
+  const code = await runCli(argv, {
+    stdin: new PassThrough(),
+    stdout,
+    stderr,
+    env: {
+      BUTTERVOLUME_SOCKET: options.socket ?? socketPath,
+      // Never read the host's /etc/buttervolume/config.ini in a test.
+      BUTTERVOLUME_CONFIG_FILE: join(dir, 'absent.ini'),
+    },
+    colorDepth: 1,
+    tty: options.tty ?? false,
+    now: () => new Date(2026, 10, 24, 21, 18, 41),
+  });
+  return { code, out, err };
+}
+
+describe('exit codes', () => {
+  it('0 and the snapshot name on success', async () => {
+    answers['/VolumeDriver.Snapshot'] = { Err: '', Snapshot: SNAP };
+    expect(await cli(['snapshot', 'pgdata'])).toEqual({ code: 0, out: `${SNAP}\n`, err: '' });
+    expect(calls).toEqual([
+      { method: 'POST', url: '/VolumeDriver.Snapshot', body: { Name: 'pgdata' } },
+    ]);
+  });
+
+  it('1 and "Error: <Err>" on stderr when the daemon answers an error', async () => {
+    answers['/VolumeDriver.Snapshot'] = { Err: 'pgdata: no such volume' };
+    expect(await cli(['snapshot', 'pgdata'])).toEqual({
+      code: 1,
+      out: '',
+      err: 'Error: pgdata: no such volume\n',
+    });
+  });
+
+  it('1 and how to start the daemon when nothing listens', async () => {
+    const result = await cli(['snapshots'], { socket: join(dir, 'bv-none.sock') });
+    expect(result.code).toBe(1);
+    expect(result.err).toContain(
+      `cannot reach the buttervolume daemon on ${join(dir, 'bv-none.sock')}`,
+    );
+    expect(result.err).toContain('buttervolume run');
+  });
+
+  it.each([
+    [['snapshot', '../x']],
+    [['snapshot', '--', '-rf']],
+    [['snapshot', '$(touch /tmp/p)']],
+    [['snapshot', 'a'.repeat(300)]],
+    [['snapshot', '']],
+    [['snapshots', 'a/b']],
+    [['restore', 'pgdata@yesterday']],
+    [['restore', SNAP, '../x']],
+    [['clone', 'pgdata', 'x"; rm -rf / #']],
+    [['send', '--', '-oProxyCommand=x', SNAP]],
+    [['send', 'user@host', SNAP]],
+    [['send', 'h1', 'pgdata']],
+    [['sync', 'pgdata', 'h1', '$(reboot)']],
+    [['rm', 'pgdata']],
+    [['rm', '../x@2026-11-24T19:13:40.123456']],
+    [['purge', '1h:1d', '../x']],
+    [['schedule', 'explode', '60', 'pgdata']],
+    [['schedule', 'snapshot', 'soon', 'pgdata']],
+    [['schedule', 'replicate:-rf', '60', 'pgdata']],
+    [['schedule', 'snapshot', '60', '..']],
+  ])('2 for %j, and the daemon never hears of it', async (argv) => {
+    const result = await cli(argv);
+    expect(result.code).toBe(2);
+    expect(result.err).toMatch(/^Error: .+\nRun `buttervolume \w+ --help` for usage.\n$/);
+    expect(calls).toEqual([]);
+  });
+
+  it.each([
+    [[]],
+    [['bogus']],
+    [['snapshot']],
+    [['snapshot', 'a1', 'b2']],
+    [['sync', 'pgdata']],
+    [['scheduled', 'explode']],
+    [['purge', '--nope', '1h:1d', 'pgdata']],
+    [['snapshot', '-rf']],
+    [['send', '-oProxyCommand=x', SNAP]],
+  ])('2 for the malformed command line %j', async (argv) => {
+    const result = await cli(argv);
+    expect(result.code).toBe(2);
+    expect(result.err).not.toBe('');
+    expect(calls).toEqual([]);
+  });
+});
+
+describe('--json', () => {
+  it("prints the daemon's answer", async () => {
+    answers['/VolumeDriver.Snapshot'] = { Err: '', Snapshot: SNAP };
+    const result = await cli(['snapshot', 'pgdata', '--json']);
+    expect(JSON.parse(result.out)).toEqual({ Err: '', Snapshot: SNAP });
+  });
+
+  it('prints the error answer too, and still exits 1', async () => {
+    answers['/VolumeDriver.Snapshot.Remove'] = { Err: 'No such snapshot' };
+    const result = await cli(['rm', SNAP, '--json']);
+    expect(result.code).toBe(1);
+    expect(JSON.parse(result.out)).toEqual({ Err: 'No such snapshot' });
+  });
+
+  it('prints a JSON error for a usage error', async () => {
+    const result = await cli(['snapshot', '../x', '--json']);
+    expect(result.code).toBe(2);
+    expect(JSON.parse(result.out).Err).toMatch(/^Invalid volume name/);
+  });
+});
+
+describe('commands', () => {
+  it('snapshots: one name a line when piped, a table on a terminal', async () => {
+    answers['/VolumeDriver.Snapshot.List/pgdata'] = { Err: '', Snapshots: [SNAP] };
+    expect((await cli(['snapshots', 'pgdata'])).out).toBe(`${SNAP}\n`);
+    const table = (await cli(['snapshots', 'pgdata'], { tty: true })).out.split('\n');
+    expect(table[0]).toMatch(/^SNAPSHOT\s+VOLUME\s+AGE$/);
+    expect(table[1]).toMatch(new RegExp(`^${SNAP}\\s+pgdata\\s+2h 5m$`));
+    expect((await cli(['snapshots', 'pgdata', '--long'])).out).toContain('AGE');
+  });
+
+  it('scheduled: COMPAT lines when piped, with (paused)', async () => {
+    answers['/VolumeDriver.Schedule.List'] = {
+      Err: '',
+      Schedule: [
+        { Name: 'pgdata', Action: 'snapshot', Timer: '60', Active: 'True' },
+        { Name: 'pgdata', Action: 'replicate:backup-1', Timer: '1440', Active: 'False' },
+      ],
+    };
+    expect((await cli(['scheduled'])).out).toBe(
+      'snapshot 60 pgdata\nreplicate:backup-1 1440 pgdata (paused)\n',
+    );
+    expect((await cli(['scheduled', 'list'])).out).toBe(
+      'snapshot 60 pgdata\nreplicate:backup-1 1440 pgdata (paused)\n',
+    );
+    expect((await cli(['scheduled'], { tty: true })).out).toMatch(
+      /^ACTION\s+TIMER\s+VOLUME\s+LAST RUN/,
+    );
+  });
+
+  it('scheduled pause / resume', async () => {
+    answers['/VolumeDriver.Schedule.Pause'] = { Err: '' };
+    answers['/VolumeDriver.Schedule.Resume'] = { Err: '' };
+    expect((await cli(['scheduled', 'pause'])).code).toBe(0);
+    expect((await cli(['scheduled', 'resume'])).code).toBe(0);
+    expect(calls.map((call) => call.url)).toEqual([
+      '/VolumeDriver.Schedule.Pause',
+      '/VolumeDriver.Schedule.Resume',
+    ]);
+  });
+
+  it('schedule sends the words as given, a cron timer as one argument', async () => {
+    answers['/VolumeDriver.Schedule'] = { Err: '' };
+    expect((await cli(['schedule', 'purge:4h:1d', '60', 'pgdata'])).out).toBe(
+      'Scheduled purge:4h:1d of pgdata every 60 min\n',
+    );
+    await cli(['schedule', 'replicate:backup-1', '30 2 * * *', 'pgdata']);
+    await cli(['schedule', 'snapshot', '0', 'pgdata']);
+    expect(calls.map((call) => call.body)).toEqual([
+      { Name: 'pgdata', Action: 'purge:4h:1d', Timer: '60' },
+      { Name: 'pgdata', Action: 'replicate:backup-1', Timer: '30 2 * * *' },
+      { Name: 'pgdata', Action: 'snapshot', Timer: '0' },
+    ]);
+  });
+
+  it('restore passes Target and Force', async () => {
+    answers['/VolumeDriver.Snapshot.Restore'] = {
+      Err: '',
+      VolumeBackup: 'other@2026-11-24T21:18:41.000000',
+      Restored: SNAP,
+    };
+    const result = await cli(['restore', '--force', SNAP, 'other']);
+    expect(result.out).toBe(
+      `Restored ${SNAP} into other; its previous content is snapshot other@2026-11-24T21:18:41.000000\n`,
+    );
+    expect(calls[0]?.body).toEqual({ Name: SNAP, Target: 'other', Force: true });
+    await cli(['restore', 'pgdata']);
+    expect(calls[1]?.body).toEqual({ Name: 'pgdata' });
+  });
+
+  it('purge --dryrun sends Dryrun and shows the decisions', async () => {
+    answers['/VolumeDriver.Snapshots.Purge'] = {
+      Err: '',
+      Purged: [SNAP],
+      Decisions: [{ Name: SNAP, Action: 'purge', Reason: 'older than 2h' }],
+    };
+    const result = await cli(['purge', '--dryrun', '2h:2h', 'pgdata']);
+    expect(calls[0]?.body).toEqual({ Name: 'pgdata', Pattern: '2h:2h', Dryrun: true });
+    expect(result.out).toContain('Would purge 1 snapshot(s) of pgdata');
+    expect(result.out).toContain(`would purge  ${SNAP}  older than 2h`);
+  });
+
+  it('sync takes several hosts and --delete', async () => {
+    answers['/VolumeDriver.Volume.Sync'] = { Err: '', Snapshots: [SNAP], Errors: [] };
+    const result = await cli(['sync', '--delete', 'pgdata', 'h1', '10.0.0.3']);
+    expect(result.code).toBe(0);
+    expect(calls[0]?.body).toEqual({
+      Volumes: ['pgdata'],
+      Hosts: ['h1', '10.0.0.3'],
+      Delete: true,
+    });
+  });
+
+  it('send on a terminal polls the transfers and prints a summary', async () => {
+    answers['/Buttervolume.Transfers'] = {
+      Err: '',
+      Transfers: [
+        { Snapshot: SNAP, Host: 'h1', Bytes: 2048, ElapsedMs: 500, RateBytesPerSec: 4096 },
+      ],
+    };
+    answers['/VolumeDriver.Snapshot.Send'] = (res: ServerResponse) =>
+      setTimeout(() => {
+        res.writeHead(200);
+        res.end(
+          JSON.stringify({
+            Err: '',
+            Incremental: false,
+            Parent: null,
+            Bytes: 4096,
+            DurationMs: 1200,
+            AlreadyPresent: false,
+          }),
+        );
+      }, 1200);
+    const result = await cli(['send', 'h1', SNAP], { tty: true });
+    expect(result.code).toBe(0);
+    expect(result.err).toContain(`sending ${SNAP} to h1: 2.0 KiB, 4.0 KiB/s, 0.5 s`);
+    expect(result.out).toBe(`Sent ${SNAP} to h1 (full): 4.0 KiB in 1.2 s, 3.3 KiB/s\n`);
+    expect(calls.filter((call) => call.url === '/Buttervolume.Transfers').length).toBeGreaterThan(
+      0,
+    );
+  });
+
+  it('send when piped prints only the summary, without polling', async () => {
+    answers['/VolumeDriver.Snapshot.Send'] = {
+      Err: '',
+      Incremental: true,
+      Parent: 'pgdata@2026-11-24T18:00:00.000000',
+      Bytes: 10,
+      DurationMs: 0,
+      AlreadyPresent: false,
+    };
+    const result = await cli(['send', '--full', 'h1', SNAP]);
+    expect(result).toMatchObject({ code: 0, err: '' });
+    expect(calls).toEqual([
+      {
+        method: 'POST',
+        url: '/VolumeDriver.Snapshot.Send',
+        body: { Name: SNAP, Host: 'h1', Incremental: false },
+      },
+    ]);
+  });
+
+  it('--version prints the version, --help the examples', async () => {
+    expect(await cli(['--version'])).toMatchObject({ code: 0, out: `${VERSION}\n` });
+    const help = await cli(['purge', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.out).toContain('buttervolume purge --dryrun 4h:1d:2w:2y pgdata');
+  });
+});

@@ -1,0 +1,51 @@
+import type { PurgeResponse } from '@buttervolume/api';
+import { Command, Option } from 'clipanion';
+import { DaemonCommand } from '../base.js';
+import { formatTable } from '../format.js';
+
+export function purgeReport(answer: PurgeResponse, volume: string, dryrun: boolean): string {
+  const decisions = answer.Decisions ?? [];
+  const purged = answer.Purged ?? [];
+  const kept = decisions.filter((decision) => decision.Action === 'keep').length;
+  const head = dryrun
+    ? `Would purge ${purged.length} snapshot(s) of ${volume} and keep ${kept} (dry run: nothing deleted).`
+    : `Purged ${purged.length} snapshot(s) of ${volume}, kept ${kept}.`;
+  if (decisions.length === 0) return purged.length === 0 ? head : `${head}\n${purged.join('\n')}`;
+  const rows = decisions.map((decision) => [
+    decision.Action === 'purge' ? (dryrun ? 'would purge' : 'purged') : 'keep',
+    decision.Name,
+    decision.Reason,
+  ]);
+  return `${head}\n${formatTable(rows)}`;
+}
+
+export class PurgeCommand extends DaemonCommand {
+  static override paths = [['purge']];
+  static override usage = Command.Usage({
+    description: "delete a volume's snapshots that a retention pattern does not keep",
+    details: `
+      A pattern is two or more \`<n><unit>\` items joined by \`:\` (units m, h, d, w, y).
+      \`4h:1d:2w:2y\` keeps every snapshot younger than 4h, one per 4h up to 1d, one a day up to
+      2w, one per 2 weeks up to 2y, and deletes older ones. Snapshots whose name has no
+      timestamp, and the newest send marker per host with its snapshot, are never purged.
+      \`--dryrun\` shows what would go and why, and deletes nothing.
+    `,
+    examples: [
+      ['See what a pattern would delete', '$0 purge --dryrun 4h:1d:2w:2y pgdata'],
+      ['Purge', '$0 purge 4h:1d:2w:2y pgdata'],
+    ],
+  });
+
+  dryrun = Option.Boolean('--dryrun,--dry-run', false, {
+    description: 'Show what would be deleted; delete nothing',
+  });
+  pattern = Option.String({ name: 'pattern' });
+  volume = Option.String({ name: 'volume' });
+
+  protected async run(): Promise<void> {
+    const volume = this.volumeName(this.volume);
+    const answer = await this.client().purge(volume, this.pattern, { dryrun: this.dryrun });
+    if (this.json) return this.printJson(answer);
+    this.print(purgeReport(answer, volume, this.dryrun));
+  }
+}

@@ -1,0 +1,263 @@
+// The socket API as data: every path the daemon serves and the JSON on the wire. Field names
+// are COMPAT's (3.x clients and Docker depend on them); our additions are marked.
+
+export type HttpMethod = 'GET' | 'POST';
+
+export interface EndpointSpec {
+  readonly method: HttpMethod;
+  readonly path: string;
+}
+
+export const endpoints = {
+  // Docker's VolumeDriver protocol.
+  activate: { method: 'POST', path: '/Plugin.Activate' },
+  create: { method: 'POST', path: '/VolumeDriver.Create' },
+  remove: { method: 'POST', path: '/VolumeDriver.Remove' },
+  mount: { method: 'POST', path: '/VolumeDriver.Mount' },
+  path: { method: 'POST', path: '/VolumeDriver.Path' },
+  unmount: { method: 'POST', path: '/VolumeDriver.Unmount' },
+  get: { method: 'POST', path: '/VolumeDriver.Get' },
+  list: { method: 'POST', path: '/VolumeDriver.List' },
+  capabilities: { method: 'POST', path: '/VolumeDriver.Capabilities' },
+  // buttervolume's own endpoints.
+  snapshot: { method: 'POST', path: '/VolumeDriver.Snapshot' },
+  snapshotList: { method: 'GET', path: '/VolumeDriver.Snapshot.List' },
+  snapshotRemove: { method: 'POST', path: '/VolumeDriver.Snapshot.Remove' },
+  snapshotRestore: { method: 'POST', path: '/VolumeDriver.Snapshot.Restore' },
+  clone: { method: 'POST', path: '/VolumeDriver.Clone' },
+  snapshotSend: { method: 'POST', path: '/VolumeDriver.Snapshot.Send' },
+  volumeSync: { method: 'POST', path: '/VolumeDriver.Volume.Sync' },
+  snapshotsPurge: { method: 'POST', path: '/VolumeDriver.Snapshots.Purge' },
+  schedule: { method: 'POST', path: '/VolumeDriver.Schedule' },
+  scheduleList: { method: 'GET', path: '/VolumeDriver.Schedule.List' },
+  schedulePause: { method: 'POST', path: '/VolumeDriver.Schedule.Pause' },
+  scheduleResume: { method: 'POST', path: '/VolumeDriver.Schedule.Resume' },
+  // Our additions.
+  transfers: { method: 'GET', path: '/Buttervolume.Transfers' },
+  version: { method: 'GET', path: '/Buttervolume.Version' },
+} as const satisfies Record<string, EndpointSpec>;
+
+export type EndpointKey = keyof typeof endpoints;
+
+/** `GET /VolumeDriver.Snapshot.List/<volume>`: one volume's snapshots; all of them without. */
+export function snapshotListPath(volume?: string): string {
+  const base = endpoints.snapshotList.path;
+  return volume === undefined ? base : `${base}/${encodeURIComponent(volume)}`;
+}
+
+/** The answer to a path the daemon does not serve (HTTP 404). */
+export function unknownEndpointError(path: string): ErrResponse {
+  return { Err: `unknown endpoint ${path}` };
+}
+
+// ---- Wire types: what a client sends and what the daemon answers -------------------------
+
+/** Every answer carries `Err`; a non-empty one is the failure (always HTTP 200). */
+export interface ErrResponse {
+  Err: string;
+}
+
+/** Create options, all strings as Docker sends them (`docker volume create -o key=value`). */
+export interface CreateOpts {
+  /** "true" (default) or "false": `chattr +C` on the new subvolume. */
+  copyonwrite?: string;
+  /** A quota such as "10G", "500M" or "1073741824" (bytes). Our addition. */
+  size?: string;
+  /** An existing volume or snapshot: the new volume is a writable snapshot of it. Our addition. */
+  from?: string;
+  [opt: string]: string | undefined;
+}
+
+export interface NameRequest {
+  Name: string;
+}
+
+export interface CreateRequest extends NameRequest {
+  Opts?: CreateOpts | null;
+}
+
+export interface RemoveRequest extends NameRequest {
+  /** Our addition: act even when a running container mounts the volume. */
+  Force?: boolean;
+}
+
+export interface MountRequest extends NameRequest {
+  ID: string;
+}
+
+export type UnmountRequest = MountRequest;
+export type PathRequest = NameRequest;
+export type GetRequest = NameRequest;
+
+export interface ActivateResponse {
+  Implements: string[];
+  Err?: string;
+}
+
+export interface MountResponse extends ErrResponse {
+  Mountpoint: string;
+}
+
+export type PathResponse = MountResponse;
+
+/** Our addition to Docker's Volume.Status. */
+export interface VolumeStatus {
+  /** ISO 8601. */
+  CreatedAt: string;
+  CopyOnWrite: boolean;
+  QuotaBytes?: number;
+  UsageBytes?: number;
+  Snapshots: number;
+}
+
+export interface VolumeInfo {
+  Name: string;
+  Mountpoint?: string;
+  /** ISO 8601. */
+  CreatedAt?: string;
+  Status?: VolumeStatus;
+}
+
+export interface GetResponse extends ErrResponse {
+  Volume: VolumeInfo;
+}
+
+export interface ListResponse extends ErrResponse {
+  Volumes: VolumeInfo[];
+}
+
+export interface CapabilitiesResponse {
+  Capabilities: { Scope: 'local' | 'global' };
+  Err?: string;
+}
+
+export type SnapshotRequest = NameRequest;
+
+export interface SnapshotResponse extends ErrResponse {
+  Snapshot: string;
+}
+
+export interface SnapshotListResponse extends ErrResponse {
+  Snapshots: string[];
+}
+
+export type SnapshotRemoveRequest = NameRequest;
+
+export interface RestoreRequest extends NameRequest {
+  /** The volume to replace; defaults to the snapshot's own volume. */
+  Target?: string;
+  /** Our addition: act even when a running container mounts the target. */
+  Force?: boolean;
+}
+
+export interface RestoreResponse extends ErrResponse {
+  /** The snapshot of the target taken just before it was replaced. */
+  VolumeBackup: string;
+  /** Our addition: the snapshot that was restored. */
+  Restored: string;
+}
+
+export interface CloneRequest extends NameRequest {
+  Target: string;
+}
+
+export interface CloneResponse extends ErrResponse {
+  VolumeCloned: string;
+}
+
+export interface SendRequest extends NameRequest {
+  Host: string;
+  /** Our addition (default true): false forces a full send. */
+  Incremental?: boolean;
+}
+
+export interface SendResponse extends ErrResponse {
+  Incremental: boolean;
+  Parent: string | null;
+  Bytes: number;
+  DurationMs: number;
+  /** The host already held the snapshot: nothing was sent. */
+  AlreadyPresent: boolean;
+}
+
+export interface SyncRequest {
+  Volumes: string[];
+  Hosts: string[];
+  /** Our addition: also delete local files missing on the host (rsync --delete). */
+  Delete?: boolean;
+}
+
+export interface SyncError {
+  Host: string;
+  Err: string;
+}
+
+export interface SyncResponse extends ErrResponse {
+  /** The safety snapshots taken before syncing. */
+  Snapshots: string[];
+  Errors: SyncError[];
+}
+
+export interface PurgeRequest extends NameRequest {
+  Pattern: string;
+  Dryrun?: boolean | 'true' | 'false';
+}
+
+export interface PurgeDecision {
+  Name: string;
+  Action: 'keep' | 'purge';
+  Reason: string;
+}
+
+export interface PurgeResponse extends ErrResponse {
+  /** Deleted snapshots; in a dry run, the ones that would go. */
+  Purged: string[];
+  Decisions: PurgeDecision[];
+}
+
+/**
+ * Minutes (number or numeric string), 0 / "0" / "delete" to remove the job, "pause", "resume",
+ * or (our addition) a 5-field cron expression such as "30 2 * * *".
+ */
+export type TimerValue = number | string;
+
+export interface ScheduleRequest extends NameRequest {
+  /** `snapshot`, `purge:<pattern>`, `replicate:<host>` or `synchronize:<host>,<host>…`. */
+  Action: string;
+  Timer: TimerValue;
+}
+
+export interface ScheduleEntry {
+  Name: string;
+  Action: string;
+  Timer: string | number;
+  /** The strings "True" / "False": 3.x clients compare them. */
+  Active: 'True' | 'False';
+  /** Our additions. ISO 8601 or null. */
+  LastRun?: string | null;
+  /** "ok", "error: …" or null when the job never ran. */
+  LastOutcome?: string | null;
+  NextRun?: string | null;
+}
+
+export interface ScheduleListResponse extends ErrResponse {
+  Schedule: ScheduleEntry[];
+  /** Our addition: the whole schedule is paused (3.x then answers only an Err). */
+  Paused?: boolean;
+}
+
+export interface Transfer {
+  Snapshot: string;
+  Host: string;
+  Bytes: number;
+  ElapsedMs: number;
+  RateBytesPerSec: number;
+}
+
+export interface TransfersResponse extends ErrResponse {
+  Transfers: Transfer[];
+}
+
+export interface VersionResponse extends ErrResponse {
+  Version: string;
+}

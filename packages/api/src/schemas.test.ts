@@ -1,0 +1,328 @@
+import { describe, expect, it } from 'vitest';
+import { InvalidRequestError } from './errors.js';
+import {
+  emptyRequestSchema,
+  isSnapshotSource,
+  parseCreateOpts,
+  parseJsonBody,
+  parseRequest,
+  parseSize,
+  parseTimer,
+  requestSchemas,
+} from './schemas.js';
+
+const schemas = requestSchemas();
+const SNAP = 'data@2026-11-24T19:13:40.123456';
+const HOSTILE_NAMES: unknown[] = [
+  '../x',
+  'a/b',
+  '-rf',
+  '$(touch /tmp/p)',
+  'x"; rm -rf / #',
+  "it's",
+  'a'.repeat(300),
+  '',
+  'x',
+  '..',
+  'a b',
+  'vol@x',
+  42,
+  true,
+  null,
+  [],
+  ['data'],
+  { Name: 'data' },
+];
+
+function refusal(schema: Parameters<typeof parseRequest>[0], raw: unknown): InvalidRequestError {
+  try {
+    parseRequest(schema, raw);
+  } catch (error) {
+    if (error instanceof InvalidRequestError) return error;
+    throw error;
+  }
+  throw new Error(`expected ${JSON.stringify(raw)} to be refused`);
+}
+
+/** Each endpoint's good body, and the field that takes a volume name. */
+const VOLUME_FIELDS = [
+  ['create', { Name: 'data' }, 'Name'],
+  ['remove', { Name: 'data' }, 'Name'],
+  ['mount', { Name: 'data', ID: 'abc' }, 'Name'],
+  ['unmount', { Name: 'data', ID: 'abc' }, 'Name'],
+  ['path', { Name: 'data' }, 'Name'],
+  ['get', { Name: 'data' }, 'Name'],
+  ['snapshot', { Name: 'data' }, 'Name'],
+  ['snapshotRestore', { Name: SNAP, Target: 'other' }, 'Target'],
+  ['clone', { Name: 'data', Target: 'copy' }, 'Target'],
+  ['snapshotsPurge', { Name: 'data', Pattern: '1h:1d' }, 'Name'],
+  ['schedule', { Name: 'data', Action: 'snapshot', Timer: 60 }, 'Name'],
+] as const;
+
+describe('request schemas', () => {
+  it.each(VOLUME_FIELDS)('%s accepts a good body and tolerates extra fields', (key, good) => {
+    const parsed = parseRequest(schemas[key], { ...good, Extra: [1, 2], Other: null });
+    expect(parsed).toMatchObject({ Name: good.Name });
+    expect(parsed).not.toHaveProperty('Extra');
+  });
+
+  it.each(VOLUME_FIELDS)('%s refuses hostile names in its volume field', (key, good, fieldName) => {
+    for (const name of HOSTILE_NAMES) {
+      const error = refusal(schemas[key], { ...good, [fieldName]: name });
+      expect(error.code).toBe('INVALID_REQUEST');
+      expect(error.message.startsWith(`${fieldName}: `)).toBe(true);
+      expect(error.fields).toEqual([fieldName]);
+      expect(error.message).not.toMatch(/expected nonoptional|"code"|\[\s*\{/);
+    }
+  });
+
+  it.each(VOLUME_FIELDS)('%s names a missing field', (key, good, fieldName) => {
+    const { [fieldName]: _dropped, ...rest } = good as Record<string, unknown>;
+    if (key === 'snapshotRestore')
+      return expect(parseRequest(schemas[key], rest).Target).toBe(undefined);
+    expect(refusal(schemas[key], rest).message).toBe(`${fieldName}: required field is missing`);
+  });
+
+  it.each([null, [], 'text', 42, true])('every body schema refuses %j as a body', (raw) => {
+    for (const [key, schema] of Object.entries(schemas)) {
+      if (schema === emptyRequestSchema) continue;
+      expect(refusal(schema, raw).message, key).toMatch(
+        /^the request body must be a JSON object, got /,
+      );
+    }
+  });
+
+  it('shows the rule for a bad volume name, quoted and short', () => {
+    expect(refusal(schemas.create, { Name: '../x' }).message).toBe(
+      `Name: Invalid volume name "../x": use 2 to 128 characters: letters, digits, '_', '.', '-', starting with a letter or digit`,
+    );
+    expect(refusal(schemas.create, { Name: 'a'.repeat(300) }).message).toContain(
+      '(300 characters)',
+    );
+  });
+
+  it('lists every bad field in one message', () => {
+    const error = refusal(schemas.schedule, { Name: '-rf', Action: 'explode', Timer: [] });
+    expect(error.fields).toEqual(['Name', 'Action', 'Timer']);
+    expect(error.message.split('; ').map((part) => part.split(':')[0])).toEqual([
+      'Name',
+      'Action',
+      'Timer',
+    ]);
+  });
+
+  it('endpoints without input take an object, null or nothing', () => {
+    for (const raw of [{}, { Whatever: 1 }, null, undefined]) {
+      expect(parseRequest(schemas.list, raw)).toEqual({});
+    }
+    expect(refusal(schemas.activate, [1]).message).toBe(
+      'the request body must be a JSON object, got an array',
+    );
+  });
+
+  it('create keeps Opts as strings and turns null or absence into {}', () => {
+    expect(parseRequest(schemas.create, { Name: 'data', Opts: null }).Opts).toEqual({});
+    expect(parseRequest(schemas.create, { Name: 'data' }).Opts).toEqual({});
+    expect(parseRequest(schemas.create, { Name: 'data', Opts: { size: '1G' } }).Opts).toEqual({
+      size: '1G',
+    });
+    expect(refusal(schemas.create, { Name: 'data', Opts: { size: 1 } }).message).toBe(
+      'Opts: option "size": expected a string, got number 1',
+    );
+    expect(refusal(schemas.create, { Name: 'data', Opts: ['size'] }).message).toMatch(
+      /^Opts: expected an object/,
+    );
+  });
+
+  it('remove and restore take Force as a flag defaulting to false', () => {
+    expect(parseRequest(schemas.remove, { Name: 'data' }).Force).toBe(false);
+    expect(parseRequest(schemas.remove, { Name: 'data', Force: true }).Force).toBe(true);
+    expect(parseRequest(schemas.snapshotRestore, { Name: 'data', Force: 'true' }).Force).toBe(true);
+    expect(refusal(schemas.remove, { Name: 'data', Force: 'yes' }).message).toMatch(
+      /^Force: expected true or false/,
+    );
+  });
+
+  it('mount needs a string ID', () => {
+    expect(refusal(schemas.mount, { Name: 'data', ID: 5 }).message).toBe(
+      'ID: expected a string, got number 5',
+    );
+  });
+
+  it('restore and clone take a volume or a snapshot as source', () => {
+    const fromSnapshot = parseRequest(schemas.snapshotRestore, { Name: SNAP });
+    expect(isSnapshotSource(fromSnapshot.Name)).toBe(true);
+    const fromVolume = parseRequest(schemas.clone, { Name: 'data', Target: 'copy' });
+    expect(isSnapshotSource(fromVolume.Name)).toBe(false);
+    expect(refusal(schemas.snapshotRestore, { Name: 'data@yesterday' }).message).toMatch(
+      /^Name: Invalid snapshot name "data@yesterday"/,
+    );
+    expect(
+      refusal(schemas.clone, { Name: '../x@2026-11-24T19:13:40.123456', Target: 'c1' }).fields,
+    ).toEqual(['Name']);
+  });
+
+  it('snapshot names follow the configured DTFORMAT', () => {
+    const custom = requestSchemas({ format: '%Y%m%d%H%M%S' });
+    expect(parseRequest(custom.snapshotRemove, { Name: 'data@20261124191340' }).Name).toBe(
+      'data@20261124191340',
+    );
+    expect(refusal(custom.snapshotRemove, { Name: SNAP }).fields).toEqual(['Name']);
+    expect(refusal(schemas.snapshotRemove, { Name: 'data@20261124191340' }).fields).toEqual([
+      'Name',
+    ]);
+  });
+
+  it('send needs a snapshot and a host, Incremental defaults to true', () => {
+    expect(parseRequest(schemas.snapshotSend, { Name: SNAP, Host: '10.0.0.2' })).toEqual({
+      Name: SNAP,
+      Host: '10.0.0.2',
+      Incremental: true,
+    });
+    for (const host of ['-oProxyCommand=x', 'user@h', 'h:22', '$(touch /tmp/p)', '', 7, null]) {
+      expect(refusal(schemas.snapshotSend, { Name: SNAP, Host: host }).fields).toEqual(['Host']);
+    }
+    expect(refusal(schemas.snapshotSend, { Name: 'data', Host: 'h1' }).fields).toEqual(['Name']);
+  });
+
+  it('sync needs non-empty lists of valid volumes and hosts', () => {
+    expect(parseRequest(schemas.volumeSync, { Volumes: ['data'], Hosts: ['h1', 'h2'] })).toEqual({
+      Volumes: ['data'],
+      Hosts: ['h1', 'h2'],
+      Delete: false,
+    });
+    expect(refusal(schemas.volumeSync, { Volumes: [], Hosts: ['h1'] }).message).toBe(
+      'Volumes: expected at least one entry, got an empty list',
+    );
+    expect(refusal(schemas.volumeSync, { Volumes: 'data', Hosts: ['h1'] }).message).toMatch(
+      /^Volumes: expected a list/,
+    );
+    expect(
+      refusal(schemas.volumeSync, { Volumes: ['data'], Hosts: ['h1', '-rf'] }).message,
+    ).toMatch(/^Hosts: entry 1: Invalid host name "-rf"/);
+  });
+
+  it('purge takes Dryrun as a bool or the strings "true"/"false"', () => {
+    const body = { Name: 'data', Pattern: '1h:1d' };
+    expect(parseRequest(schemas.snapshotsPurge, body).Dryrun).toBe(false);
+    expect(parseRequest(schemas.snapshotsPurge, { ...body, Dryrun: 'true' }).Dryrun).toBe(true);
+    expect(parseRequest(schemas.snapshotsPurge, { ...body, Dryrun: 'false' }).Dryrun).toBe(false);
+    expect(parseRequest(schemas.snapshotsPurge, { ...body, Dryrun: true }).Dryrun).toBe(true);
+    expect(refusal(schemas.snapshotsPurge, { ...body, Dryrun: 1 }).fields).toEqual(['Dryrun']);
+    expect(refusal(schemas.snapshotsPurge, { ...body, Pattern: '' }).message).toMatch(
+      /^Pattern: Invalid purge pattern/,
+    );
+    expect(refusal(schemas.snapshotsPurge, { ...body, Pattern: 3 }).fields).toEqual(['Pattern']);
+  });
+
+  it('schedule checks the action words and host names', () => {
+    const base = { Name: 'data', Timer: 60 };
+    for (const action of [
+      'snapshot',
+      'purge:4h:1w:1y',
+      'replicate:backup-1',
+      'synchronize:h1,h2',
+    ]) {
+      expect(parseRequest(schemas.schedule, { ...base, Action: action }).Action).toBe(action);
+    }
+    for (const action of [
+      '',
+      'snap',
+      'purge:',
+      'purge:1h;rm',
+      'replicate:-rf',
+      'synchronize:h1,,h2',
+      'rm:x',
+      3,
+    ]) {
+      expect(refusal(schemas.schedule, { ...base, Action: action }).fields).toEqual(['Action']);
+    }
+  });
+});
+
+describe('parseTimer', () => {
+  it('reads minutes, delete, pause, resume and cron', () => {
+    expect(parseTimer(60)).toEqual({ kind: 'minutes', minutes: 60 });
+    expect(parseTimer('60')).toEqual({ kind: 'minutes', minutes: 60 });
+    expect(parseTimer(0)).toEqual({ kind: 'delete' });
+    expect(parseTimer('0')).toEqual({ kind: 'delete' });
+    expect(parseTimer('delete')).toEqual({ kind: 'delete' });
+    expect(parseTimer('pause')).toEqual({ kind: 'pause' });
+    expect(parseTimer('resume')).toEqual({ kind: 'resume' });
+    expect(parseTimer('30  2 * * 1-5')).toEqual({ kind: 'cron', expression: '30 2 * * 1-5' });
+  });
+
+  it.each([
+    -1,
+    1.5,
+    Number.NaN,
+    '1.5',
+    '-5',
+    'soon',
+    '* * *',
+    '30 2 * * * *',
+    '30 2 * * $(x)',
+    null,
+    [],
+    {},
+  ])('refuses %j', (timer) => {
+    const error = refusal(schemas.schedule, { Name: 'data', Action: 'snapshot', Timer: timer });
+    expect(error.fields).toEqual(['Timer']);
+  });
+});
+
+describe('parseJsonBody', () => {
+  it('reads JSON, and an empty body as {}', () => {
+    expect(parseJsonBody('')).toEqual({});
+    expect(parseJsonBody('  \n')).toEqual({});
+    expect(parseJsonBody('{"Name":"data"}')).toEqual({ Name: 'data' });
+  });
+
+  it.each(['{', '{"Name": }', 'Name=data', '\u0000'])('refuses %j with a short message', (text) => {
+    expect(() => parseJsonBody(text)).toThrow(InvalidRequestError);
+    expect(() => parseJsonBody(text)).toThrow(/^malformed JSON in the request body: /);
+  });
+});
+
+describe('parseCreateOpts', () => {
+  it('defaults to copy-on-write, no quota, no source', () => {
+    expect(parseCreateOpts({})).toEqual({
+      copyOnWrite: true,
+      sizeBytes: undefined,
+      from: undefined,
+    });
+  });
+
+  it('reads copyonwrite, size and from', () => {
+    expect(parseCreateOpts({ copyonwrite: 'false', size: '10G', from: SNAP })).toEqual({
+      copyOnWrite: false,
+      sizeBytes: 10 * 2 ** 30,
+      from: SNAP,
+    });
+  });
+
+  it('names an unknown option and lists the valid ones', () => {
+    expect(() => parseCreateOpts({ compress: 'zstd' })).toThrow(
+      'Opts: unknown option "compress"; valid options are copyonwrite, size, from',
+    );
+  });
+
+  it.each([
+    [{ copyonwrite: 'yes' }, /^Opts.copyonwrite: expected "true" or "false"/],
+    [{ size: 'big' }, /^Opts.size: /],
+    [{ size: '0' }, /^Opts.size: /],
+    [{ size: '-1G' }, /^Opts.size: /],
+    [{ from: '../x' }, /^Opts.from: Invalid volume name/],
+    [{ from: 'data@now' }, /^Opts.from: Invalid snapshot name/],
+  ])('refuses %j', (opts, message) => {
+    expect(() => parseCreateOpts(opts)).toThrow(message);
+  });
+
+  it('reads sizes in binary units', () => {
+    expect(parseSize('1073741824')).toBe(2 ** 30);
+    expect(parseSize('500M')).toBe(500 * 2 ** 20);
+    expect(parseSize('1.5g')).toBe(1.5 * 2 ** 30);
+    expect(parseSize('2KiB')).toBe(2048);
+    expect(parseSize('1T')).toBe(2 ** 40);
+  });
+});

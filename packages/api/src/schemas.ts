@@ -1,0 +1,429 @@
+// One zod schema per request body: raw JSON in, typed values with branded names out. Messages
+// are written for the person at the other end (`Name: Invalid volume name "../x": …`), so
+// every field goes through `field()`, which reports our own words instead of zod's.
+import { HostName, InvalidNameError, SnapshotName, VolumeName } from '@buttervolume/names';
+import * as z from 'zod';
+import { InvalidRequestError } from './errors.js';
+
+export interface SchemaOptions {
+  /** The snapshot timestamp format (COMPAT's DTFORMAT); the names package default otherwise. */
+  format?: string;
+}
+
+/** A value refused by a field parser; its message becomes the issue text. */
+class FieldProblem extends Error {}
+
+function field<T>(parse: (value: unknown) => T) {
+  // `.optional()` lets an absent key reach `parse`, which decides between "required" and a default.
+  return z
+    .unknown()
+    .optional()
+    .transform((value, ctx): T => {
+      try {
+        return parse(value);
+      } catch (error) {
+        if (!(error instanceof FieldProblem || error instanceof InvalidNameError)) throw error;
+        ctx.issues.push({ code: 'custom', message: error.message, input: value });
+        return z.NEVER;
+      }
+    });
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'string') return `the string ${JSON.stringify(value.slice(0, 40))}`;
+  if (typeof value === 'object') return 'an object';
+  return `${typeof value} ${String(value)}`.slice(0, 60);
+}
+
+function required<T>(parse: (value: unknown) => T): (value: unknown) => T {
+  return (value) => {
+    if (value === undefined) throw new FieldProblem('required field is missing');
+    return parse(value);
+  };
+}
+
+function optional<T>(parse: (value: unknown) => T): (value: unknown) => T | undefined {
+  return (value) => (value === undefined ? undefined : parse(value));
+}
+
+function string(value: unknown): string {
+  if (typeof value !== 'string')
+    throw new FieldProblem(`expected a string, got ${describe(value)}`);
+  return value;
+}
+
+/** JSON booleans, and the strings "true"/"false" that shell-built 3.x requests carry. */
+function flag(value: unknown): boolean {
+  if (value === true || value === 'true') return true;
+  if (value === false || value === 'false') return false;
+  throw new FieldProblem(`expected true or false, got ${describe(value)}`);
+}
+
+const volume = (value: unknown): VolumeName => VolumeName.parse(value);
+const host = (value: unknown): HostName => HostName.parse(value);
+
+/** The source of a restore or clone: a snapshot (`<volume>@<ts>`) or a volume (its latest). */
+export type SourceName = VolumeName | SnapshotName;
+
+/** Tells the two kinds of source apart: a volume name can never hold '@'. */
+export function isSnapshotSource(name: SourceName): name is SnapshotName {
+  return name.includes('@');
+}
+
+function source(format: string | undefined) {
+  return (value: unknown): SourceName => {
+    const text = string(value);
+    if (!text.includes('@')) return VolumeName.parse(text);
+    return format === undefined ? SnapshotName.parse(text) : SnapshotName.parse(text, { format });
+  };
+}
+
+function snapshot(format: string | undefined) {
+  return (value: unknown): SnapshotName =>
+    format === undefined ? SnapshotName.parse(value) : SnapshotName.parse(value, { format });
+}
+
+function list<T>(item: (value: unknown) => T) {
+  return (value: unknown): T[] => {
+    if (!Array.isArray(value)) throw new FieldProblem(`expected a list, got ${describe(value)}`);
+    if (value.length === 0)
+      throw new FieldProblem('expected at least one entry, got an empty list');
+    return value.map((entry, index) => {
+      try {
+        return item(entry);
+      } catch (error) {
+        if (error instanceof FieldProblem || error instanceof InvalidNameError) {
+          throw new FieldProblem(`entry ${index}: ${error.message}`);
+        }
+        throw error;
+      }
+    });
+  };
+}
+
+function opts(value: unknown): Record<string, string> {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new FieldProblem(`expected an object of string options, got ${describe(value)}`);
+  }
+  const result: Record<string, string> = {};
+  for (const [key, entry] of Object.entries(value)) {
+    if (typeof entry !== 'string') {
+      throw new FieldProblem(
+        `option ${JSON.stringify(key)}: expected a string, got ${describe(entry)}`,
+      );
+    }
+    result[key] = entry;
+  }
+  return result;
+}
+
+// ---- Timer and action of a scheduled job --------------------------------------------------
+
+/** What `Timer` asks of the schedule. */
+export type ScheduleTimer =
+  | { kind: 'minutes'; minutes: number }
+  | { kind: 'cron'; expression: string }
+  | { kind: 'delete' }
+  | { kind: 'pause' }
+  | { kind: 'resume' };
+
+const CRON_FIELD = /^[0-9A-Za-z*,/\-?#]+$/;
+const TIMER_RULE =
+  'expected minutes, 0 or "delete", "pause", "resume", or a 5-field cron expression like "30 2 * * *"';
+
+function minutes(count: number): ScheduleTimer {
+  if (!Number.isSafeInteger(count) || count < 0) {
+    throw new FieldProblem(`expected a whole number of minutes (0 or more), got ${count}`);
+  }
+  return count === 0 ? { kind: 'delete' } : { kind: 'minutes', minutes: count };
+}
+
+function timer(value: unknown): ScheduleTimer {
+  if (typeof value === 'number') return minutes(value);
+  if (typeof value !== 'string') throw new FieldProblem(`${TIMER_RULE}, got ${describe(value)}`);
+  const text = value.trim();
+  if (text === 'delete' || text === 'pause' || text === 'resume') return { kind: text };
+  if (/^\d{1,15}$/.test(text)) return minutes(Number(text));
+  const fields = text.split(/\s+/);
+  if (fields.length === 5 && fields.every((part) => CRON_FIELD.test(part))) {
+    return { kind: 'cron', expression: fields.join(' ') };
+  }
+  throw new FieldProblem(`${TIMER_RULE}, got ${describe(value)}`);
+}
+
+/** The action words `schedule` takes (COMPAT's schedule.csv `Action` column). */
+export type ScheduleAction =
+  | 'snapshot'
+  | `purge:${string}`
+  | `replicate:${string}`
+  | `synchronize:${string}`;
+
+const ACTION_RULE =
+  'expected "snapshot", "purge:<pattern>", "replicate:<host>" or "synchronize:<host>[,<host>…]"';
+
+/**
+ * Checks the shape and the host names; the purge pattern itself is the retention package's to
+ * judge (so its "Invalid purge pattern" message reaches the user unchanged).
+ */
+function action(value: unknown): ScheduleAction {
+  const text = string(value);
+  if (text === 'snapshot') return text;
+  const colon = text.indexOf(':');
+  const kind = text.slice(0, colon);
+  const rest = text.slice(colon + 1);
+  if (colon > 0 && kind === 'purge' && /^[0-9A-Za-z:]{1,200}$/.test(rest)) return `purge:${rest}`;
+  if (colon > 0 && kind === 'replicate') return `replicate:${HostName.parse(rest)}`;
+  if (colon > 0 && kind === 'synchronize') {
+    return `synchronize:${rest
+      .split(',')
+      .map((name) => HostName.parse(name))
+      .join(',')}`;
+  }
+  throw new FieldProblem(`${ACTION_RULE}, got ${describe(value)}`);
+}
+
+// ---- Request schemas ----------------------------------------------------------------------
+
+const body = <T extends z.core.$ZodLooseShape>(shape: T) =>
+  z.object(shape, {
+    error: (issue) => `the request body must be a JSON object, got ${describe(issue.input)}`,
+  });
+
+/** Endpoints that take no input: any object (or `null`, or nothing, as some clients send). */
+export const emptyRequestSchema = field((value): Record<string, never> => {
+  if (value === undefined || value === null) return {};
+  if (typeof value === 'object' && !Array.isArray(value)) return {};
+  throw new FieldProblem(`the request body must be a JSON object, got ${describe(value)}`);
+});
+
+export const nameRequestSchema = body({ Name: field(required(volume)) });
+
+export const createRequestSchema = body({
+  Name: field(required(volume)),
+  Opts: field(opts),
+});
+
+export const removeRequestSchema = body({
+  Name: field(required(volume)),
+  Force: field((value) => optional(flag)(value) ?? false),
+});
+
+export const mountRequestSchema = body({
+  Name: field(required(volume)),
+  ID: field(required(string)),
+});
+
+export const unmountRequestSchema = mountRequestSchema;
+export const pathRequestSchema = nameRequestSchema;
+export const getRequestSchema = nameRequestSchema;
+export const snapshotRequestSchema = nameRequestSchema;
+
+/** The `<volume>` of `GET /VolumeDriver.Snapshot.List/<volume>` (already URL-decoded). */
+export const volumeParamSchema = field(required(volume));
+
+export function snapshotRemoveRequestSchema(options: SchemaOptions = {}) {
+  return body({ Name: field(required(snapshot(options.format))) });
+}
+
+export function restoreRequestSchema(options: SchemaOptions = {}) {
+  return body({
+    Name: field(required(source(options.format))),
+    Target: field(optional(volume)),
+    Force: field((value) => optional(flag)(value) ?? false),
+  });
+}
+
+export function cloneRequestSchema(options: SchemaOptions = {}) {
+  return body({
+    Name: field(required(source(options.format))),
+    Target: field(required(volume)),
+  });
+}
+
+export function sendRequestSchema(options: SchemaOptions = {}) {
+  return body({
+    Name: field(required(snapshot(options.format))),
+    Host: field(required(host)),
+    Incremental: field((value) => optional(flag)(value) ?? true),
+  });
+}
+
+export const syncRequestSchema = body({
+  Volumes: field(required(list(volume))),
+  Hosts: field(required(list(host))),
+  Delete: field((value) => optional(flag)(value) ?? false),
+});
+
+export const purgeRequestSchema = body({
+  Name: field(required(volume)),
+  Pattern: field(
+    required((value) => {
+      const text = string(value);
+      if (text.trim() === '') throw new FieldProblem('Invalid purge pattern: it is empty');
+      return text;
+    }),
+  ),
+  Dryrun: field((value) => optional(flag)(value) ?? false),
+});
+
+export const scheduleRequestSchema = body({
+  Name: field(required(volume)),
+  Action: field(required(action)),
+  Timer: field(required(timer)),
+});
+
+/** Every request schema, the snapshot-naming ones bound to `format`. */
+export function requestSchemas(options: SchemaOptions = {}) {
+  return {
+    activate: emptyRequestSchema,
+    create: createRequestSchema,
+    remove: removeRequestSchema,
+    mount: mountRequestSchema,
+    path: pathRequestSchema,
+    unmount: unmountRequestSchema,
+    get: getRequestSchema,
+    list: emptyRequestSchema,
+    capabilities: emptyRequestSchema,
+    snapshot: snapshotRequestSchema,
+    snapshotList: emptyRequestSchema,
+    snapshotRemove: snapshotRemoveRequestSchema(options),
+    snapshotRestore: restoreRequestSchema(options),
+    clone: cloneRequestSchema(options),
+    snapshotSend: sendRequestSchema(options),
+    volumeSync: syncRequestSchema,
+    snapshotsPurge: purgeRequestSchema,
+    schedule: scheduleRequestSchema,
+    scheduleList: emptyRequestSchema,
+    schedulePause: emptyRequestSchema,
+    scheduleResume: emptyRequestSchema,
+    transfers: emptyRequestSchema,
+    version: emptyRequestSchema,
+  } as const;
+}
+
+export type RequestSchemas = ReturnType<typeof requestSchemas>;
+
+// Parsed bodies, as the daemon's handlers receive them.
+export type NameBody = z.output<typeof nameRequestSchema>;
+export type CreateBody = z.output<typeof createRequestSchema>;
+export type RemoveBody = z.output<typeof removeRequestSchema>;
+export type MountBody = z.output<typeof mountRequestSchema>;
+export type UnmountBody = MountBody;
+export type SnapshotBody = NameBody;
+export type SnapshotRemoveBody = z.output<ReturnType<typeof snapshotRemoveRequestSchema>>;
+export type RestoreBody = z.output<ReturnType<typeof restoreRequestSchema>>;
+export type CloneBody = z.output<ReturnType<typeof cloneRequestSchema>>;
+export type SendBody = z.output<ReturnType<typeof sendRequestSchema>>;
+export type SyncBody = z.output<typeof syncRequestSchema>;
+export type PurgeBody = z.output<typeof purgeRequestSchema>;
+export type ScheduleBody = z.output<typeof scheduleRequestSchema>;
+
+// ---- Parsing entry points -----------------------------------------------------------------
+
+/** Parses `raw` with `schema`, or throws one short InvalidRequestError naming each bad field. */
+export function parseRequest<S extends z.ZodType>(schema: S, raw: unknown): z.output<S> {
+  const result = schema.safeParse(raw);
+  if (result.success) return result.data;
+  const issues = result.error.issues;
+  const fields = issues.map((issue) => issue.path.map(String).join('.'));
+  const message = issues
+    .map((issue, index) => (fields[index] ? `${fields[index]}: ${issue.message}` : issue.message))
+    .join('; ');
+  throw new InvalidRequestError(message, fields.filter(Boolean));
+}
+
+/** A request body as JSON; an empty body is `{}` (Docker sends none for some calls). */
+export function parseJsonBody(text: string): unknown {
+  if (text.trim() === '') return {};
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new InvalidRequestError(`malformed JSON in the request body: ${reason}`);
+  }
+}
+
+/** A schedule Timer on its own (e.g. a CLI argument); throws InvalidRequestError. */
+export function parseTimer(value: unknown): ScheduleTimer {
+  return parseRequest(field(required(timer)), value);
+}
+
+/** A schedule Action on its own (e.g. a CLI argument); throws InvalidRequestError. */
+export function parseAction(value: unknown): ScheduleAction {
+  return parseRequest(field(required(action)), value);
+}
+
+// ---- Create options -----------------------------------------------------------------------
+
+export const CREATE_OPTS = ['copyonwrite', 'size', 'from'] as const;
+
+export interface CreateOptions {
+  /** false: `chattr +C` on the new subvolume (no copy-on-write, no checksums). */
+  copyOnWrite: boolean;
+  /** A quota on the new subvolume. */
+  sizeBytes: number | undefined;
+  /** Make the new volume a writable snapshot of this volume or snapshot. */
+  from: SourceName | undefined;
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  '': 1,
+  k: 2 ** 10,
+  m: 2 ** 20,
+  g: 2 ** 30,
+  t: 2 ** 40,
+};
+
+/** "10G", "500M", "1.5T", "1073741824" → bytes (binary units, as btrfs qgroups read them). */
+export function parseSize(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(text.trim());
+  const unit = SIZE_UNITS[(match?.[2] ?? '').toLowerCase()];
+  const bytes = match && unit !== undefined ? Math.floor(Number(match[1]) * unit) : Number.NaN;
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) {
+    throw new InvalidRequestError(
+      `Opts.size: expected a size such as "10G", "500M" or a number of bytes, got ${JSON.stringify(text)}`,
+      ['Opts.size'],
+    );
+  }
+  return bytes;
+}
+
+/** Docker's `-o key=value` strings → what Create does; unknown options are refused. */
+export function parseCreateOpts(
+  options: Record<string, string>,
+  schema: SchemaOptions = {},
+): CreateOptions {
+  for (const key of Object.keys(options)) {
+    if (!(CREATE_OPTS as readonly string[]).includes(key)) {
+      throw new InvalidRequestError(
+        `Opts: unknown option ${JSON.stringify(key)}; valid options are ${CREATE_OPTS.join(', ')}`,
+        [`Opts.${key}`],
+      );
+    }
+  }
+  const cow = options.copyonwrite ?? 'true';
+  if (cow !== 'true' && cow !== 'false') {
+    throw new InvalidRequestError(
+      `Opts.copyonwrite: expected "true" or "false", got ${JSON.stringify(cow)}`,
+      ['Opts.copyonwrite'],
+    );
+  }
+  return {
+    copyOnWrite: cow === 'true',
+    sizeBytes: options.size === undefined ? undefined : parseSize(options.size),
+    from: options.from === undefined ? undefined : parseFrom(options.from, schema.format),
+  };
+}
+
+function parseFrom(text: string, format: string | undefined): SourceName {
+  try {
+    return source(format)(text);
+  } catch (error) {
+    if (!(error instanceof FieldProblem || error instanceof InvalidNameError)) throw error;
+    throw new InvalidRequestError(`Opts.from: ${error.message}`, ['Opts.from']);
+  }
+}
