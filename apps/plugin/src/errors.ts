@@ -1,0 +1,82 @@
+// What the daemon refuses, as typed errors with a stable `code`. The HTTP layer turns every
+// one of them into {"Err": message} in one place (app.ts); services never see HTTP.
+
+export type PluginErrorCode =
+  | 'INVALID_REQUEST'
+  | 'NO_SUCH_VOLUME'
+  | 'NO_SUCH_SNAPSHOT'
+  | 'VOLUME_EXISTS'
+  | 'VOLUME_IN_USE'
+  | 'NOT_WIRED'
+  | 'DAEMON_START';
+
+export class PluginError extends Error {
+  override name = 'PluginError';
+  constructor(
+    readonly code: PluginErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** The body of a request is not what the endpoint takes (bad JSON, missing or mistyped field). */
+export class InvalidRequestError extends PluginError {
+  override name = 'InvalidRequestError';
+  constructor(
+    readonly endpoint: string,
+    reason: string,
+  ) {
+    super('INVALID_REQUEST', `Invalid request to ${endpoint}: ${reason}`);
+  }
+}
+
+/** 3.x's exact wording, which scripts match on: "<name>: no such volume". */
+export class NoSuchVolumeError extends PluginError {
+  override name = 'NoSuchVolumeError';
+  constructor(readonly volume: string) {
+    super('NO_SUCH_VOLUME', `${volume}: no such volume`);
+  }
+}
+
+/** 3.x answered a bare "No such snapshot"; we keep it first and add the name. */
+export class NoSuchSnapshotError extends PluginError {
+  override name = 'NoSuchSnapshotError';
+  constructor(
+    readonly snapshot: string,
+    detail = '',
+  ) {
+    super('NO_SUCH_SNAPSHOT', `No such snapshot: ${snapshot}${detail ? ` (${detail})` : ''}`);
+  }
+}
+
+export class VolumeExistsError extends PluginError {
+  override name = 'VolumeExistsError';
+  constructor(readonly volume: string) {
+    super(
+      'VOLUME_EXISTS',
+      `${volume}: volume already exists; choose another target, or restore onto it with "buttervolume restore"`,
+    );
+  }
+}
+
+export class VolumeInUseError extends PluginError {
+  override name = 'VolumeInUseError';
+  constructor(
+    readonly volume: string,
+    readonly mountIds: readonly string[],
+  ) {
+    super(
+      'VOLUME_IN_USE',
+      `${volume} is mounted by ${mountIds.length} container(s) (${mountIds.join(', ')}); stop them first or pass Force`,
+    );
+  }
+}
+
+export class DaemonStartError extends PluginError {
+  override name = 'DaemonStartError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('DAEMON_START', message, options);
+  }
+}

@@ -1,0 +1,117 @@
+// The scheduler inside the daemon: schedule.csv from SCHEDULE, a pass every TIMER seconds, and
+// an executor that runs each job through the same services as the HTTP endpoints (so a
+// scheduled snapshot takes the volume's lock like a requested one).
+import type { Config } from '@buttervolume/config';
+import type { HostName, SnapshotName, VolumeName } from '@buttervolume/names';
+import {
+  type Job,
+  type JobExecutor,
+  Scheduler,
+  type SchedulerOptions,
+  ScheduleStore,
+} from '@buttervolume/scheduler';
+import { PluginError } from './errors.js';
+import type { Logger } from './log.js';
+import type { Services } from './services/index.js';
+
+/**
+ * What replicate and synchronize jobs need; `Replicator` from @buttervolume/replication has
+ * this shape. Give the daemon's one instance, so scheduled and requested sends of the same
+ * (volume, host) are serialised together.
+ */
+export interface ReplicationPort {
+  send(snapshot: SnapshotName, host: HostName, options: { signal?: AbortSignal }): Promise<unknown>;
+  sync(volume: VolumeName, hosts: readonly HostName[]): Promise<unknown>;
+}
+
+/** Daemon options for the scheduler; tests shorten time with `clock` and `timerSeconds`. */
+export interface SchedulingOptions {
+  replication?: ReplicationPort;
+  /** Default: TIMER from the config. */
+  timerSeconds?: number;
+  clock?: () => Date;
+  concurrency?: number;
+  jobTimeoutMs?: number;
+  /** How long running jobs may take to finish at shutdown before they are aborted. */
+  stopGraceMs?: number;
+}
+
+export interface Scheduling {
+  readonly store: ScheduleStore;
+  readonly scheduler: Scheduler;
+  readonly stopGraceMs: number;
+}
+
+const DEFAULT_STOP_GRACE_MS = 10_000;
+
+export function createScheduling(
+  config: Config,
+  deps: { services: Services; logger: Logger },
+  options: SchedulingOptions = {},
+): Scheduling {
+  const store = new ScheduleStore(config.schedule);
+  const schedulerOptions: SchedulerOptions = {
+    store,
+    execute: createJobExecutor(deps.services, options.replication),
+    timerSeconds: options.timerSeconds ?? config.timer,
+    logger: deps.logger,
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+    ...(options.jobTimeoutMs === undefined ? {} : { jobTimeoutMs: options.jobTimeoutMs }),
+  };
+  return {
+    store,
+    scheduler: new Scheduler(schedulerOptions),
+    stopGraceMs: options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS,
+  };
+}
+
+/**
+ * snapshot → take a snapshot; replicate:<host> → snapshot, then send it (the snapshot is
+ * removed again if the send fails, as 3.x does, so a host that is down does not pile up
+ * snapshots); purge:<pattern> → purge; synchronize:<hosts> → snapshot (the state before the
+ * pull), then rsync from each host under the volume's lock.
+ */
+export function createJobExecutor(
+  services: Services,
+  replication: ReplicationPort | undefined,
+): JobExecutor {
+  return async (job: Job, signal: AbortSignal) => {
+    const { action, volume } = job;
+    switch (action.kind) {
+      case 'snapshot':
+        await services.snapshots.create(volume);
+        return;
+      case 'purge':
+        await services.snapshots.purge(volume, action.pattern.text, false);
+        return;
+      case 'replicate': {
+        const port = required(replication, job);
+        const snapshot = await services.snapshots.create(volume);
+        try {
+          signal.throwIfAborted();
+          await port.send(snapshot, action.host, { signal });
+        } catch (error) {
+          await services.snapshots.remove(snapshot).catch(() => undefined);
+          throw error;
+        }
+        return;
+      }
+      case 'synchronize': {
+        const port = required(replication, job);
+        await services.snapshots.create(volume);
+        signal.throwIfAborted();
+        await services.context.locks.run(volume, () => port.sync(volume, action.hosts));
+        return;
+      }
+    }
+  };
+}
+
+function required(replication: ReplicationPort | undefined, job: Job): ReplicationPort {
+  if (replication) return replication;
+  throw new PluginError(
+    'NOT_WIRED',
+    `cannot run ${job.actionText} of ${job.volume}: this daemon was started without replication`,
+  );
+}

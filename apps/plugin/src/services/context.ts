@@ -1,0 +1,30 @@
+import type { Btrfs } from '@buttervolume/btrfs';
+import type { Logger } from '../log.js';
+import type { Layout } from './layout.js';
+import type { VolumeLocks } from './locks.js';
+import type { MountTable } from './mounts.js';
+
+/** The steps of a restore, in order; a test hook may stop the daemon dead after any of them. */
+export const RESTORE_STEPS = [
+  'backup',
+  'journal',
+  'staging',
+  'aside',
+  'in-place',
+  'old-deleted',
+] as const;
+export type RestoreStep = (typeof RESTORE_STEPS)[number];
+
+/** What every service shares: the disk, the clock, the locks and the log. */
+export interface ServiceContext {
+  btrfs: Btrfs;
+  layout: Layout;
+  locks: VolumeLocks;
+  mounts: MountTable;
+  logger: Logger;
+  /** strftime format of snapshot timestamps (DTFORMAT). */
+  dtFormat: string;
+  now: () => Date;
+  /** Called after each restore step; crash tests kill the process here. */
+  afterRestoreStep?: ((step: RestoreStep) => Promise<void> | void) | undefined;
+}

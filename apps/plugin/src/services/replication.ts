@@ -1,0 +1,171 @@
+import type { HostName, SnapshotName, VolumeName } from '@buttervolume/names';
+import {
+  ReplicationError,
+  type Replicator,
+  type SendResult,
+  SyncFailedError,
+} from '@buttervolume/replication';
+import { NoSuchSnapshotError, NoSuchVolumeError } from '../errors.js';
+import { logged } from '../log.js';
+import type { ServiceContext } from './context.js';
+import type { SnapshotService } from './snapshots.js';
+
+/** A send in flight, as GET /Buttervolume.Transfers shows it. */
+export interface TransferView {
+  snapshot: SnapshotName;
+  host: HostName;
+  bytes: number;
+  elapsedMs: number;
+  rateBytesPerSec: number;
+}
+
+export interface SendRequestOptions {
+  /** false forces a full send (default true: incremental from the newest marker). */
+  incremental?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface SyncRequestOptions {
+  /** rsync --delete: drop local files the host does not have. */
+  delete?: boolean;
+}
+
+/** One host that failed one volume's sync. */
+export interface SyncHostError {
+  volume: VolumeName;
+  host: string;
+  message: string;
+}
+
+export interface SyncOutcome {
+  /** Safety snapshots taken (one per volume) before rsync overwrote anything. */
+  snapshots: SnapshotName[];
+  errors: SyncHostError[];
+}
+
+/**
+ * Send and sync for the HTTP routes and the scheduler, over the daemon's one Replicator (so
+ * requested and scheduled sends of the same (volume, host) queue behind each other).
+ */
+export class ReplicationService {
+  readonly #inFlight = new Map<
+    number,
+    { snapshot: SnapshotName; host: HostName; started: number; bytes: number }
+  >();
+  #nextId = 0;
+
+  constructor(
+    private readonly ctx: ServiceContext,
+    private readonly snapshots: SnapshotService,
+    private readonly replicator: Replicator,
+  ) {}
+
+  /**
+   * Sends a snapshot to a host. No volume lock: the snapshot is read-only, and the Replicator
+   * serialises the marker updates per (volume, host).
+   */
+  async send(
+    snapshot: SnapshotName,
+    host: HostName,
+    options: SendRequestOptions = {},
+  ): Promise<SendResult> {
+    if (!(await this.snapshots.exists(snapshot))) throw new NoSuchSnapshotError(snapshot);
+    const id = this.#nextId++;
+    const entry = { snapshot, host, started: performance.now(), bytes: 0 };
+    this.#inFlight.set(id, entry);
+    try {
+      return await logged(this.ctx.logger, 'send', { snapshot, host }, () =>
+        this.replicator.send(snapshot, host, {
+          ...(options.incremental === undefined ? {} : { incremental: options.incremental }),
+          ...(options.signal ? { signal: options.signal } : {}),
+          onProgress: (progress) => {
+            entry.bytes = progress.bytes;
+          },
+        }),
+      );
+    } finally {
+      this.#inFlight.delete(id);
+      // The marker changed in SNAPSHOTS_PATH.
+      this.snapshots.invalidate();
+    }
+  }
+
+  /**
+   * Pulls each volume from the same-named volume on each host (rsync). Every volume must exist
+   * here before anything starts. Per volume, under its lock: a safety snapshot first (rsync
+   * overwrites the content), then each host in turn; a failing host does not stop the others.
+   */
+  async sync(
+    volumes: readonly VolumeName[],
+    hosts: readonly HostName[],
+    options: SyncRequestOptions = {},
+  ): Promise<SyncOutcome> {
+    for (const volume of volumes) {
+      if (!(await this.ctx.btrfs.isSubvolume(this.ctx.layout.volume(volume)))) {
+        throw new NoSuchVolumeError(volume);
+      }
+    }
+    const outcome: SyncOutcome = { snapshots: [], errors: [] };
+    for (const volume of volumes) {
+      await this.ctx.locks.run(volume, () =>
+        logged(this.ctx.logger, 'sync', { volume, hosts: hosts.join(',') }, async () => {
+          outcome.snapshots.push(await this.snapshots.createLocked(volume));
+          outcome.errors.push(...(await this.pullLocked(volume, hosts, options)));
+        }),
+      );
+    }
+    return outcome;
+  }
+
+  /**
+   * rsync only, for a caller that holds the volume's lock and took its own safety snapshot
+   * (the scheduler's synchronize job). Throws SyncFailedError naming every failed host.
+   */
+  async syncLocked(
+    volume: VolumeName,
+    hosts: readonly HostName[],
+    options: SyncRequestOptions = {},
+  ): Promise<void> {
+    await this.replicator.sync(volume, hosts, options.delete ? { delete: true } : {});
+  }
+
+  /** rsync under a lock the caller holds; failures come back per host instead of thrown. */
+  async pullLocked(
+    volume: VolumeName,
+    hosts: readonly HostName[],
+    options: SyncRequestOptions = {},
+  ): Promise<SyncHostError[]> {
+    try {
+      await this.syncLocked(volume, hosts, options);
+      return [];
+    } catch (error) {
+      if (error instanceof SyncFailedError) {
+        return error.failures.map((f) => ({ volume, host: f.host ?? '', message: f.message }));
+      }
+      if (error instanceof ReplicationError && error.code === 'NO_SUCH_VOLUME') {
+        throw new NoSuchVolumeError(volume);
+      }
+      throw error;
+    }
+  }
+
+  /** Sends in flight, oldest first. */
+  transfers(): TransferView[] {
+    const now = performance.now();
+    return [...this.#inFlight.values()].map((t) => {
+      const elapsedMs = Math.max(0, now - t.started);
+      return {
+        snapshot: t.snapshot,
+        host: t.host,
+        bytes: t.bytes,
+        elapsedMs: Math.round(elapsedMs),
+        rateBytesPerSec: elapsedMs > 0 ? Math.round((t.bytes * 1000) / elapsedMs) : 0,
+      };
+    });
+  }
+
+  /** Closes the shared ssh connections (daemon shutdown). */
+  close(): Promise<void> {
+    return this.replicator.close();
+  }
+}

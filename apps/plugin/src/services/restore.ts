@@ -1,0 +1,229 @@
+import { randomBytes } from 'node:crypto';
+import { lstat, readdir, rename } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import type { SnapshotName } from '@buttervolume/names';
+import { VolumeName } from '@buttervolume/names';
+import { PluginError, VolumeInUseError } from '../errors.js';
+import { logged } from '../log.js';
+import type { RestoreStep, ServiceContext } from './context.js';
+import { fsyncDir, readJsonOrUndefined, removeDurably, writeFileAtomic } from './files.js';
+import { resolveSnapshot, type SnapshotService } from './snapshots.js';
+import { type VolumeService, volumeOf } from './volumes.js';
+
+export interface RestoreRequest {
+  /** A snapshot, or a volume whose latest snapshot is restored. */
+  source: { kind: 'snapshot'; name: SnapshotName } | { kind: 'volume'; name: VolumeName };
+  /** The volume to replace; default: the snapshot's own volume. */
+  target?: VolumeName | undefined;
+  force?: boolean | undefined;
+}
+
+export interface RestoreResult {
+  restored: SnapshotName;
+  target: VolumeName;
+  /** The snapshot of the target taken before it was replaced; none when the target did not exist. */
+  volumeBackup: SnapshotName | undefined;
+}
+
+/** Written (fsync'ed) before the first change to VOLUMES_PATH, removed after the last. */
+interface Journal {
+  version: 1;
+  target: string;
+  snapshot: string;
+  backup: string | null;
+  id: string;
+  startedAt: string;
+}
+
+const JOURNAL_RE = /^\.buttervolume-restore-(.+)\.json$/;
+const ID_RE = /^[0-9a-f]{12}$/;
+
+/**
+ * Replaces a volume by a snapshot without ever losing data, even when the daemon is killed
+ * half-way: backup snapshot, journal, writable copy under a hidden staging name, old volume
+ * renamed aside, staging renamed into place, old one deleted, journal removed. At start,
+ * recover() finishes or rolls back whatever a journal says was under way.
+ */
+export class RestoreService {
+  constructor(
+    private readonly ctx: ServiceContext,
+    private readonly volumes: VolumeService,
+    private readonly snapshots: SnapshotService,
+  ) {}
+
+  async restore(request: RestoreRequest): Promise<RestoreResult> {
+    const sourceVolume = volumeOf(request.source.name) as VolumeName;
+    const target = request.target ?? sourceVolume;
+    return this.ctx.locks.run([sourceVolume, target], () =>
+      logged(this.ctx.logger, 'restore', { source: request.source.name, target }, () =>
+        this.#restore(request, target),
+      ),
+    );
+  }
+
+  async #restore(request: RestoreRequest, target: VolumeName): Promise<RestoreResult> {
+    const { layout, btrfs } = this.ctx;
+    const snapshot = await resolveSnapshot(
+      this.snapshots,
+      request.source.name,
+      request.source.kind === 'volume',
+    );
+    const targetPath = layout.volume(target);
+    const targetExists = await btrfs.isSubvolume(targetPath);
+    if (!targetExists && (await exists(targetPath))) {
+      throw new PluginError(
+        'VOLUME_EXISTS',
+        `${targetPath} exists but is not a btrfs subvolume: move it out of the volumes folder first`,
+      );
+    }
+    const ids = this.ctx.mounts.ids(target);
+    if (targetExists && ids.length > 0 && !request.force) throw new VolumeInUseError(target, ids);
+
+    const backup = targetExists ? await this.snapshots.createLocked(target) : undefined;
+    await this.#step('backup');
+    const id = randomBytes(6).toString('hex');
+    const journalPath = layout.restoreJournal(target);
+    const journal: Journal = {
+      version: 1,
+      target,
+      snapshot,
+      backup: backup ?? null,
+      id,
+      startedAt: this.ctx.now().toISOString(),
+    };
+    await writeFileAtomic(journalPath, `${JSON.stringify(journal)}\n`);
+    await this.#step('journal');
+    try {
+      const staging = layout.restoreStaging(target, id);
+      const old = layout.restoreOld(target, id);
+      await btrfs.snapshot(layout.snapshot(snapshot), staging, { readonly: false });
+      await this.#step('staging');
+      if (targetExists) {
+        await rename(targetPath, old);
+        await fsyncDir(layout.volumesPath);
+        await this.#step('aside');
+      }
+      await rename(staging, targetPath);
+      await fsyncDir(layout.volumesPath);
+      this.volumes.changed(target);
+      await this.#step('in-place');
+      if (targetExists) {
+        await btrfs.deleteSubvolume(old);
+        await this.#step('old-deleted');
+      }
+      await removeDurably(journalPath);
+    } catch (error) {
+      // Same path as after a crash: the journal says what to finish or undo.
+      await this.recoverJournal(journalPath).catch((recovery: unknown) => {
+        this.ctx.logger.error('restore rollback failed; the journal stays for the next start', {
+          journal: journalPath,
+          error: recovery,
+        });
+      });
+      throw error;
+    } finally {
+      this.volumes.changed(target);
+    }
+    return { restored: snapshot, target, volumeBackup: backup };
+  }
+
+  /** Finishes or rolls back every restore a killed daemon left half-done. Run before serving. */
+  async recover(): Promise<string[]> {
+    const outcomes: string[] = [];
+    for (const entry of await readdir(this.ctx.layout.volumesPath)) {
+      const match = JOURNAL_RE.exec(entry);
+      if (!match) continue;
+      outcomes.push(await this.recoverJournal(join(this.ctx.layout.volumesPath, entry)));
+    }
+    return outcomes;
+  }
+
+  /** Brings one interrupted restore to a consistent end; answers what it did. */
+  async recoverJournal(journalPath: string): Promise<string> {
+    const { layout, btrfs, logger } = this.ctx;
+    const journal = parseJournal(await readJsonOrUndefined(journalPath), basename(journalPath));
+    if (journal === undefined) return `${basename(journalPath)}: already gone`;
+    const { target, id } = journal;
+    const targetPath = layout.volume(target);
+    const staging = layout.restoreStaging(target, id);
+    const old = layout.restoreOld(target, id);
+    const [hasTarget, hasStaging, hasOld] = await Promise.all([
+      exists(targetPath),
+      exists(staging),
+      exists(old),
+    ]);
+    let outcome: string;
+    if (hasStaging && !hasTarget && hasOld) {
+      await rename(old, targetPath);
+      await btrfs.deleteSubvolume(staging);
+      outcome = 'rolled back: the previous data is back in place';
+    } else if (hasStaging) {
+      // Killed before the old volume was moved aside (or the target never existed): the
+      // target still holds what it held before; the staging copy is dropped.
+      await btrfs.deleteSubvolume(staging);
+      outcome = 'rolled back: the restored copy was dropped before it replaced anything';
+    } else if (hasOld && hasTarget) {
+      await btrfs.deleteSubvolume(old);
+      outcome = 'finished: the restored data was already in place';
+    } else if (hasOld) {
+      await rename(old, targetPath);
+      outcome = 'rolled back: the previous data is back in place';
+    } else {
+      outcome = 'nothing to do: the volume was consistent';
+    }
+    await fsyncDir(layout.volumesPath);
+    await removeDurably(journalPath);
+    this.volumes.changed(target);
+    this.snapshots.invalidate();
+    logger.warn('interrupted restore recovered', {
+      volume: target,
+      snapshot: journal.snapshot,
+      backup: journal.backup,
+      outcome,
+    });
+    return `${target}: ${outcome}`;
+  }
+
+  async #step(step: RestoreStep): Promise<void> {
+    await this.ctx.afterRestoreStep?.(step);
+  }
+}
+
+/** A journal is input read back from disk: only a well-formed one may name paths to act on. */
+function parseJournal(
+  data: unknown,
+  file: string,
+): { target: VolumeName; id: string; snapshot: string; backup: string | null } | undefined {
+  if (data === undefined) return undefined;
+  const j = data as Partial<Journal> | null;
+  if (
+    typeof j !== 'object' ||
+    j === null ||
+    j.version !== 1 ||
+    !VolumeName.is(j.target) ||
+    typeof j.id !== 'string' ||
+    !ID_RE.test(j.id) ||
+    file !== `.buttervolume-restore-${j.target}.json`
+  ) {
+    throw new PluginError(
+      'DAEMON_START',
+      `restore journal ${file} is not one buttervolume wrote; inspect it and the .restore-* folders in the volumes folder by hand, then remove it`,
+    );
+  }
+  return {
+    target: j.target,
+    id: j.id,
+    snapshot: String(j.snapshot),
+    backup: typeof j.backup === 'string' ? j.backup : null,
+  };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
+}

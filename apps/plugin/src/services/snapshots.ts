@@ -1,0 +1,239 @@
+import { lstat, readdir } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { MarkerName, SnapshotName, type VolumeName } from '@buttervolume/names';
+import { explainPurge, parsePattern, parseSnapshotName } from '@buttervolume/retention';
+import { NoSuchSnapshotError, NoSuchVolumeError, PluginError } from '../errors.js';
+import { logged } from '../log.js';
+import type { ServiceContext } from './context.js';
+import { DirCache } from './dir-cache.js';
+
+export interface SnapshotIndex {
+  /** Every entry of SNAPSHOTS_PATH, sorted: 3.x listed the folder as it is. */
+  all: string[];
+  /** Entries per volume (the part before the first '@'). */
+  byVolume: Map<string, string[]>;
+}
+
+export interface PurgeDecisionView {
+  name: string;
+  action: 'keep' | 'purge';
+  reason: string;
+}
+
+export interface PurgeResult {
+  /** Deleted; in a dry run, what would be deleted. */
+  purged: string[];
+  decisions: PurgeDecisionView[];
+}
+
+/** Snapshots and send markers in SNAPSHOTS_PATH. */
+export class SnapshotService {
+  readonly #index: DirCache<SnapshotIndex>;
+
+  constructor(private readonly ctx: ServiceContext) {
+    this.#index = new DirCache(ctx.layout.snapshotsPath, () => this.#readIndex());
+  }
+
+  /** Every entry (or one volume's), markers included, as 3.x listed them. */
+  async list(volume?: VolumeName): Promise<string[]> {
+    const index = await this.#index.get();
+    return volume === undefined ? index.all : (index.byVolume.get(volume) ?? []);
+  }
+
+  /** How many snapshots (markers not counted) a volume has. */
+  async count(volume: VolumeName): Promise<number> {
+    const entries = (await this.#index.get()).byVolume.get(volume) ?? [];
+    return entries.filter((name) => this.#isSnapshot(name)).length;
+  }
+
+  /** Takes a read-only snapshot of a volume, under the volume's lock. */
+  create(volume: VolumeName): Promise<SnapshotName> {
+    return this.ctx.locks.run(volume, () =>
+      logged(this.ctx.logger, 'snapshot', { volume }, () => this.createLocked(volume)),
+    );
+  }
+
+  /** For callers that already hold the volume's lock (restore, sync). */
+  async createLocked(volume: VolumeName): Promise<SnapshotName> {
+    const source = this.ctx.layout.volume(volume);
+    if (!(await this.ctx.btrfs.isSubvolume(source))) throw new NoSuchVolumeError(volume);
+    const name = await this.#freshName(volume);
+    await this.ctx.btrfs.snapshot(source, this.ctx.layout.snapshot(name), { readonly: true });
+    this.#index.invalidate();
+    return name;
+  }
+
+  async exists(name: SnapshotName | MarkerName): Promise<boolean> {
+    return this.ctx.btrfs.isSubvolume(this.ctx.layout.snapshot(name));
+  }
+
+  /** The newest snapshot of a volume by the timestamp in its name (markers excluded). */
+  async latest(volume: VolumeName): Promise<SnapshotName | undefined> {
+    let best: { name: string; time: number } | undefined;
+    for (const name of await this.#readVolumeEntries(volume)) {
+      const parsed = parseSnapshotName(name, this.ctx.dtFormat);
+      if (!parsed || parsed.host !== undefined) continue;
+      const time = parsed.timestamp.getTime();
+      if (!best || time > best.time || (time === best.time && name > best.name))
+        best = { name, time };
+    }
+    return best === undefined
+      ? undefined
+      : SnapshotName.parse(best.name, { format: this.ctx.dtFormat });
+  }
+
+  async remove(name: SnapshotName | MarkerName): Promise<void> {
+    const volume = name.slice(0, name.indexOf('@'));
+    await this.ctx.locks.run(volume, () =>
+      logged(this.ctx.logger, 'snapshot.remove', { snapshot: name }, async () => {
+        const path = this.ctx.layout.snapshot(name);
+        if (!(await this.ctx.btrfs.isSubvolume(path))) throw new NoSuchSnapshotError(name);
+        await this.ctx.btrfs.deleteSubvolume(path);
+        this.#index.invalidate();
+      }),
+    );
+  }
+
+  /**
+   * Applies a retention pattern to one volume's snapshots. Send markers go through the same
+   * plan: retention keeps the newest marker per host and the snapshot it records.
+   */
+  async purge(volume: VolumeName, pattern: string, dryrun: boolean): Promise<PurgeResult> {
+    const parsed = parsePattern(pattern);
+    return this.ctx.locks.run(volume, () =>
+      logged(this.ctx.logger, 'purge', { volume, pattern, dryrun }, async () => {
+        const names = await this.#readVolumeEntries(volume);
+        const explained = explainPurge(names, parsed, this.ctx.now(), {
+          format: this.ctx.dtFormat,
+        });
+        const decisions = explained.map((e) => ({
+          name: e.name,
+          action: e.decision,
+          reason: e.reason,
+        }));
+        const doomed = decisions.filter((d) => d.action === 'purge').map((d) => d.name);
+        if (dryrun) return { purged: doomed, decisions };
+        const purged: string[] = [];
+        const failures: string[] = [];
+        const deleted = new Set<string>();
+        // One `btrfs subvolume delete` per snapshot: a few at a time, since each is mostly
+        // process start-up and the kernel cleans up in the background anyway.
+        await eachConcurrently(doomed, PURGE_CONCURRENCY, async (name) => {
+          try {
+            await this.ctx.btrfs.deleteSubvolume(this.ctx.layout.snapshot(this.#entryName(name)));
+            deleted.add(name);
+          } catch (error) {
+            failures.push(`${name}: ${(error as Error).message}`);
+          }
+        });
+        purged.push(...doomed.filter((name) => deleted.has(name)));
+        if (purged.length > 0) this.#index.invalidate();
+        if (failures.length > 0) {
+          throw new PluginError(
+            'INVALID_REQUEST',
+            `Purge of ${volume} deleted ${purged.length} snapshot(s) but failed on ${failures.length}: ${failures.join('; ')}`,
+          );
+        }
+        return { purged, decisions };
+      }),
+    );
+  }
+
+  /** Forget the cached listing (after another service changed SNAPSHOTS_PATH). */
+  invalidate(): void {
+    this.#index.invalidate();
+  }
+
+  async #freshName(volume: VolumeName): Promise<SnapshotName> {
+    // Two snapshots in the same clock tick would collide: wait for the next one. With a
+    // seconds-only DTFORMAT that can take up to a second, hence the generous bound.
+    for (let attempt = 0; attempt < 2000; attempt++) {
+      const name = SnapshotName.of(volume, this.ctx.now(), { format: this.ctx.dtFormat });
+      if (name.includes('/')) {
+        throw new PluginError(
+          'INVALID_REQUEST',
+          `DTFORMAT ${this.ctx.dtFormat} produces "/" in snapshot names; fix BUTTERVOLUME_DTFORMAT`,
+        );
+      }
+      if (!(await pathTaken(this.ctx.layout.snapshot(name)))) return name;
+      await sleep(1);
+    }
+    throw new PluginError('INVALID_REQUEST', `could not find a free snapshot name for ${volume}`);
+  }
+
+  // Names come from a directory listing: parse them before they become a path again.
+  #entryName(name: string): SnapshotName | MarkerName {
+    const options = { format: this.ctx.dtFormat };
+    if (SnapshotName.is(name, options)) return name;
+    return MarkerName.parse(name, options);
+  }
+
+  #isSnapshot(name: string): boolean {
+    const parsed = parseSnapshotName(name, this.ctx.dtFormat);
+    return parsed !== undefined && parsed.host === undefined;
+  }
+
+  // Mutations read the folder afresh rather than trusting the cache.
+  async #readVolumeEntries(volume: VolumeName): Promise<string[]> {
+    const prefix = `${volume}@`;
+    return (await readdir(this.ctx.layout.snapshotsPath))
+      .filter((n) => n.startsWith(prefix))
+      .sort();
+  }
+
+  async #readIndex(): Promise<SnapshotIndex> {
+    const all = (await readdir(this.ctx.layout.snapshotsPath)).sort();
+    const byVolume = new Map<string, string[]>();
+    for (const name of all) {
+      const at = name.indexOf('@');
+      if (at <= 0) continue;
+      const volume = name.slice(0, at);
+      let list = byVolume.get(volume);
+      if (!list) {
+        list = [];
+        byVolume.set(volume, list);
+      }
+      list.push(name);
+    }
+    return { all, byVolume };
+  }
+}
+
+const PURGE_CONCURRENCY = 8;
+
+async function eachConcurrently<T>(
+  items: readonly T[],
+  width: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
+}
+
+async function pathTaken(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Resolves a snapshot name or, for a volume name, that volume's latest snapshot. */
+export async function resolveSnapshot(
+  snapshots: SnapshotService,
+  name: SnapshotName | VolumeName,
+  isVolume: boolean,
+): Promise<SnapshotName> {
+  if (!isVolume) {
+    if (!(await snapshots.exists(name as SnapshotName))) throw new NoSuchSnapshotError(name);
+    return name as SnapshotName;
+  }
+  const latest = await snapshots.latest(name as VolumeName);
+  if (latest === undefined)
+    throw new NoSuchSnapshotError(name, 'the volume has no snapshot to restore');
+  return latest;
+}

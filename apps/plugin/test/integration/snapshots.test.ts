@@ -1,0 +1,304 @@
+import { lstat, readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Btrfs } from '@buttervolume/btrfs';
+import { formatTimestamp } from '@buttervolume/retention';
+import { requireRealEnvironment } from '@buttervolume/test-utils';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Caller, createFixture, type Fixture, inProcess } from './helpers.js';
+
+const HOUR = 3_600_000;
+const SNAPSHOT_RE = /^[a-z0-9]+@\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$/;
+
+describe('snapshot endpoints (in process, real btrfs)', () => {
+  let fx: Fixture;
+  let call: Caller;
+  const btrfs = new Btrfs();
+  beforeAll(async () => {
+    requireRealEnvironment(['btrfs', 'mkfs.btrfs', 'losetup']);
+    fx = await createFixture();
+    ({ call } = await inProcess(fx.config));
+  });
+  afterAll(async () => fx?.cleanup());
+
+  const snapshotsOf = async (volume: string) =>
+    (await call(`/VolumeDriver.Snapshot.List/${volume}`, undefined, 'GET')).json
+      .Snapshots as string[];
+
+  it('takes read-only snapshots with unique <volume>@<timestamp> names, even in a burst', async () => {
+    await call('/VolumeDriver.Create', { Name: 'snap1' });
+    await writeFile(join(fx.volumesPath, 'snap1', 'f'), 'data');
+    const names = await Promise.all(
+      Array.from(
+        { length: 5 },
+        async () => (await call('/VolumeDriver.Snapshot', { Name: 'snap1' })).json,
+      ),
+    );
+    const snaps = names.map((r) => r.Snapshot as string);
+    for (const r of names) expect(r.Err).toBe('');
+    for (const s of snaps) expect(s).toMatch(SNAPSHOT_RE);
+    expect(new Set(snaps).size).toBe(5);
+    expect(await btrfs.isReadOnly(join(fx.snapshotsPath, snaps[0]!))).toBe(true);
+    expect(await readFile(join(fx.snapshotsPath, snaps[0]!, 'f'), 'utf8')).toBe('data');
+    expect((await call('/VolumeDriver.Snapshot', { Name: 'nosnap' })).json.Err).toBe(
+      'nosnap: no such volume',
+    );
+  });
+
+  it('lists every entry of the snapshots folder, markers included, and per volume', async () => {
+    await call('/VolumeDriver.Create', { Name: 'other1' });
+    const other = (await call('/VolumeDriver.Snapshot', { Name: 'other1' })).json
+      .Snapshot as string;
+    const snap = (await snapshotsOf('snap1'))[0]!;
+    const marker = `${snap}@backuphost`;
+    await btrfs.snapshot(join(fx.snapshotsPath, snap), join(fx.snapshotsPath, marker), {
+      readonly: true,
+    });
+    const all = (await call('/VolumeDriver.Snapshot.List', undefined, 'GET')).json;
+    expect(all.Err).toBe('');
+    expect(all.Snapshots).toEqual((await readdir(fx.snapshotsPath)).sort());
+    expect(all.Snapshots).toContain(marker);
+    expect(all.Snapshots).toContain(other);
+    const mine = await snapshotsOf('snap1');
+    expect(mine).toContain(marker);
+    expect(mine).not.toContain(other);
+    expect(mine.every((n) => n.startsWith('snap1@'))).toBe(true);
+    expect(await snapshotsOf('nosuchvol')).toEqual([]);
+  });
+
+  it('removes a snapshot (and a marker); a missing one is "No such snapshot"', async () => {
+    const [first] = await snapshotsOf('snap1');
+    const marker = (await snapshotsOf('snap1')).find((n) => n.endsWith('@backuphost'))!;
+    expect((await call('/VolumeDriver.Snapshot.Remove', { Name: marker })).json).toEqual({
+      Err: '',
+    });
+    const victim = (await snapshotsOf('snap1')).at(-1)!;
+    expect(victim).not.toBe(first);
+    expect((await call('/VolumeDriver.Snapshot.Remove', { Name: victim })).json).toEqual({
+      Err: '',
+    });
+    await expect(lstat(join(fx.snapshotsPath, victim))).rejects.toThrow(/ENOENT/);
+    const again = await call('/VolumeDriver.Snapshot.Remove', { Name: victim });
+    expect(again.json.Err).toMatch(/^No such snapshot/);
+  });
+
+  it('restores a snapshot: backs the current data up, then puts the snapshot’s data in place', async () => {
+    await call('/VolumeDriver.Create', { Name: 'rest1' });
+    const file = join(fx.volumesPath, 'rest1', 'f');
+    await writeFile(file, 'old');
+    const snap = (await call('/VolumeDriver.Snapshot', { Name: 'rest1' })).json.Snapshot as string;
+    await writeFile(file, 'new');
+    const res = await call('/VolumeDriver.Snapshot.Restore', { Name: snap });
+    expect(res.json).toEqual({
+      Err: '',
+      VolumeBackup: expect.stringMatching(/^rest1@/),
+      Restored: snap,
+    });
+    expect(await readFile(file, 'utf8')).toBe('old');
+    expect(
+      await readFile(join(fx.snapshotsPath, res.json.VolumeBackup as string, 'f'), 'utf8'),
+    ).toBe('new');
+    // the restored volume is writable again
+    await writeFile(file, 'after');
+    const leftovers = (await readdir(fx.volumesPath)).filter((n) => n.startsWith('.'));
+    expect(leftovers).toEqual([]);
+  });
+
+  it('restores a volume name from its latest snapshot, and onto another Target', async () => {
+    await call('/VolumeDriver.Create', { Name: 'rest2' });
+    const file = join(fx.volumesPath, 'rest2', 'f');
+    await writeFile(file, 'one');
+    await call('/VolumeDriver.Snapshot', { Name: 'rest2' });
+    await writeFile(file, 'two');
+    const latest = (await call('/VolumeDriver.Snapshot', { Name: 'rest2' })).json.Snapshot;
+    await writeFile(file, 'three');
+    const res = await call('/VolumeDriver.Snapshot.Restore', { Name: 'rest2' });
+    expect(res.json.Restored).toBe(latest);
+    expect(await readFile(file, 'utf8')).toBe('two');
+
+    const onto = await call('/VolumeDriver.Snapshot.Restore', {
+      Name: latest,
+      Target: 'rest2copy',
+    });
+    expect(onto.json).toEqual({ Err: '', Restored: latest });
+    expect(await readFile(join(fx.volumesPath, 'rest2copy', 'f'), 'utf8')).toBe('two');
+
+    await call('/VolumeDriver.Create', { Name: 'nosnaps' });
+    expect((await call('/VolumeDriver.Snapshot.Restore', { Name: 'nosnaps' })).json.Err).toMatch(
+      /^No such snapshot: nosnaps/,
+    );
+    expect(
+      (await call('/VolumeDriver.Snapshot.Restore', { Name: 'rest2@2001-01-01T00:00:00.000000' }))
+        .json.Err,
+    ).toMatch(/^No such snapshot/);
+  });
+
+  it('refuses to restore onto a mounted volume unless forced', async () => {
+    await call('/VolumeDriver.Create', { Name: 'rest3' });
+    const snap = (await call('/VolumeDriver.Snapshot', { Name: 'rest3' })).json.Snapshot as string;
+    await call('/VolumeDriver.Mount', { Name: 'rest3', ID: 'ctr9' });
+    const before = await fx.listing();
+    const refused = await call('/VolumeDriver.Snapshot.Restore', { Name: snap });
+    expect(refused.json.Err).toBe(
+      'rest3 is mounted by 1 container(s) (ctr9); stop them first or pass Force',
+    );
+    expect(await fx.listing()).toEqual(before);
+    expect(
+      (await call('/VolumeDriver.Snapshot.Restore', { Name: snap, Force: true })).json.Err,
+    ).toBe('');
+  });
+
+  it('serialises snapshot, restore, purge and remove of one volume', async () => {
+    await call('/VolumeDriver.Create', { Name: 'conc1' });
+    await writeFile(join(fx.volumesPath, 'conc1', 'f'), 'base');
+    const base = (await call('/VolumeDriver.Snapshot', { Name: 'conc1' })).json.Snapshot as string;
+    const results = await Promise.all([
+      ...Array.from({ length: 6 }, () => call('/VolumeDriver.Snapshot', { Name: 'conc1' })),
+      call('/VolumeDriver.Snapshot.Restore', { Name: base }),
+      call('/VolumeDriver.Snapshot.Restore', { Name: base }),
+      call('/VolumeDriver.Snapshots.Purge', { Name: 'conc1', Pattern: '1d:1w' }),
+      call('/VolumeDriver.Clone', { Name: 'conc1', Target: 'conc1clone' }),
+    ]);
+    for (const r of results) expect(r.json.Err).toBe('');
+    expect(await readFile(join(fx.volumesPath, 'conc1', 'f'), 'utf8')).toBe('base');
+    expect((await readdir(fx.volumesPath)).filter((n) => n.startsWith('.'))).toEqual([]);
+    // A remove racing snapshots: each snapshot either ran before it or finds no volume.
+    const raced = await Promise.all([
+      call('/VolumeDriver.Snapshot', { Name: 'conc1' }),
+      call('/VolumeDriver.Remove', { Name: 'conc1' }),
+      call('/VolumeDriver.Snapshot', { Name: 'conc1' }),
+    ]);
+    expect(raced[1]!.json.Err).toBe('');
+    for (const r of [raced[0]!, raced[2]!])
+      expect(['', 'conc1: no such volume']).toContain(r.json.Err);
+    await expect(lstat(join(fx.volumesPath, 'conc1'))).rejects.toThrow(/ENOENT/);
+  });
+
+  it('Get counts snapshots after restores and removals', async () => {
+    const get = await call('/VolumeDriver.Get', { Name: 'rest1' });
+    const count = (await snapshotsOf('rest1')).length;
+    expect((get.json.Volume as { Status: { Snapshots: number } }).Status.Snapshots).toBe(count);
+  });
+});
+
+describe('purge through the API (COMPAT’s numbers)', () => {
+  let fx: Fixture;
+  const btrfs = new Btrfs();
+  const now = new Date(2026, 10, 24, 19, 0, 0, 0);
+  beforeAll(async () => {
+    requireRealEnvironment(['btrfs', 'mkfs.btrfs', 'losetup']);
+    fx = await createFixture();
+  });
+  afterAll(async () => fx?.cleanup());
+
+  async function twentySnapshots(volume: string): Promise<string[]> {
+    await btrfs.createSubvolume(join(fx.volumesPath, volume));
+    const names: string[] = [];
+    for (let age = 0; age < 20; age++) {
+      const name = `${volume}@${formatTimestamp(new Date(now.getTime() - age * HOUR))}`;
+      await btrfs.snapshot(join(fx.volumesPath, volume), join(fx.snapshotsPath, name), {
+        readonly: true,
+      });
+      names.push(name);
+    }
+    return names;
+  }
+
+  it('2h:2h purges 18 of 20 hourly snapshots, then nothing more', async () => {
+    const { call } = await inProcess(fx.config, { now: () => now });
+    const names = await twentySnapshots('purge1');
+    await btrfs.createSubvolume(join(fx.volumesPath, 'bystander'));
+    const bystander = `bystander@${formatTimestamp(new Date(now.getTime() - 100 * HOUR))}`;
+    await btrfs.snapshot(join(fx.volumesPath, 'bystander'), join(fx.snapshotsPath, bystander), {
+      readonly: true,
+    });
+
+    const dry = await call('/VolumeDriver.Snapshots.Purge', {
+      Name: 'purge1',
+      Pattern: '2h:2h',
+      Dryrun: 'true',
+    });
+    expect(dry.json.Err).toBe('');
+    expect(dry.json.Purged).toHaveLength(18);
+    expect(dry.json.Decisions).toHaveLength(20);
+    expect((await readdir(fx.snapshotsPath)).length).toBe(21);
+
+    const res = await call('/VolumeDriver.Snapshots.Purge', { Name: 'purge1', Pattern: '2h:2h' });
+    expect(res.json.Err).toBe('');
+    expect(res.json.Purged).toHaveLength(18);
+    expect(res.json.Purged).toEqual(dry.json.Purged);
+    const decisions = res.json.Decisions as { Name: string; Action: string; Reason: string }[];
+    expect(
+      decisions
+        .filter((d) => d.Action === 'keep')
+        .map((d) => d.Name)
+        .sort(),
+    ).toEqual(names.slice(0, 2).sort());
+    for (const d of decisions) expect(d.Reason).not.toBe('');
+    expect((await readdir(fx.snapshotsPath)).sort()).toEqual(
+      [...names.slice(0, 2), bystander].sort(),
+    );
+
+    const again = await call('/VolumeDriver.Snapshots.Purge', {
+      Name: 'purge1',
+      Pattern: '2h:2h',
+      Dryrun: false,
+    });
+    expect(again.json).toMatchObject({ Err: '', Purged: [] });
+  });
+
+  it.each([
+    ['2h:4h:8h:16h', 15],
+    ['60m:120m:300m:240m:180m', 18],
+  ])('%s purges %i', async (pattern, purged) => {
+    const { call } = await inProcess(fx.config, { now: () => now });
+    const volume = `p${purged}x${pattern.length}`;
+    await twentySnapshots(volume);
+    const res = await call('/VolumeDriver.Snapshots.Purge', { Name: volume, Pattern: pattern });
+    expect(res.json.Err).toBe('');
+    expect(res.json.Purged).toHaveLength(purged);
+    expect(
+      (await readdir(fx.snapshotsPath)).filter((n) => n.startsWith(`${volume}@`)),
+    ).toHaveLength(20 - purged);
+  });
+
+  it('an invalid pattern is "Invalid purge pattern…" and deletes nothing', async () => {
+    const { call } = await inProcess(fx.config, { now: () => now });
+    const before = await fx.listing();
+    for (const Pattern of ['60m:plop:3000m', '', '2h', 'x'.repeat(500)]) {
+      const res = await call('/VolumeDriver.Snapshots.Purge', { Name: 'purge1', Pattern });
+      expect(res.json.Err).toMatch(/^Invalid purge pattern/);
+    }
+    expect(
+      (await call('/VolumeDriver.Snapshots.Purge', { Name: 'purge1', Pattern: 4 })).json.Err,
+    ).toMatch(/"Pattern" must be a string/);
+    expect(
+      (
+        await call('/VolumeDriver.Snapshots.Purge', {
+          Name: 'purge1',
+          Pattern: '2h:2h',
+          Dryrun: 'yes',
+        })
+      ).json.Err,
+    ).toMatch(/"Dryrun" must be true or false/);
+    expect(await fx.listing()).toEqual(before);
+  });
+
+  it('spares the newest send marker per host and the snapshot it records', async () => {
+    const { call } = await inProcess(fx.config, { now: () => now });
+    const names = await twentySnapshots('marked');
+    const parent = names[10]!;
+    const oldMarker = `${names[15]!}@hostb`;
+    const marker = `${parent}@hostb`;
+    for (const m of [oldMarker, marker]) {
+      await btrfs.snapshot(join(fx.volumesPath, 'marked'), join(fx.snapshotsPath, m), {
+        readonly: true,
+      });
+    }
+    const res = await call('/VolumeDriver.Snapshots.Purge', { Name: 'marked', Pattern: '2h:2h' });
+    expect(res.json.Err).toBe('');
+    const left = (await readdir(fx.snapshotsPath)).filter((n) => n.startsWith('marked@'));
+    expect(left).toContain(marker);
+    expect(left).toContain(parent);
+    expect(left).not.toContain(oldMarker);
+  });
+});
