@@ -122,10 +122,7 @@ export async function createDaemonApp(
  * Refuses to start (DaemonStartError) rather than run half-configured.
  */
 export async function startDaemon(config: Config, options: DaemonOptions = {}): Promise<Daemon> {
-  const { app, services, logger, scheduling, replication } = await createDaemonApp(
-    config,
-    options,
-  );
+  const { app, services, logger, scheduling, replication } = await createDaemonApp(config, options);
   const socketPath = config.socket;
   await claimSocket(socketPath);
   const server = createAdaptorServer({ fetch: app.fetch }) as Server;

@@ -22,6 +22,7 @@ export {
   type SendSnapshotOptions,
 } from './replicator.js';
 export {
+  AES_FIRST_CIPHERS,
   remoteCommand,
   type SshOptions,
   type SshSettings,

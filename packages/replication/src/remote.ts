@@ -1,8 +1,14 @@
 import { pipeline } from 'node:stream/promises';
 import type { SendProcess } from '@buttervolume/btrfs';
 import { execa } from 'execa';
-import { classifySshExit, ReplicationError, sshTransportError } from './errors.js';
-import { Meter, type MeterOptions } from './progress.js';
+import {
+  classifySshExit,
+  ReplicationError,
+  type ReplicationErrorDetails,
+  sshTransportError,
+} from './errors.js';
+import { bytesWritten, ddBytes, type Exit, startPipeline } from './pipe.js';
+import { Meter, type MeterOptions, type Progress } from './progress.js';
 import { type SshSettings, sshArgv } from './ssh.js';
 
 // btrfs-progs and ssh print English we match on; pin it locally (remotely: `env LC_ALL=C`).
@@ -98,8 +104,10 @@ export async function remoteDelete(
 export interface TransferRequest {
   ssh: SshSettings;
   host: string;
-  /** Starts the local `btrfs send`. */
+  /** Starts the local `btrfs send` as a stream through this process (rate-limited sends). */
   start: () => SendProcess;
+  /** The same `btrfs send`, run as a plain process whose stdout goes straight to ssh. */
+  send: LocalSend;
   /** Where the host receives (its SNAPSHOTS_PATH). */
   remoteDir: string;
   btrfsPath: string;
@@ -108,19 +116,154 @@ export interface TransferRequest {
   signal?: AbortSignal | undefined;
 }
 
+export interface LocalSend {
+  btrfsPath: string;
+  snapshot: string;
+  parent?: string | undefined;
+}
+
 export type TransferOutcome =
   | { ok: true; bytes: number; durationMs: number }
   | { ok: false; error: ReplicationError; parentMissing: boolean; bytes: number };
 
+/** What a data path reports, before it is turned into an outcome. */
+interface RawTransfer {
+  bytes: number;
+  durationMs: number;
+  cancelled: boolean;
+  /** Set when the local `btrfs send` failed first (so the ssh side failed as a consequence). */
+  sendFailure?: ReplicationErrorDetails | undefined;
+  sshExitCode: number | undefined;
+  sshStderr: string;
+}
+
 /**
- * `btrfs send | ssh host btrfs receive dir`, wired in-process: send's stdout flows through a
- * Meter (count, progress, rate limit) into ssh's stdin. No local shell anywhere.
+ * `btrfs send | ssh host btrfs receive dir`, no shell anywhere. Without a bandwidth limit the
+ * kernel moves the data (see `pipedTransfer`); with one it flows through an in-process Meter.
  */
 export async function transfer(request: TransferRequest): Promise<TransferOutcome> {
-  const { ssh, host } = request;
   const remote = [request.btrfsPath, 'receive', '--', request.remoteDir];
-  const argv = sshArgv(ssh, host, remote, { compress: request.compress ?? false });
-  const command = [ssh.sshPath, ...argv];
+  const argv = sshArgv(request.ssh, request.host, remote, { compress: request.compress ?? false });
+  const command = [request.ssh.sshPath, ...argv];
+  const raw =
+    request.meter?.bytesPerSec === undefined
+      ? await pipedTransfer(request, argv)
+      : await meteredTransfer(request, argv);
+  return interpret(raw, request, command);
+}
+
+// `dd` sits between send and ssh only to count: it prints the exact total when it ends, while
+// /proc/<pid>/io can no longer be read once a process has exited. It copies with no per-chunk
+// work (where this process would parse, allocate and schedule each 64 KiB chunk).
+const DD = 'dd';
+const MIN_POLL_MS = 20;
+
+/**
+ * `btrfs send | dd | ssh`, each stage's stdout the next one's stdin, so the send stream never
+ * enters this process. Progress comes from polling dd's written-byte counter.
+ */
+async function pipedTransfer(request: TransferRequest, argv: string[]): Promise<RawTransfer> {
+  const started = performance.now();
+  const { send } = request;
+  const sendArgs = [
+    'send',
+    ...(send.parent === undefined ? [] : ['-p', send.parent]),
+    '--',
+    send.snapshot,
+  ];
+  const stages = startPipeline(
+    [
+      { command: send.btrfsPath, args: sendArgs },
+      { command: DD, args: ['bs=1M'] },
+      { command: request.ssh.sshPath, args: argv },
+    ],
+    { ...process.env, ...ENV },
+  );
+  const [senderExit, ddExit, sshExit] = stages.exits as [
+    Promise<Exit>,
+    Promise<Exit>,
+    Promise<Exit>,
+  ];
+  let cancelled = false;
+  const onAbort = () => {
+    cancelled = true;
+    stages.kill();
+  };
+  if (request.signal?.aborted) onAbort();
+  request.signal?.addEventListener('abort', onAbort, { once: true });
+
+  // Whoever fails first is the cause; the others fail only as its consequence.
+  let first: 'send' | 'ssh' | undefined;
+  const watched = [
+    senderExit.then((exit) => {
+      if (exit.code !== 0 && exit.signal !== 'SIGPIPE') {
+        first ??= 'send';
+        stages.kill();
+      }
+      return exit;
+    }),
+    ddExit,
+    sshExit.then((exit) => {
+      if (exit.code !== 0) {
+        first ??= 'ssh';
+        stages.kill();
+      }
+      return exit;
+    }),
+  ] as const;
+
+  const meter = request.meter;
+  const ddPid = stages.pids[1];
+  let bytes = 0;
+  const report = (): Progress => {
+    const elapsedMs = performance.now() - started;
+    return { bytes, elapsedMs, rateBytesPerSec: elapsedMs > 0 ? (bytes * 1000) / elapsedMs : 0 };
+  };
+  let polling = Promise.resolve();
+  const timer = meter?.onProgress
+    ? setInterval(
+        () => {
+          polling = polling.then(async () => {
+            const written = await bytesWritten(ddPid);
+            if (written === undefined || written <= bytes) return;
+            bytes = written;
+            meter.onProgress?.(report());
+          });
+        },
+        Math.max(MIN_POLL_MS, meter.intervalMs ?? 500),
+      )
+    : undefined;
+  try {
+    const [sent, counted, received] = await Promise.all(watched);
+    if (timer) clearInterval(timer);
+    await polling;
+    bytes = ddBytes(counted.stderr) ?? bytes;
+    meter?.onProgress?.(report());
+    return {
+      bytes,
+      durationMs: performance.now() - started,
+      cancelled,
+      sendFailure:
+        first === 'send' || (first === undefined && sent.code !== 0)
+          ? {
+              command: [send.btrfsPath, ...sendArgs],
+              exitCode: sent.code ?? undefined,
+              stderr: sent.spawnError ? String(sent.spawnError) : sent.stderr,
+              cause: sent.spawnError,
+            }
+          : undefined,
+      sshExitCode: received.code ?? undefined,
+      sshStderr: received.spawnError ? String(received.spawnError) : received.stderr,
+    };
+  } finally {
+    if (timer) clearInterval(timer);
+    request.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** The same transfer through this process, so a Meter can hold the average rate down. */
+async function meteredTransfer(request: TransferRequest, argv: string[]): Promise<RawTransfer> {
+  const { ssh } = request;
   const meter = new Meter(request.meter);
   const receiver = execa(ssh.sshPath, argv, {
     reject: false,
@@ -130,7 +273,6 @@ export async function transfer(request: TransferRequest): Promise<TransferOutcom
   });
   const sender = request.start();
 
-  // Whoever fails first is the cause; the other side's failure is only its consequence.
   let first: 'send' | 'ssh' | undefined;
   const sent = sender.done.then(
     () => undefined,
@@ -155,14 +297,35 @@ export async function transfer(request: TransferRequest): Promise<TransferOutcom
     },
   );
   const [sendError, result] = await Promise.all([sent, received, piped]);
-  const bytes = meter.bytes;
+  const senderStderr = (sendError as { stderr?: unknown } | undefined)?.stderr;
+  return {
+    bytes: meter.bytes,
+    durationMs: meter.elapsedMs,
+    cancelled: result.isCanceled,
+    sendFailure:
+      first === 'send' && sendError !== undefined
+        ? {
+            command: (sendError as { command?: readonly string[] }).command,
+            exitCode: (sendError as { exitCode?: number }).exitCode,
+            stderr: typeof senderStderr === 'string' ? senderStderr : String(sendError),
+            cause: sendError,
+          }
+        : undefined,
+    sshExitCode: result.exitCode,
+    sshStderr: String(result.stderr),
+  };
+}
+
+function interpret(raw: RawTransfer, request: TransferRequest, command: string[]): TransferOutcome {
+  const { host } = request;
+  const { bytes } = raw;
   // btrfs receive's "At subvol <name>" progress line is not part of any error.
-  const stderr = String(result.stderr)
+  const stderr = raw.sshStderr
     .split('\n')
     .filter((line) => !/^At (subvol|snapshot) /.test(line))
     .join('\n');
-  if (sendError === undefined && result.exitCode === 0) {
-    return { ok: true, bytes, durationMs: meter.elapsedMs };
+  if (!raw.cancelled && raw.sendFailure === undefined && raw.sshExitCode === 0) {
+    return { ok: true, bytes, durationMs: raw.durationMs };
   }
   const fail = (error: ReplicationError, parentMissing = false): TransferOutcome => ({
     ok: false,
@@ -170,8 +333,8 @@ export async function transfer(request: TransferRequest): Promise<TransferOutcom
     parentMissing,
     bytes,
   });
-  const details = { host, command, exitCode: result.exitCode, stderr };
-  if (result.isCanceled) {
+  const details = { host, command, exitCode: raw.sshExitCode, stderr };
+  if (raw.cancelled) {
     return fail(
       new ReplicationError('TRANSFER_INTERRUPTED', `send to ${host} was cancelled`, {
         ...details,
@@ -179,26 +342,18 @@ export async function transfer(request: TransferRequest): Promise<TransferOutcom
       }),
     );
   }
-  if (first === 'send' && sendError !== undefined) {
-    const senderStderr = (sendError as { stderr?: unknown }).stderr;
+  if (raw.sendFailure !== undefined) {
     return fail(
       new ReplicationError(
         'SEND_FAILED',
         `btrfs send failed while sending to ${host} (step: send)`,
-        {
-          host,
-          step: 'send',
-          command: (sendError as { command?: readonly string[] }).command,
-          exitCode: (sendError as { exitCode?: number }).exitCode,
-          stderr: typeof senderStderr === 'string' ? senderStderr : String(sendError),
-          cause: sendError,
-        },
+        { ...raw.sendFailure, host, step: 'send' },
       ),
     );
   }
-  const kind = classifySshExit(result.exitCode, stderr);
+  const kind = classifySshExit(raw.sshExitCode, stderr);
   if (kind !== 'remote') return fail(sshTransportError(host, kind, details));
-  if (result.exitCode === undefined) {
+  if (raw.sshExitCode === undefined) {
     // ssh died from a signal: the link is gone as far as we are concerned.
     return fail(sshTransportError(host, 'interrupted', details));
   }

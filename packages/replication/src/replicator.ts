@@ -1,11 +1,20 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SendOptions, SendProcess } from '@buttervolume/btrfs';
 import { HostName, type MarkerName, SnapshotName } from '@buttervolume/names';
+import { execa } from 'execa';
 import { ReplicationError } from './errors.js';
 import { markersFor, planMarkers } from './markers.js';
 import type { Progress } from './progress.js';
 import { remoteDelete, remoteState, type TransferOutcome, transfer } from './remote.js';
-import { checkPath, type SshOptions, type SshSettings, sshSettings } from './ssh.js';
+import {
+  checkPath,
+  type SshOptions,
+  type SshSettings,
+  sshSettings,
+  withControlMaster,
+} from './ssh.js';
 import { type SyncOptions, type SyncResult, syncVolume } from './sync.js';
 
 /** The part of @buttervolume/btrfs' `Btrfs` that replication uses (a `new Btrfs()` fits). */
@@ -31,6 +40,8 @@ export interface ReplicatorOptions {
   timestampFormat?: string;
   /** btrfs binary on the hosts (default `btrfs`, looked up on their PATH). */
   remoteBtrfsPath?: string;
+  /** btrfs binary here, for `btrfs send` (default `btrfs` on PATH). */
+  btrfsPath?: string;
   rsyncPath?: string;
 }
 
@@ -38,8 +49,13 @@ export interface SendSnapshotOptions {
   onProgress?: (progress: Progress) => void;
   /** Minimum time between two progress calls (default 500 ms); one more comes at the end. */
   progressIntervalMs?: number;
-  /** Average rate limit of the send stream, in bytes per second. */
+  /**
+   * Average rate limit of the send stream, in bytes per second. The stream then passes through
+   * this process to be metered; without a limit the kernel pipes it from btrfs to ssh.
+   */
   bandwidthLimit?: number;
+  /** false: send the whole snapshot even when the host has a parent (default true). */
+  incremental?: boolean;
   /** `ssh -C`. */
   compress?: boolean;
   /** Cancels the transfer (the partial subvolume is removed from the host). */
@@ -76,7 +92,11 @@ export class Replicator {
   readonly #format: { format?: string };
   readonly #remoteBtrfs: string;
   readonly #rsyncPath: string | undefined;
+  readonly #btrfsPath: string;
   readonly #queues = new Map<string, Promise<unknown>>();
+  /** Settings with the shared-connection options, once the control folder exists. */
+  #shared: Promise<{ settings: SshSettings; dir: string | undefined }> | undefined;
+  readonly #hostsSeen = new Set<HostName>();
 
   constructor(options: ReplicatorOptions) {
     this.#btrfs = options.btrfs;
@@ -96,6 +116,51 @@ export class Replicator {
     this.#remoteBtrfs =
       remoteBtrfs === 'btrfs' ? remoteBtrfs : checkPath('remote btrfs', remoteBtrfs);
     this.#rsyncPath = options.rsyncPath;
+    const btrfsPath = options.btrfsPath ?? 'btrfs';
+    this.#btrfsPath = btrfsPath === 'btrfs' ? btrfsPath : checkPath('btrfs', btrfsPath);
+  }
+
+  /**
+   * Closes the shared ssh connections (they would otherwise linger ControlPersist seconds) and
+   * removes their control folder. The Replicator stays usable: the next call opens new ones.
+   */
+  async close(): Promise<void> {
+    const shared = this.#shared;
+    this.#shared = undefined;
+    if (!shared) return;
+    const { settings, dir } = await shared;
+    if (dir === undefined) return;
+    const hosts = [...this.#hostsSeen];
+    this.#hostsSeen.clear();
+    await Promise.all(
+      hosts.map((host) =>
+        execa(settings.sshPath, [...settings.args, '-O', 'exit', '-l', settings.user, '--', host], {
+          reject: false,
+          stdin: 'ignore',
+          timeout: 5000,
+        }),
+      ),
+    );
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  /** ssh settings for talking to `host`, sharing one connection per host when enabled. */
+  async #sshFor(host: HostName): Promise<SshSettings> {
+    this.#hostsSeen.add(host);
+    this.#shared ??= this.#openControlDir();
+    return (await this.#shared).settings;
+  }
+
+  async #openControlDir(): Promise<{ settings: SshSettings; dir: string | undefined }> {
+    if (this.#ssh.controlPersistSec === 0) return { settings: this.#ssh, dir: undefined };
+    try {
+      // mkdtemp makes it 0700: the sockets in it let anyone who reaches them use the session.
+      const dir = await mkdtemp(join(tmpdir(), 'bv-ssh-'));
+      return { settings: withControlMaster(this.#ssh, dir), dir };
+    } catch {
+      // An odd TMPDIR costs the handshake savings, not the send.
+      return { settings: this.#ssh, dir: undefined };
+    }
   }
 
   /**
@@ -122,13 +187,17 @@ export class Replicator {
     hosts: readonly string[],
     options: SyncOptions = {},
   ): Promise<SyncResult> {
+    // Parsed here too, so a hostile host never reaches the shared-connection bookkeeping.
+    const targets = hosts.map((host) => HostName.parse(host));
+    let ssh = this.#ssh;
+    for (const host of targets) ssh = await this.#sshFor(host);
     return syncVolume({
       ...options,
       volume,
-      hosts,
+      hosts: targets,
       volumesPath: this.#volumesPath,
       remoteVolumesPath: this.#remoteVolumesPath,
-      ssh: this.#ssh,
+      ssh,
       ...(this.#rsyncPath === undefined ? {} : { rsyncPath: this.#rsyncPath }),
     });
   }
@@ -150,8 +219,9 @@ export class Replicator {
     const names = await this.#btrfs.listSubvolumes(this.#snapshotsPath);
     const markers = markersFor(names, volume, host, this.#format.format);
     const remotePath = join(this.#remoteSnapshotsPath, snapshot);
+    const ssh = await this.#sshFor(host);
 
-    const state = await remoteState(this.#ssh, host, remotePath, this.#remoteBtrfs);
+    const state = await remoteState(ssh, host, remotePath, this.#remoteBtrfs);
     if (state === 'complete') {
       const marker = await this.#updateMarkers(markers, snapshot, host);
       return {
@@ -165,23 +235,26 @@ export class Replicator {
       };
     }
     // Left by an earlier interrupted transfer that could not be cleaned at the time.
-    if (state === 'partial') await remoteDelete(this.#ssh, host, remotePath, this.#remoteBtrfs);
+    if (state === 'partial') await remoteDelete(ssh, host, remotePath, this.#remoteBtrfs);
 
     // The parent is the snapshot the newest marker records (the marker itself has another
     // UUID, which the host does not know); purge spares it, but a user may have removed it.
     const newest = markers.filter((m) => m.snapshot !== snapshot).at(-1);
-    let parent = newest && names.includes(newest.snapshot) ? newest.snapshot : undefined;
+    let parent =
+      options.incremental !== false && newest && names.includes(newest.snapshot)
+        ? newest.snapshot
+        : undefined;
 
-    let outcome = await this.#transfer(localPath, parent, host, options);
+    let outcome = await this.#transfer(ssh, localPath, parent, host, options);
     if (!outcome.ok && outcome.parentMissing && parent !== undefined) {
       // The host lost (or never had) the parent: a full send still gets the snapshot there.
-      await this.#cleanRemote(host, remotePath);
+      await this.#cleanRemote(ssh, host, remotePath);
       parent = undefined;
-      outcome = await this.#transfer(localPath, undefined, host, options);
+      outcome = await this.#transfer(ssh, localPath, undefined, host, options);
     }
     if (!outcome.ok) {
       // Clean now when the host is reachable; otherwise the next send finds it 'partial'.
-      await this.#cleanRemote(host, remotePath);
+      await this.#cleanRemote(ssh, host, remotePath);
       throw outcome.error;
     }
     const marker = await this.#updateMarkers(markers, snapshot, host);
@@ -198,6 +271,7 @@ export class Replicator {
   }
 
   #transfer(
+    ssh: SshSettings,
     localPath: string,
     parent: SnapshotName | undefined,
     host: HostName,
@@ -206,9 +280,10 @@ export class Replicator {
     const sendOptions: SendOptions =
       parent === undefined ? {} : { parent: join(this.#snapshotsPath, parent) };
     return transfer({
-      ssh: this.#ssh,
+      ssh,
       host,
       start: () => this.#btrfs.send(localPath, sendOptions),
+      send: { btrfsPath: this.#btrfsPath, snapshot: localPath, parent: sendOptions.parent },
       remoteDir: this.#remoteSnapshotsPath,
       btrfsPath: this.#remoteBtrfs,
       compress: options.compress,
@@ -221,12 +296,12 @@ export class Replicator {
     });
   }
 
-  async #cleanRemote(host: HostName, remotePath: string): Promise<void> {
+  async #cleanRemote(ssh: SshSettings, host: HostName, remotePath: string): Promise<void> {
     try {
       // Only ever called when the target was absent or partial before this send started, so
       // whatever is there now is ours and incomplete (even if read-only: a stream cut at a
       // command boundary can look finished).
-      await remoteDelete(this.#ssh, host, remotePath, this.#remoteBtrfs);
+      await remoteDelete(ssh, host, remotePath, this.#remoteBtrfs);
     } catch {
       // Unreachable host: the next send removes the partial subvolume before receiving.
     }

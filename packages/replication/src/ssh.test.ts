@@ -1,7 +1,16 @@
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { ReplicationError } from './errors.js';
-import { remoteCommand, rsyncHost, rsyncShell, shellQuote, sshArgv, sshSettings } from './ssh.js';
+import {
+  AES_FIRST_CIPHERS,
+  remoteCommand,
+  rsyncHost,
+  rsyncShell,
+  shellQuote,
+  sshArgv,
+  sshSettings,
+  withControlMaster,
+} from './ssh.js';
 
 describe('sshSettings', () => {
   it('defaults to root on port 22, batch mode and a connect timeout', () => {
@@ -78,5 +87,44 @@ describe('rsync -e', () => {
   it('brackets IPv6 addresses', () => {
     expect(rsyncHost('fe80::1')).toBe('[fe80::1]');
     expect(rsyncHost('10.0.0.2')).toBe('10.0.0.2');
+  });
+});
+
+describe('ssh speed settings', () => {
+  it('prefers AES-GCM when the CPU has AES instructions, ssh’s own order otherwise', () => {
+    expect(sshSettings({}, { hasAes: true }).args).toContain(`Ciphers=${AES_FIRST_CIPHERS}`);
+    expect(sshSettings({}, { hasAes: false }).args.join(' ')).not.toContain('Ciphers=');
+    // Every cipher of ssh's default set stays acceptable, only the order changes.
+    expect(AES_FIRST_CIPHERS.split(',')).toContain('chacha20-poly1305@openssh.com');
+  });
+
+  it('lets a Ciphers= extra option replace the default preference', () => {
+    const { args } = sshSettings({ extraOptions: ['Ciphers=aes256-ctr'] }, { hasAes: true });
+    expect(args.filter((a) => a.startsWith('Ciphers='))).toEqual(['Ciphers=aes256-ctr']);
+  });
+
+  it('never compresses unless asked', () => {
+    const settings = sshSettings();
+    expect(sshArgv(settings, 'h', ['true'])).not.toContain('-C');
+    expect(sshArgv(settings, 'h', ['true'], { compress: true })).toContain('-C');
+  });
+
+  it('shares one connection per host through a private control folder', () => {
+    const settings = withControlMaster(sshSettings(), '/tmp/bv-ssh-abc');
+    expect(settings.args.join(' ')).toContain(
+      '-o ControlMaster=auto -o ControlPath=/tmp/bv-ssh-abc/%C -o ControlPersist=5',
+    );
+    // rsync's -e string carries the same options.
+    expect(rsyncShell(settings)).toContain("'ControlPath=/tmp/bv-ssh-abc/%C'");
+    const fresh = sshSettings({ controlPersistSec: 0 });
+    expect(withControlMaster(fresh, '/tmp/bv-ssh-abc')).toBe(fresh);
+  });
+
+  it.each([-1, 1.5, Number.NaN])('rejects ControlPersist %s', (controlPersistSec) => {
+    expect(() => sshSettings({ controlPersistSec })).toThrow(ReplicationError);
+  });
+
+  it('refuses a control folder that could not be passed safely', () => {
+    expect(() => withControlMaster(sshSettings(), '/tmp/a b')).toThrow(ReplicationError);
   });
 });

@@ -88,14 +88,14 @@ function rejection(promise: Promise<unknown>): Promise<ReplicationError> {
 
 describe('replication to a real second host', () => {
   beforeAll(async () => {
-    requireRealEnvironment(['btrfs', 'ssh', 'sshd', 'rsync', 'ip', 'nsenter']);
-    a = await createLoopBtrfs({ sizeMiB: 700 });
+    requireRealEnvironment(['btrfs', 'ssh', 'sshd', 'rsync', 'dd', 'ip', 'nsenter']);
+    a = await createLoopBtrfs({ sizeMiB: 900 });
     snapshotsPath = join(a.mountPoint, 'snapshots');
     volumesPath = join(a.mountPoint, 'volumes');
     await mkdir(snapshotsPath);
     await mkdir(volumesPath);
     // B mounts its own btrfs at the very same path, as two real hosts with one config would.
-    b = await createHostB({ paths: [a.mountPoint], sizeMiB: 400 });
+    b = await createHostB({ paths: [a.mountPoint], sizeMiB: 500 });
     await b.exec(['mkdir', '--', snapshotsPath, volumesPath]);
     host = b.address as HostName;
     replicator = new Replicator({
@@ -114,6 +114,7 @@ describe('replication to a real second host', () => {
   });
 
   afterAll(async () => {
+    await replicator?.close();
     await b?.cleanup();
     await a?.cleanup();
   });
@@ -155,6 +156,62 @@ describe('replication to a real second host', () => {
 
     const again = await replicator.send(s2, host);
     expect(again).toMatchObject({ alreadyPresent: true, bytes: 0 });
+    expect(await localMarkers(volume)).toEqual([`${s2}@${host}`]);
+  });
+
+  it('kernel-piped send: progress while it runs, and Bytes is the exact stream size', async () => {
+    const volume = await makeVolume('kappa', 48);
+    const s1 = await snapshot(volume);
+    const progress: Progress[] = [];
+    const result = await replicator.send(s1, host, {
+      onProgress: (p) => progress.push(p),
+      progressIntervalMs: 0,
+    });
+    // The same stream written to a local file: its size is what went to B.
+    const dump = join(a.dir, 'kappa.stream');
+    try {
+      const { execa } = await import('execa');
+      await execa('btrfs', ['send', '-q', '-f', dump, '--', join(snapshotsPath, s1)]);
+      const { size } = await import('node:fs/promises').then((fs) => fs.stat(dump));
+      expect(result.bytes).toBe(size);
+    } finally {
+      await rm(dump, { force: true });
+    }
+    expect(progress.length).toBeGreaterThanOrEqual(2);
+    expect(progress.at(-1)?.bytes).toBe(result.bytes);
+    const values = progress.map((p) => p.bytes);
+    expect(values).toEqual([...values].sort((x, y) => x - y));
+    expect(values[0]).toBeLessThan(result.bytes);
+  });
+
+  it('cancelling a kernel-piped send stops all its processes and leaves nothing on B', async () => {
+    const volume = await makeVolume('lambda', 80);
+    const s1 = await snapshot(volume);
+    const controller = new AbortController();
+    const error = await rejection(
+      replicator.send(s1, host, {
+        progressIntervalMs: 0,
+        signal: controller.signal,
+        onProgress: () => controller.abort(),
+      }),
+    );
+    expect(error.code).toBe('TRANSFER_INTERRUPTED');
+    expect(await showOnB(join(snapshotsPath, s1))).toBeUndefined();
+    expect(await localMarkers(volume)).toEqual([]);
+    const { execa } = await import('execa');
+    const { stdout } = await execa('ps', ['-eo', 'args']);
+    expect(stdout).not.toContain(`send -- ${join(snapshotsPath, s1)}`);
+  });
+
+  it('incremental: false sends the whole snapshot even with a marker', async () => {
+    const volume = await makeVolume('mu', 3);
+    const s1 = await snapshot(volume);
+    await replicator.send(s1, host);
+    const s2 = await snapshot(volume);
+    const result = await replicator.send(s2, host, { incremental: false });
+    expect(result).toMatchObject({ incremental: false, alreadyPresent: false });
+    expect(result.parent).toBeUndefined();
+    expect(result.bytes).toBeGreaterThan(3 * MiB);
     expect(await localMarkers(volume)).toEqual([`${s2}@${host}`]);
   });
 
@@ -279,10 +336,14 @@ describe('replication to a real second host', () => {
           configFile: 'none',
         },
       });
-      const error = await rejection(stranger.send(s1, host));
-      expect(error.code).toBe('SSH_AUTH_FAILED');
-      expect(error.step).toBe('auth');
-      expect(error.host).toBe(host);
+      try {
+        const error = await rejection(stranger.send(s1, host));
+        expect(error.code).toBe('SSH_AUTH_FAILED');
+        expect(error.step).toBe('auth');
+        expect(error.host).toBe(host);
+      } finally {
+        await stranger.close();
+      }
     } finally {
       await rm(keyDir, { recursive: true, force: true });
     }

@@ -1,0 +1,110 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+
+// Why node:child_process and not execa here: the point is to hand one process's pipe straight
+// to the next, and execa tracks every stream it is given (closing our copy of the pipe, which
+// we must do, reads to it as a failed subprocess). Arguments are still arrays; no shell.
+
+/** How one process of the pipeline ended. */
+export interface Exit {
+  /** null when killed by a signal or never started. */
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+  /** Set when the process could not be started at all (ENOENT, EACCES). */
+  spawnError?: Error;
+}
+
+export interface PipelineStage {
+  command: string;
+  args: readonly string[];
+}
+
+export interface RunningPipeline {
+  /** One per stage, in order; each settles once its process has ended and stderr is read. */
+  exits: Promise<Exit>[];
+  pids: (number | undefined)[];
+  /** SIGTERM to every stage still running. */
+  kill(): void;
+}
+
+// stderr is for the error message: keep the end, where the reason is.
+const MAX_STDERR = 16 * 1024;
+
+/**
+ * Starts `a | b | c` with the kernel moving the data: each stage's stdout is the next one's
+ * stdin, and this process holds no end of those pipes once they are spawned, so a stage that
+ * dies makes its writer fail with EPIPE as in a shell pipeline. The last stage's stdout is
+ * discarded; every stderr is collected.
+ */
+export function startPipeline(
+  stages: readonly PipelineStage[],
+  env: NodeJS.ProcessEnv,
+): RunningPipeline {
+  // Spawned from the end backwards: each stage gets the already-open stdin of the next one.
+  // Never the other way round: Node starts reading a child's stdout as soon as it wraps it, and
+  // whatever it read would be missing from the stream.
+  const children: ChildProcess[] = [];
+  let next: ChildProcess | undefined;
+  for (let index = stages.length - 1; index >= 0; index--) {
+    const stage = stages[index]!;
+    const child = spawn(stage.command, [...stage.args], {
+      stdio: [index === 0 ? 'ignore' : 'pipe', next?.stdin ?? 'ignore', 'pipe'],
+      env,
+    });
+    children.unshift(child);
+    next = child;
+  }
+  // The children hold their own copies now. destroy() closes ours without shutdown(): the
+  // stdio pipes are socketpairs, and shutting ours down would cut the children's link too.
+  for (const child of children) child.stdin?.destroy();
+  return {
+    exits: children.map(exited),
+    pids: children.map((child) => child.pid),
+    kill: () => {
+      for (const child of children) {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      }
+    },
+  };
+}
+
+function exited(child: ChildProcess): Promise<Exit> {
+  return new Promise((resolve) => {
+    let stderr = '';
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => {
+      stderr = (stderr + chunk).slice(-MAX_STDERR);
+    });
+    let spawnError: Error | undefined;
+    child.once('error', (error) => {
+      spawnError = error;
+      // A process that never started emits no 'close' when it has no stdio to close.
+      if (child.pid === undefined) resolve({ code: null, signal: null, stderr, spawnError });
+    });
+    child.once('close', (code, signal) => {
+      resolve({ code, signal, stderr, ...(spawnError ? { spawnError } : {}) });
+    });
+  });
+}
+
+/**
+ * Bytes a process has written so far (`wchar` of /proc/<pid>/io), or undefined once it is gone.
+ * Reading it costs one small file read; nothing is copied through this process.
+ */
+export async function bytesWritten(pid: number | undefined): Promise<number | undefined> {
+  if (pid === undefined) return undefined;
+  try {
+    const text = await readFile(`/proc/${pid}/io`, 'utf8');
+    const match = /^wchar:\s*(\d+)$/m.exec(text);
+    return match ? Number(match[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The byte count from `dd`'s closing statistics ("1234 bytes (1.2 kB, …) copied, …"). */
+export function ddBytes(stderr: string): number | undefined {
+  const match = /^(\d+) bytes?\b.*copied/m.exec(stderr);
+  return match ? Number(match[1]) : undefined;
+}
