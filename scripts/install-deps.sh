@@ -13,7 +13,7 @@ packages=(
   ca-certificates
 )
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(openssh-server iproute2 busybox-static)
+  packages+=(openssh-server iproute2 busybox-static docker-compose debootstrap)
   # Any Docker engine will do; install Debian's only when none is there (it conflicts with docker-ce).
   command -v dockerd >/dev/null || packages+=(docker.io)
 fi

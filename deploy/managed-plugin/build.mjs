@@ -10,7 +10,16 @@
 // No shell: every command is an argument array; options are checked before use.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,7 +41,7 @@ const { values } = parseArgs({
   options: {
     out: { type: 'string' },
     suite: { type: 'string', default: 'trixie' },
-    mirror: { type: 'string', default: 'http://deb.debian.org/debian' },
+    mirror: { type: 'string' },
     create: { type: 'string' },
     'docker-host': { type: 'string' },
     'skip-app': { type: 'boolean', default: false },
@@ -40,12 +49,39 @@ const { values } = parseArgs({
   strict: true,
 });
 
+/**
+ * The Debian mirror this machine's apt already uses (the first `.../debian` URI of its sources),
+ * so the build reaches exactly what `apt-get install` reaches here.
+ */
+function aptMirror() {
+  const files = ['/etc/apt/sources.list'];
+  try {
+    for (const f of readdirSync('/etc/apt/sources.list.d')) {
+      if (f.endsWith('.sources') || f.endsWith('.list')) files.push(`/etc/apt/sources.list.d/${f}`);
+    }
+  } catch {}
+  for (const file of files) {
+    let text = '';
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    const match = /^(?:URIs:|deb)\s+(?:\[[^\]]*\]\s+)?(https?:\/\/\S+\/debian)\/?(?=\s|$)/m.exec(
+      text,
+    );
+    if (match) return match[1];
+  }
+  fail('no Debian mirror found in /etc/apt/sources.list(.d); pass --mirror URL');
+}
+
 function fail(message) {
   console.error(`build.mjs: ${message}`);
   process.exit(1);
 }
 
 if (!/^[a-z]+$/.test(values.suite)) fail(`--suite must be a Debian code name, got ${values.suite}`);
+values.mirror ??= aptMirror();
 if (!/^https?:\/\/[^\s]+$/.test(values.mirror)) fail(`--mirror must be an http(s) URL`);
 if (
   values.create !== undefined &&
@@ -72,6 +108,44 @@ function run(file, args, options = {}) {
   if (result.status !== 0) fail(`${file} failed with exit code ${result.status ?? result.signal}`);
 }
 
+/**
+ * Copies what `pnpm deploy` needs and nothing else: the workspace manifests and lockfile, and
+ * each workspace package's package.json, dist/ and README. Every workspace package is staged
+ * (not only the CLI's dependencies) so the lockfile still matches the workspace.
+ */
+function stageWorkspace(staging) {
+  mkdirSync(staging, { recursive: true });
+  for (const file of ['package.json', 'pnpm-workspace.yaml', 'pnpm-lock.yaml', '.npmrc']) {
+    if (existsSync(join(repo, file))) cpSync(join(repo, file), join(staging, file));
+  }
+  for (const dir of workspacePackageDirs()) {
+    for (const entry of ['package.json', 'dist', 'README.md']) {
+      const from = join(repo, dir, entry);
+      if (existsSync(from)) cpSync(from, join(staging, dir, entry), { recursive: true });
+    }
+  }
+}
+
+/** The package folders pnpm-workspace.yaml names: `- "dir/*"` or `- "dir"` entries. */
+function workspacePackageDirs() {
+  const yaml = readFileSync(join(repo, 'pnpm-workspace.yaml'), 'utf8');
+  const section = yaml.split(/^packages:\s*$/m)[1]?.split(/^\S/m)[0] ?? '';
+  const dirs = [];
+  for (const match of section.matchAll(/^\s+-\s+["']?([^"'\s]+)["']?\s*$/gm)) {
+    const pattern = match[1];
+    if (pattern.endsWith('/*')) {
+      const parent = pattern.slice(0, -2);
+      for (const entry of readdirSync(join(repo, parent))) {
+        if (existsSync(join(repo, parent, entry, 'package.json'))) dirs.push(join(parent, entry));
+      }
+    } else if (existsSync(join(repo, pattern, 'package.json'))) {
+      dirs.push(pattern);
+    }
+  }
+  if (dirs.length === 0) fail('found no workspace packages in pnpm-workspace.yaml');
+  return dirs;
+}
+
 const timings = {};
 function timed(name, fn) {
   const started = performance.now();
@@ -94,20 +168,29 @@ if (!values['skip-app']) {
     const bin = join(repo, 'apps', 'cli', 'dist', 'bin.js');
     if (!existsSync(bin)) fail(`${bin} is missing: run \`pnpm build\` first (or --skip-app)`);
     // A self-contained copy of the CLI (which embeds the daemon) with production deps only.
-    run(
-      'pnpm',
-      [
-        '--filter',
-        '@buttervolume/cli',
-        'deploy',
-        '--prod',
-        '--legacy',
-        join(rootfs, 'opt', 'buttervolume'),
-      ],
-      {
-        cwd: repo,
-      },
-    );
+    // Deployed from a staged copy of the workspace: `pnpm deploy --prod --legacy` run in the
+    // repository itself re-installs the whole workspace without devDependencies (pnpm 12),
+    // which removes tsc, vitest and biome from under everyone working in it.
+    const staging = join(out, 'workspace-staging');
+    stageWorkspace(staging);
+    try {
+      run(
+        'pnpm',
+        [
+          '--dir',
+          staging,
+          '--filter',
+          '@buttervolume/cli',
+          'deploy',
+          '--prod',
+          '--legacy',
+          join(rootfs, 'opt', 'buttervolume'),
+        ],
+        { cwd: staging },
+      );
+    } finally {
+      rmSync(staging, { recursive: true, force: true });
+    }
     mkdirSync(join(rootfs, 'usr', 'local', 'bin'), { recursive: true });
     symlinkSync(
       '/opt/buttervolume/dist/bin.js',
@@ -131,16 +214,18 @@ for (const dir of ['var/lib/buttervolume', 'etc/buttervolume', 'root/.ssh', 'run
 // Same mounts as the 3.x managed plugin, so its users keep their config, schedule and ssh keys.
 const config = {
   description: 'buttervolume: Docker volumes as btrfs subvolumes, with snapshots and replication',
-  documentation: 'https://github.com/anybox/buttervolume/',
+  documentation: 'See README.md in the buttervolume repository',
   entrypoint: ['/usr/local/bin/buttervolume', 'run'],
   workdir: '/',
   interface: { types: ['docker.volumedriver/1.0'], socket: 'btrfs.sock' },
   network: { type: 'host' },
   propagatedMount: '/var/lib/buttervolume',
+  // Named and settable (`docker plugin set NAME data.source=/srv/bv`), so the data can live
+  // elsewhere than 3.x's fixed /var/lib/buttervolume; the defaults are 3.x's.
   mounts: [
-    bind('/var/lib/buttervolume', '/var/lib/buttervolume'),
-    bind('/var/lib/buttervolume/config', '/etc/buttervolume'),
-    bind('/var/lib/buttervolume/ssh', '/root/.ssh'),
+    bind('data', '/var/lib/buttervolume', '/var/lib/buttervolume'),
+    bind('config', '/var/lib/buttervolume/config', '/etc/buttervolume'),
+    bind('ssh', '/var/lib/buttervolume/ssh', '/root/.ssh'),
   ],
   env: [
     {
@@ -158,8 +243,16 @@ const config = {
   ],
   linux: { capabilities: ['CAP_SYS_ADMIN'] },
 };
-function bind(source, destination) {
-  return { type: 'bind', source, destination, options: ['rbind', 'rw'] };
+function bind(name, source, destination) {
+  return {
+    name,
+    description: `${destination} in the plugin`,
+    settable: ['source'],
+    type: 'bind',
+    source,
+    destination,
+    options: ['rbind', 'rw'],
+  };
 }
 writeFileSync(join(out, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
 const size = execFileSync('du', ['-sh', '--', rootfs], { encoding: 'utf8' }).split('\t')[0];

@@ -1,6 +1,12 @@
 import { ButtervolumeClient } from '@buttervolume/api';
 import { type Config, loadConfig } from '@buttervolume/config';
-import { HostName, SnapshotName, VolumeName } from '@buttervolume/names';
+import {
+  HostName,
+  InvalidNameError,
+  MarkerName,
+  SnapshotName,
+  VolumeName,
+} from '@buttervolume/names';
 import { Command, Option } from 'clipanion';
 import type { CliContext } from './context.js';
 import { EXIT_OK, reportError } from './errors.js';
@@ -43,6 +49,19 @@ export abstract class BaseCommand extends Command<CliContext> {
 
   protected snapshotName(raw: string): SnapshotName {
     return SnapshotName.parse(raw, this.nameFormat());
+  }
+
+  /** A snapshot or a send marker (`<volume>@<ts>@<host>`): both are read-only subvolumes. */
+  protected snapshotOrMarkerName(raw: string): SnapshotName | MarkerName {
+    const format = this.nameFormat();
+    if (SnapshotName.is(raw, format)) return raw;
+    if (MarkerName.is(raw, format)) return raw;
+    throw new InvalidNameError(
+      'snapshot',
+      raw,
+      `expected <volume>@<timestamp> (timestamp format ${format.format}) or a send marker ` +
+        '<volume>@<timestamp>@<host>',
+    );
   }
 
   /** A snapshot (`<volume>@<ts>`) or a volume (meaning its latest snapshot). */

@@ -129,6 +129,24 @@ describe('exit codes', () => {
     [['schedule', 'snapshot', 'soon', 'pgdata']],
     [['schedule', 'replicate:-rf', '60', 'pgdata']],
     [['schedule', 'snapshot', '60', '..']],
+    [['schedule', 'purge:60m:plop:3000m', '60', 'pgdata']],
+    [['schedule', 'purge:4h', '60', 'pgdata']],
+    [['schedule', 'purge:', '60', 'pgdata']],
+    [['schedule', 'synchronize:h1,-rf', '60', 'pgdata']],
+    [['schedule', 'replicate:$(touch /tmp/p)', '60', 'pgdata']],
+    [['schedule', 'snapshot:now', '60', 'pgdata']],
+    [['schedule', 'snapshot', '61 * * * *', 'pgdata']],
+    [['schedule', 'snapshot', '30 2 * *', 'pgdata']],
+    [['schedule', 'snapshot', '1.5', 'pgdata']],
+    [['schedule', 'snapshot', '--', '-5', 'pgdata']],
+    [['schedule', 'snapshot', '', 'pgdata']],
+    [['purge', '60m:plop:3000m', 'pgdata']],
+    [['purge', '4h', 'pgdata']],
+    [['purge', '', 'pgdata']],
+    [['purge', "1h:1d'; rm -rf /", 'pgdata']],
+    [['rm', `${SNAP}@-rf`]],
+    [['rm', `${SNAP}@a/b`]],
+    [['rm', `${SNAP}@`]],
   ])('2 for %j, and the daemon never hears of it', async (argv) => {
     const result = await cli(argv);
     expect(result.code).toBe(2);
@@ -215,12 +233,120 @@ describe('commands', () => {
     ]);
   });
 
+  it("purge and schedule: a bad pattern is refused here with the daemon's words (exit 2)", async () => {
+    for (const argv of [
+      ['purge', '60m:plop:3000m', 'pgdata'],
+      ['schedule', 'purge:60m:plop:3000m', '60', 'pgdata'],
+    ]) {
+      const result = await cli(argv);
+      expect(result.code).toBe(2);
+      expect(result.err).toMatch(/Invalid purge pattern "60m:plop:3000m": item "plop"/);
+    }
+    expect(calls).toEqual([]);
+  });
+
+  it('rm takes a send marker as well as a snapshot', async () => {
+    answers['/VolumeDriver.Snapshot.Remove'] = { Err: '' };
+    const marker = `${SNAP}@backup-1`;
+    expect(await cli(['rm', marker])).toEqual({ code: 0, out: `Deleted ${marker}\n`, err: '' });
+    expect(await cli(['rm', SNAP])).toMatchObject({ code: 0 });
+    expect(calls.map((call) => call.body)).toEqual([{ Name: marker }, { Name: SNAP }]);
+  });
+
+  it('restore into a volume that did not exist says so (the daemon names no backup)', async () => {
+    answers['/VolumeDriver.Snapshot.Restore'] = { Err: '', Restored: SNAP };
+    const result = await cli(['restore', SNAP, 'fresh']);
+    expect(result).toEqual({
+      code: 0,
+      out: `Restored ${SNAP} into fresh, a new volume (fresh did not exist: no backup was needed)\n`,
+      err: '',
+    });
+  });
+
+  it('schedule: removing, pausing or resuming a row compares text, as the daemon does', async () => {
+    answers['/VolumeDriver.Schedule'] = { Err: '' };
+    // A row 3.x let in with a pattern we refuse can still be removed.
+    expect(await cli(['schedule', 'purge:4h', 'delete', 'pgdata'])).toEqual({
+      code: 0,
+      out: 'Removed the scheduled purge:4h of pgdata\n',
+      err: '',
+    });
+    expect((await cli(['schedule', 'snapshot', 'pause', 'pgdata'])).out).toBe(
+      'Paused the scheduled snapshot of pgdata\n',
+    );
+    expect(calls.map((call) => call.body)).toEqual([
+      { Name: 'pgdata', Action: 'purge:4h', Timer: 'delete' },
+      { Name: 'pgdata', Action: 'snapshot', Timer: 'pause' },
+    ]);
+  });
+
+  it('scheduled: a cron timer quoted, invalid rows with their reason, old and new outcomes', async () => {
+    answers['/VolumeDriver.Schedule.List'] = {
+      Err: '',
+      Schedule: [
+        {
+          Name: 'uploads',
+          Action: 'snapshot',
+          Timer: '30 2 * * *',
+          Active: 'True',
+          LastRun: new Date(2026, 10, 24, 2, 30).toISOString(),
+          LastOutcome: 'ok',
+          NextRun: new Date(2026, 10, 25, 2, 30).toISOString(),
+        },
+        {
+          Name: 'pgdata',
+          Action: 'snapshot',
+          Timer: '60',
+          Active: 'True',
+          LastRun: new Date(2026, 10, 24, 21, 0).toISOString(),
+          LastOutcome: 'failure',
+          LastError: 'pgdata: no such volume',
+          NextRun: new Date(2026, 10, 24, 22, 0).toISOString(),
+        },
+        {
+          Name: 'pgdata',
+          Action: 'purge:4h',
+          Timer: '60',
+          Active: 'False',
+          LastRun: null,
+          LastOutcome: null,
+          NextRun: null,
+          Invalid: 'Invalid purge pattern "4h": at least two items are needed, e.g. 4h:1d',
+          Line: 3,
+        },
+      ],
+    };
+    expect((await cli(['scheduled'])).out.split('\n')).toEqual([
+      "snapshot '30 2 * * *' uploads",
+      'snapshot 60 pgdata',
+      'purge:4h 60 pgdata (invalid: Invalid purge pattern "4h": at least two items are needed, e.g. 4h:1d)',
+      '',
+    ]);
+    const table = (await cli(['scheduled'], { tty: true })).out.split('\n');
+    expect(table.slice(0, 4)).toEqual([
+      expect.stringMatching(/^ACTION\s+TIMER\s+VOLUME\s+LAST RUN\s+OUTCOME\s+NEXT RUN$/),
+      expect.stringMatching(
+        /^snapshot\s+'30 2 \* \* \*'\s+uploads\s+2026-11-24 02:30\s+ok\s+2026-11-25 02:30$/,
+      ),
+      expect.stringMatching(
+        /^snapshot\s+60\s+pgdata\s+2026-11-24 21:00\s+error\s+2026-11-24 22:00$/,
+      ),
+      expect.stringMatching(/^purge:4h\s+60\s+pgdata\s+\(invalid\)\s+-\s+-\s+never$/),
+    ]);
+    expect(table).toContain('  snapshot 60 pgdata: pgdata: no such volume');
+    expect(table).toContain(
+      '  schedule.csv line 3: Invalid purge pattern "4h": at least two items are needed, e.g. 4h:1d',
+    );
+  });
+
   it('schedule sends the words as given, a cron timer as one argument', async () => {
     answers['/VolumeDriver.Schedule'] = { Err: '' };
     expect((await cli(['schedule', 'purge:4h:1d', '60', 'pgdata'])).out).toBe(
       'Scheduled purge:4h:1d of pgdata every 60 min\n',
     );
-    await cli(['schedule', 'replicate:backup-1', '30 2 * * *', 'pgdata']);
+    expect((await cli(['schedule', 'replicate:backup-1', ' 30 2 * * * ', 'pgdata'])).out).toBe(
+      'Scheduled replicate:backup-1 of pgdata at cron "30 2 * * *"\n',
+    );
     await cli(['schedule', 'snapshot', '0', 'pgdata']);
     expect(calls.map((call) => call.body)).toEqual([
       { Name: 'pgdata', Action: 'purge:4h:1d', Timer: '60' },

@@ -2,6 +2,8 @@
 // said no, 2 the command line itself is wrong.
 import { DaemonError, InvalidRequestError } from '@buttervolume/api';
 import { InvalidNameError } from '@buttervolume/names';
+import { InvalidPatternError } from '@buttervolume/retention';
+import { InvalidJobError } from '@buttervolume/scheduler';
 import { StorageError } from '@buttervolume/storage';
 import { UsageError } from 'clipanion';
 import type { CliContext } from './context.js';
@@ -23,6 +25,8 @@ export function reportError(error: unknown, context: CliContext, options: Report
     error instanceof UsageError ||
     error instanceof InvalidNameError ||
     error instanceof InvalidRequestError ||
+    error instanceof InvalidJobError ||
+    error instanceof InvalidPatternError ||
     (error instanceof StorageError &&
       (error.code === 'INVALID_SIZE' || error.code === 'INVALID_PATH'));
   const message = error instanceof Error ? error.message : String(error);

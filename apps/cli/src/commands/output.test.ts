@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { purgeReport } from './purge.js';
-import { scheduleLine, scheduleTable } from './scheduled.js';
+import { restoreSummary } from './restore.js';
+import { outcomeOf, scheduleLine, scheduleTable, shellWord } from './scheduled.js';
 import { progressLine, sendSummary } from './send.js';
 import { describeSnapshot, snapshotTable } from './snapshots.js';
 
@@ -16,15 +17,87 @@ describe('scheduled output', () => {
     ).toBe('synchronize:h1,h2 120 pgdata (paused)');
   });
 
-  it('adds last run, outcome and next run columns in the table', () => {
+  it('single-quotes a cron timer, so the line can be pasted back after `buttervolume schedule`', () => {
+    const line = scheduleLine({
+      Name: 'uploads',
+      Action: 'snapshot',
+      Timer: '30 2 * * *',
+      Active: 'False',
+    });
+    expect(line).toBe("snapshot '30 2 * * *' uploads (paused)");
+    // What a POSIX shell would split that line into, without running one.
+    expect(shellSplit(line.replace(/ \(paused\)$/, ''))).toEqual([
+      'snapshot',
+      '30 2 * * *',
+      'uploads',
+    ]);
+  });
+
+  it.each([
+    ['30 2 * * *', "'30 2 * * *'"],
+    ["it's", `'it'\\''s'`],
+    ['$(touch /tmp/p)', "'$(touch /tmp/p)'"],
+    ['', "''"],
+    ['replicate:10.0.0.3', 'replicate:10.0.0.3'],
+    ['purge:4h:1d:2w:2y', 'purge:4h:1d:2w:2y'],
+  ])('shellWord(%j) is %s, which a shell reads back unchanged', (text, quoted) => {
+    expect(shellWord(text)).toBe(quoted);
+    expect(shellSplit(shellWord(text))).toEqual([text]);
+  });
+
+  it('shows an invalid schedule.csv row with its reason, not as a blank paused line', () => {
+    expect(
+      scheduleLine({
+        Name: 'pgdata',
+        Action: 'purge:4h',
+        Timer: '60',
+        Active: 'False',
+        Invalid: 'Invalid purge pattern "4h": at least two items are needed',
+        Line: 3,
+      }),
+    ).toBe(
+      'purge:4h 60 pgdata (invalid: Invalid purge pattern "4h": at least two items are needed)',
+    );
+    expect(
+      scheduleLine({
+        Name: '',
+        Action: '',
+        Timer: '',
+        Active: 'False',
+        Invalid: 'expected Name,Action,Timer,Active: garbage',
+        Line: 7,
+      }),
+    ).toBe('schedule.csv line 7 (invalid): expected Name,Action,Timer,Active: garbage');
+  });
+
+  it.each([
+    [{ LastOutcome: 'ok' }, { word: 'ok', message: undefined }],
+    [{ LastOutcome: 'success' }, { word: 'ok', message: undefined }],
+    [{ LastOutcome: 'error: ssh: refused' }, { word: 'error', message: 'ssh: refused' }],
+    [
+      { LastOutcome: 'failure', LastError: 'no such volume' },
+      { word: 'error', message: 'no such volume' },
+    ],
+    [
+      { LastOutcome: 'error', LastError: 'boom' },
+      { word: 'error', message: 'boom' },
+    ],
+    [{ LastOutcome: null }, { word: '-', message: undefined }],
+    [{}, { word: '-', message: undefined }],
+  ])('reads the outcome %j (old and new daemon words alike)', (fields, outcome) => {
+    const job = { Name: 'v', Action: 'snapshot', Timer: '60', Active: 'True' as const, ...fields };
+    expect(outcomeOf(job)).toEqual(outcome);
+  });
+
+  it('adds last run, outcome and next run columns in the table, then errors and invalid rows', () => {
     const table = scheduleTable([
       {
         Name: 'pgdata',
         Action: 'snapshot',
         Timer: '60',
         Active: 'True',
-        LastRun: null,
-        LastOutcome: null,
+        LastRun: new Date(2026, 0, 2, 2, 4).toISOString(),
+        LastOutcome: 'ok',
         NextRun: new Date(2026, 0, 2, 3, 4).toISOString(),
       },
       {
@@ -34,14 +107,68 @@ describe('scheduled output', () => {
         Active: 'False',
         LastOutcome: 'error: boom',
       },
+      {
+        Name: 'db',
+        Action: 'replicate:backup-1',
+        Timer: '1440',
+        Active: 'True',
+        LastRun: null,
+        LastOutcome: 'failure',
+        LastError: 'ssh: connection refused',
+        NextRun: null,
+      },
+      {
+        Name: 'old',
+        Action: 'purge:4h',
+        Timer: '60',
+        Active: 'False',
+        Invalid: 'Invalid purge pattern "4h"',
+        Line: 4,
+      },
     ]).split('\n');
     expect(table[0]).toMatch(/^ACTION\s+TIMER\s+VOLUME\s+LAST RUN\s+OUTCOME\s+NEXT RUN$/);
-    expect(table[1]).toMatch(/^snapshot\s+60\s+pgdata\s+-\s+-\s+2026-01-02 03:04$/);
-    expect(table[2]).toMatch(
-      /^purge:1h:1d\s+30 2 \* \* \*\s+web\s+\(paused\)\s+-\s+error: boom\s+-$/,
-    );
+    expect(table[1]).toMatch(/^snapshot\s+60\s+pgdata\s+2026-01-02 02:04\s+ok\s+2026-01-02 03:04$/);
+    expect(table[2]).toMatch(/^purge:1h:1d\s+'30 2 \* \* \*'\s+web\s+\(paused\)\s+-\s+error\s+-$/);
+    expect(table[3]).toMatch(/^replicate:backup-1\s+1440\s+db\s+-\s+error\s+-$/);
+    expect(table[4]).toMatch(/^purge:4h\s+60\s+old\s+\(invalid\)\s+-\s+-\s+never$/);
+    expect(table.slice(5)).toEqual([
+      '',
+      'Last errors:',
+      "  purge:1h:1d '30 2 * * *' web: boom",
+      '  replicate:backup-1 1440 db: ssh: connection refused',
+      '',
+      'Invalid rows (they never run; fix them in schedule.csv or remove them with',
+      '`buttervolume schedule <action> delete <volume>`):',
+      '  schedule.csv line 4: Invalid purge pattern "4h"',
+    ]);
   });
 });
+
+/** Splits a line into words the way a POSIX shell does for plain words and '…' quoting. */
+function shellSplit(line: string): string[] {
+  const words: string[] = [];
+  let word: string | undefined;
+  for (let i = 0; i < line.length; i++) {
+    const char = line[i] ?? '';
+    if (char === ' ') {
+      if (word !== undefined) words.push(word);
+      word = undefined;
+    } else if (char === "'") {
+      const close = line.indexOf("'", i + 1);
+      if (close < 0) throw new Error(`unterminated quote in ${line}`);
+      word = (word ?? '') + line.slice(i + 1, close);
+      i = close;
+    } else if (char === '\\') {
+      word = (word ?? '') + (line[i + 1] ?? '');
+      i += 1;
+    } else {
+      if (/[$`"*?;&|<>()]/.test(char)) throw new Error(`unquoted special ${char} in ${line}`);
+      word = (word ?? '') + char;
+    }
+  }
+  if (word !== undefined) words.push(word);
+  return words;
+}
 
 describe('snapshots output', () => {
   const now = new Date(2026, 10, 24, 21, 18, 41);
@@ -121,5 +248,29 @@ describe('send output', () => {
         RateBytesPerSec: 2 ** 28,
       }),
     ).toBe('sending v1@b to h1: 1.0 GiB, 256 MiB/s, 4.0 s');
+  });
+});
+
+describe('restore output', () => {
+  const snap = 'pgdata@2026-11-24T19:13:40.123456';
+
+  it('names the backup of the replaced volume', () => {
+    expect(
+      restoreSummary(
+        { Err: '', Restored: snap, VolumeBackup: 'pgdata@2026-11-24T21:18:41.000000' },
+        snap,
+        undefined,
+      ),
+    ).toBe(
+      `Restored ${snap} into pgdata; its previous content is snapshot pgdata@2026-11-24T21:18:41.000000`,
+    );
+  });
+
+  it('says the target is new when the daemon names no backup (it did not exist)', () => {
+    const text = restoreSummary({ Err: '', Restored: snap }, snap, 'fresh');
+    expect(text).toBe(
+      `Restored ${snap} into fresh, a new volume (fresh did not exist: no backup was needed)`,
+    );
+    expect(text).not.toContain('undefined');
   });
 });

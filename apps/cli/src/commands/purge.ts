@@ -1,4 +1,5 @@
 import type { PurgeResponse } from '@buttervolume/api';
+import { parsePattern } from '@buttervolume/retention';
 import { Command, Option } from 'clipanion';
 import { DaemonCommand } from '../base.js';
 import { formatTable } from '../format.js';
@@ -28,7 +29,8 @@ export class PurgeCommand extends DaemonCommand {
       \`4h:1d:2w:2y\` keeps every snapshot younger than 4h, one per 4h up to 1d, one a day up to
       2w, one per 2 weeks up to 2y, and deletes older ones. Snapshots whose name has no
       timestamp, and the newest send marker per host with its snapshot, are never purged.
-      \`--dryrun\` shows what would go and why, and deletes nothing.
+      \`--dryrun\` shows what would go and why, and deletes nothing. A bad pattern is refused
+      (exit status 2) before the daemon is asked.
     `,
     examples: [
       ['See what a pattern would delete', '$0 purge --dryrun 4h:1d:2w:2y pgdata'],
@@ -44,6 +46,8 @@ export class PurgeCommand extends DaemonCommand {
 
   protected async run(): Promise<void> {
     const volume = this.volumeName(this.volume);
+    // The daemon's own parser: a bad pattern is a usage error (exit 2), and nothing is sent.
+    parsePattern(this.pattern);
     const answer = await this.client().purge(volume, this.pattern, { dryrun: this.dryrun });
     if (this.json) return this.printJson(answer);
     this.print(purgeReport(answer, volume, this.dryrun));

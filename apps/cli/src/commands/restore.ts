@@ -1,3 +1,4 @@
+import type { RestoreResponse } from '@buttervolume/api';
 import { Command, Option } from 'clipanion';
 import { DaemonCommand } from '../base.js';
 
@@ -32,10 +33,24 @@ export class RestoreCommand extends DaemonCommand {
       ...(this.force ? { force: true } : {}),
     });
     if (this.json) return this.printJson(answer);
-    const restored = answer.Restored ?? source;
-    const into = target ?? restored.split('@')[0];
-    this.print(
-      `Restored ${restored} into ${into}; its previous content is snapshot ${answer.VolumeBackup}`,
-    );
+    this.print(restoreSummary(answer, source, target));
   }
+}
+
+/**
+ * The daemon names a backup only when the target existed (it snapshots it first); restoring
+ * into a new volume replaces nothing, and the sentence must not claim otherwise.
+ */
+export function restoreSummary(
+  answer: Partial<RestoreResponse>,
+  source: string,
+  target: string | undefined,
+): string {
+  const restored = answer.Restored ?? source;
+  const into = target ?? restored.split('@')[0] ?? restored;
+  const backup = answer.VolumeBackup;
+  if (typeof backup === 'string' && backup !== '') {
+    return `Restored ${restored} into ${into}; its previous content is snapshot ${backup}`;
+  }
+  return `Restored ${restored} into ${into}, a new volume (${into} did not exist: no backup was needed)`;
 }

@@ -1,20 +1,18 @@
-import { parseRequest, type ScheduleTimer, scheduleRequestSchema } from '@buttervolume/api';
+import { type ScheduleCommand as JobCommand, parseScheduleRequest } from '@buttervolume/scheduler';
 import { Command, Option } from 'clipanion';
 import { DaemonCommand } from '../base.js';
 
-export function describeScheduling(action: string, timer: ScheduleTimer, volume: string): string {
-  switch (timer.kind) {
-    case 'minutes':
-      return `Scheduled ${action} of ${volume} every ${timer.minutes} min`;
-    case 'cron':
-      return `Scheduled ${action} of ${volume} at cron "${timer.expression}"`;
-    case 'delete':
-      return `Removed the scheduled ${action} of ${volume}`;
-    case 'pause':
-      return `Paused the scheduled ${action} of ${volume}`;
-    case 'resume':
-      return `Resumed the scheduled ${action} of ${volume}`;
+export function describeScheduling(command: JobCommand): string {
+  if (command.kind === 'set') {
+    const { job } = command;
+    const when =
+      job.timer.kind === 'interval'
+        ? `every ${job.timer.minutes} min`
+        : `at cron "${job.timer.expression}"`;
+    return `Scheduled ${job.actionText} of ${job.volume} ${when}`;
   }
+  const verb = { remove: 'Removed', pause: 'Paused', resume: 'Resumed' }[command.kind];
+  return `${verb} the scheduled ${command.action} of ${command.name}`;
 }
 
 export class ScheduleCommand extends DaemonCommand {
@@ -25,7 +23,8 @@ export class ScheduleCommand extends DaemonCommand {
       \`<action>\` is \`snapshot\`, \`purge:<pattern>\`, \`replicate:<host>\` or
       \`synchronize:<host>[,<host>…]\`. \`<timer>\` is a number of minutes (add or replace the
       job), \`0\` or \`delete\` (remove it), \`pause\`, \`resume\`, or a 5-field cron expression
-      in one argument (\`"30 2 * * *"\`).
+      in one argument (\`"30 2 * * *"\`). An unknown action, a bad purge pattern, host or timer
+      is refused (exit status 2) before the daemon is asked.
     `,
     examples: [
       ['Snapshot pgdata every hour', '$0 schedule snapshot 60 pgdata'],
@@ -44,14 +43,13 @@ export class ScheduleCommand extends DaemonCommand {
   volume = Option.String({ name: 'volume' });
 
   protected async run(): Promise<void> {
-    // The daemon's own schema: the same words are refused here (exit 2) as there.
-    const job = parseRequest(scheduleRequestSchema, {
-      Name: this.volume,
-      Action: this.action,
-      Timer: this.timer,
-    });
-    const answer = await this.client().schedule(job.Name, job.Action, this.timer.trim());
+    const timer = this.timer.trim();
+    // The daemon's own parser (a purge pattern included): what it would refuse is refused
+    // here, as a usage error (exit 2), before anything is sent. Removing, pausing or resuming
+    // compares text only, as there, so a bad row that 3.x let in can still be removed.
+    const command = parseScheduleRequest({ Name: this.volume, Action: this.action, Timer: timer });
+    const answer = await this.client().schedule(this.volume, this.action, timer);
     if (this.json) this.printJson(answer);
-    else this.print(describeScheduling(job.Action, job.Timer, job.Name));
+    else this.print(describeScheduling(command));
   }
 }

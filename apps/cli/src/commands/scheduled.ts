@@ -9,25 +9,113 @@ import * as t from 'typanion';
 import { DaemonCommand } from '../base.js';
 import { formatTable, formatTime } from '../format.js';
 
-/** COMPAT's line: `<action> <timer> <volume>`, `(paused)` after a paused job. */
-export function scheduleLine(job: ScheduleEntry): string {
-  return `${job.Action} ${job.Timer} ${job.Name}${job.Active === 'False' ? ' (paused)' : ''}`;
+/**
+ * A Schedule.List entry as a daemon may send it: this one (`LastOutcome` "ok" /
+ * "error: <message>", `Invalid`/`Line` on a schedule.csv row that never runs) or an earlier
+ * one ("success" / "failure" with `LastError`, a numeric `Timer`). The CLI reads both.
+ */
+export type ListedJob = Omit<ScheduleEntry, 'LastOutcome' | 'Timer'> & {
+  Timer: string | number;
+  LastOutcome?: string | null;
+  LastError?: string;
+};
+
+// Characters a POSIX shell takes literally in a word: anything else is single-quoted.
+const SHELL_SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
+
+/** `30 2 * * *` → `'30 2 * * *'`, so a printed line can be pasted back as a command. */
+export function shellWord(text: string): string {
+  if (SHELL_SAFE.test(text)) return text;
+  return `'${text.replaceAll("'", `'\\''`)}'`;
 }
 
-export function scheduleTable(jobs: readonly ScheduleEntry[]): string {
+/** The words `schedule` takes, in its order; valid jobs never need quoting but a cron timer. */
+function scheduleWords(job: ListedJob): string {
+  return [job.Action, String(job.Timer), job.Name].map(shellWord).join(' ');
+}
+
+/**
+ * COMPAT's line: `<action> <timer> <volume>`, `(paused)` after a paused job (3.x's exact text
+ * for minute timers). A schedule.csv row that never runs says why instead of looking paused.
+ */
+export function scheduleLine(job: ListedJob): string {
+  if (job.Invalid !== undefined) {
+    if (job.Name === '' && job.Action === '') return `${rowLabel(job)} (invalid): ${job.Invalid}`;
+    return `${scheduleWords(job)} (invalid: ${job.Invalid})`;
+  }
+  return `${scheduleWords(job)}${job.Active === 'False' ? ' (paused)' : ''}`;
+}
+
+function rowLabel(job: ListedJob): string {
+  return job.Line === undefined ? 'schedule.csv' : `schedule.csv line ${job.Line}`;
+}
+
+export interface Outcome {
+  /** `ok`, `error`, `-` (never ran), or the daemon's word when it is neither. */
+  word: string;
+  message: string | undefined;
+}
+
+/**
+ * The daemon has said `success` / `failure` (with `LastError`) and says `ok` / `error: <message>`:
+ * both read the same here.
+ */
+export function outcomeOf(job: ListedJob): Outcome {
+  const raw = job.LastOutcome;
+  if (raw === null || raw === undefined || raw === '') return { word: '-', message: undefined };
+  if (raw === 'ok' || raw === 'success') return { word: 'ok', message: undefined };
+  if (raw === 'failure') return { word: 'error', message: job.LastError };
+  const error = /^error(?::\s*([\s\S]*))?$/.exec(raw);
+  if (error) return { word: 'error', message: error[1] || job.LastError };
+  return { word: raw, message: undefined };
+}
+
+function stateOf(job: ListedJob): string {
+  if (job.Invalid !== undefined) return '(invalid)';
+  if (job.Active === 'False') return '(paused)';
+  return job.Running === true ? '(running)' : '';
+}
+
+function nextRunOf(job: ListedJob): string {
+  if (job.Invalid !== undefined) return 'never';
+  if (job.Active === 'False') return '-';
+  return formatTime(job.NextRun);
+}
+
+/** The table, then what a table cell cannot hold: each last error and each invalid row's reason. */
+export function scheduleTable(jobs: readonly ListedJob[]): string {
   const rows = jobs.map((job) => [
-    job.Action,
-    String(job.Timer),
-    job.Name,
-    job.Active === 'False' ? '(paused)' : '',
+    job.Action === '' ? '-' : shellWord(job.Action),
+    job.Timer === '' ? '-' : shellWord(String(job.Timer)),
+    job.Name === '' ? '-' : shellWord(job.Name),
+    stateOf(job),
     formatTime(job.LastRun),
-    job.LastOutcome ?? '-',
-    job.Active === 'False' ? '-' : formatTime(job.NextRun),
+    outcomeOf(job).word,
+    nextRunOf(job),
   ]);
-  return formatTable([
+  const table = formatTable([
     ['ACTION', 'TIMER', 'VOLUME', '', 'LAST RUN', 'OUTCOME', 'NEXT RUN'],
     ...rows,
   ]);
+  const errors = jobs.flatMap((job) => {
+    const { message } = outcomeOf(job);
+    return job.Invalid === undefined && message ? [`  ${scheduleWords(job)}: ${message}`] : [];
+  });
+  const invalid = jobs.flatMap((job) =>
+    job.Invalid === undefined ? [] : [`  ${rowLabel(job)}: ${job.Invalid}`],
+  );
+  return [
+    table,
+    ...(errors.length > 0 ? ['', 'Last errors:', ...errors] : []),
+    ...(invalid.length > 0
+      ? [
+          '',
+          'Invalid rows (they never run; fix them in schedule.csv or remove them with',
+          '`buttervolume schedule <action> delete <volume>`):',
+          ...invalid,
+        ]
+      : []),
+  ].join('\n');
 }
 
 export class ScheduledCommand extends DaemonCommand {
@@ -36,9 +124,11 @@ export class ScheduledCommand extends DaemonCommand {
     description: 'list the scheduled jobs, or pause or resume all of them',
     details: `
       \`list\` (the default) prints each job as \`<action> <timer> <volume>\`, the words
-      \`schedule\` takes, with \`(paused)\` after a paused job. On a terminal (or with
-      \`--long\`) it also shows when each job last ran, how that went, and when it runs next.
-      \`pause\` and \`resume\` act on every job at once.
+      \`schedule\` takes (a cron timer single-quoted, so a line can be pasted back after
+      \`buttervolume schedule\`), with \`(paused)\` after a paused job and the reason after a
+      schedule.csv row that never runs. On a terminal (or with \`--long\`) it also shows when
+      each job last ran, how that went (the last errors below the table), and when it runs
+      next. \`pause\` and \`resume\` act on every job at once.
     `,
     examples: [
       ['List the jobs', '$0 scheduled'],
@@ -74,7 +164,7 @@ export class ScheduledCommand extends DaemonCommand {
       );
     }
     if (!(this.context.tty || this.long))
-      return this.print(answer.Schedule.map(scheduleLine).join('\n'));
+      return this.print(answer.Schedule.map((job) => scheduleLine(job)).join('\n'));
     this.print(
       answer.Schedule.length === 0 ? 'No scheduled jobs.' : scheduleTable(answer.Schedule),
     );

@@ -140,11 +140,55 @@ describe('buttervolume against a real daemon', () => {
     expect(after).toContain(`snapshots/${recent}`);
   });
 
-  it('a bad purge pattern is the daemon error "Invalid purge pattern" (exit 1)', async () => {
+  it("a bad purge pattern is refused by the CLI (exit 2) with the daemon's words", async () => {
     await createVolume('pattern-vol');
-    const result = await fx.cli(['purge', '60m:plop:3000m', 'pattern-vol']);
-    expect(result.exitCode).toBe(1);
-    expect(result.stderr).toMatch(/^Error: Invalid purge pattern/);
+    await fx.cli(['snapshot', 'pattern-vol']);
+    const before = await fx.listing();
+    for (const pattern of ['60m:plop:3000m', '4h', '1h:1d;rm', "1h:1d'"]) {
+      const result = await fx.cli(['purge', pattern, 'pattern-vol']);
+      expect(result.exitCode, pattern).toBe(2);
+      expect(result.stderr).toMatch(/^Error: Invalid purge pattern/);
+    }
+    expect(await fx.listing()).toEqual(before);
+  });
+
+  it('rm deletes a send marker (<volume>@<ts>@<host>) like a snapshot', async () => {
+    await createVolume('marker-vol');
+    const snapshot = (await fx.cli(['snapshot', 'marker-vol'])).stdout;
+    const marker = `${snapshot}@backup-1`;
+    // A marker as replication leaves it: a read-only snapshot named after the host.
+    await execa('btrfs', [
+      'subvolume',
+      'snapshot',
+      '-r',
+      join(fx.snapshotsPath, snapshot),
+      join(fx.snapshotsPath, marker),
+    ]);
+    expect((await fx.cli(['snapshots', 'marker-vol'])).stdout.split('\n')).toContain(marker);
+    expect(await fx.cli(['rm', marker])).toMatchObject({
+      exitCode: 0,
+      stdout: `Deleted ${marker}`,
+    });
+    const after = await fx.listing();
+    expect(after).not.toContain(`snapshots/${marker}`);
+    expect(after).toContain(`snapshots/${snapshot}`);
+    for (const bad of [`${snapshot}@-rf`, `${snapshot}@a/b`, `${snapshot}@`]) {
+      const result = await fx.cli(['rm', bad]);
+      expect(result.exitCode, bad).toBe(2);
+      expect(result.stderr).toMatch(/^Error: Invalid snapshot name/);
+    }
+    expect(await fx.listing()).toEqual(after);
+  });
+
+  it('restore into a volume that does not exist creates it and says no backup was needed', async () => {
+    await createVolume('restore-src', 'content');
+    const snapshot = (await fx.cli(['snapshot', 'restore-src'])).stdout;
+    const result = await fx.cli(['restore', snapshot, 'restore-new']);
+    expect(result).toMatchObject({
+      exitCode: 0,
+      stdout: `Restored ${snapshot} into restore-new, a new volume (restore-new did not exist: no backup was needed)`,
+    });
+    expect(await readFile(join(fx.volumesPath, 'restore-new', 'data.txt'), 'utf8')).toBe('content');
   });
 
   it('exit 1 with the daemon message for a volume that does not exist', async () => {
@@ -181,6 +225,48 @@ describe('buttervolume against a real daemon', () => {
     expect((await fx.cli(['schedule', 'snapshot', 'delete', 'sched-vol'])).exitCode).toBe(0);
     expect((await fx.cli(['schedule', 'purge:1h:1d', '0', 'sched-vol'])).exitCode).toBe(0);
     expect((await fx.cli(['scheduled'])).stdout).not.toContain('sched-vol');
+  });
+
+  it.each([
+    [['schedule', 'explode', '60', 'bad-sched']],
+    [['schedule', 'purge:60m:plop:3000m', '60', 'bad-sched']],
+    [['schedule', 'purge:4h', '60', 'bad-sched']],
+    [['schedule', 'replicate:-oProxyCommand=x', '60', 'bad-sched']],
+    [['schedule', `synchronize:h1,$(touch ${PWNED})`, '60', 'bad-sched']],
+    [['schedule', 'snapshot', '61 * * * *', 'bad-sched']],
+    [['schedule', 'snapshot', 'soon', 'bad-sched']],
+    [['schedule', 'snapshot', '60', '../x']],
+  ])('%j is refused by the CLI (exit 2); schedule.csv is untouched', async (argv) => {
+    const schedulePath = fx.env.BUTTERVOLUME_SCHEDULE ?? '';
+    const before = await readFile(schedulePath, 'utf8').catch(() => undefined);
+    const result = await fx.cli(argv);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/^Error: Invalid (scheduled job|purge pattern|volume name)/);
+    expect(await readFile(schedulePath, 'utf8').catch(() => undefined)).toBe(before);
+    expect((await fx.cli(['scheduled'])).stdout).not.toContain('bad-sched');
+    await expect(stat(PWNED)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('scheduled shows an invalid schedule.csv row with its reason; schedule … delete removes it', async () => {
+    const schedulePath = fx.env.BUTTERVOLUME_SCHEDULE ?? '';
+    const before = await readFile(schedulePath, 'utf8').catch(() => '');
+    // Rows 3.x would have accepted: a one-item pattern, and a line that is not a row at all.
+    await writeFile(schedulePath, `${before}bad-row,purge:4h,60,True\ngarbage\n`);
+    const listed = (await fx.cli(['scheduled'])).stdout.split('\n');
+    expect(listed).toContainEqual(
+      expect.stringMatching(/^purge:4h 60 bad-row \(invalid: .*Invalid purge pattern "4h"/),
+    );
+    expect(listed).toContainEqual(
+      expect.stringMatching(/^schedule\.csv line \d+ \(invalid\): .*garbage/),
+    );
+    expect(listed.filter((line) => line.trim() === '(paused)')).toEqual([]);
+    const removed = await fx.cli(['schedule', 'purge:4h', 'delete', 'bad-row']);
+    expect(removed).toMatchObject({
+      exitCode: 0,
+      stdout: 'Removed the scheduled purge:4h of bad-row',
+    });
+    expect((await fx.cli(['scheduled'])).stdout).not.toContain('bad-row');
+    await writeFile(schedulePath, before);
   });
 
   it.each([

@@ -30,7 +30,10 @@ function launch(env: Record<string, string>) {
 
 type DaemonProcess = ReturnType<typeof launch>;
 
-export async function startDaemonFixture(): Promise<DaemonFixture> {
+/** `env` adds to or overrides the daemon's and the CLI's environment (e.g. a short TIMER). */
+export async function startDaemonFixture(
+  options: { env?: Record<string, string> } = {},
+): Promise<DaemonFixture> {
   const fs = await createLoopBtrfs({ sizeMiB: 256 });
   let child: DaemonProcess | undefined;
   try {
@@ -47,6 +50,7 @@ export async function startDaemonFixture(): Promise<DaemonFixture> {
       BUTTERVOLUME_SCHEDULE: join(runPath, 'schedule.csv'),
       BUTTERVOLUME_CONFIG_FILE: join(fs.dir, 'absent-config.ini'),
       BUTTERVOLUME_LOGLEVEL: 'WARNING',
+      ...options.env,
     };
     const started = launch(env);
     child = started;
