@@ -1,5 +1,11 @@
 import { chmod, lstat, mkdir, rm } from 'node:fs/promises';
-import type { Server, ServerResponse } from 'node:http';
+import {
+  createServer,
+  type RequestListener,
+  type Server,
+  type ServerOptions,
+  type ServerResponse,
+} from 'node:http';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { Btrfs, isBtrfs } from '@buttervolume/btrfs';
@@ -30,7 +36,7 @@ export interface DaemonOptions {
   now?: () => Date;
   /** The scheduler's replication handle, and its timing for tests. */
   scheduling?: SchedulingOptions;
-  /** How to reach other hosts for send and sync (default: root's ~/.ssh, port SSH_PORT). */
+  /** Overrides the config's ssh settings (SSH_PORT, SSH_USER, SSH_IDENTITY_FILE, …) field by field. */
   ssh?: SshOptions;
 }
 
@@ -91,8 +97,14 @@ export async function createDaemonApp(
       snapshotsPath: config.snapshotsPath,
       volumesPath: config.volumesPath,
       timestampFormat: config.dtFormat,
-      ssh: { ...(config.sshPort === undefined ? {} : { port: config.sshPort }), ...options.ssh },
+      ssh: { ...sshOptionsOf(config), ...options.ssh },
     }),
+    {
+      compress: config.sshCompression,
+      ...(config.sshBandwidthLimit === undefined
+        ? {}
+        : { bandwidthLimit: config.sshBandwidthLimit }),
+    },
   );
   const scheduling = createScheduling(
     config,
@@ -117,6 +129,20 @@ export async function createDaemonApp(
   return { app, services, logger, scheduling, replication };
 }
 
+/** The ssh settings of the config (SSH_PORT, SSH_USER, SSH_IDENTITY_FILE, …) for the Replicator. */
+export function sshOptionsOf(config: Config): SshOptions {
+  return {
+    user: config.sshUser,
+    ...(config.sshPort === undefined ? {} : { port: config.sshPort }),
+    ...(config.sshIdentityFile === undefined ? {} : { identityFile: config.sshIdentityFile }),
+    ...(config.sshKnownHostsFile === undefined ? {} : { knownHostsFile: config.sshKnownHostsFile }),
+    ...(config.sshStrictHostKeyChecking === undefined
+      ? {}
+      : { strictHostKeyChecking: config.sshStrictHostKeyChecking }),
+    ...(config.sshOptions.length === 0 ? {} : { extraOptions: config.sshOptions }),
+  };
+}
+
 /**
  * Checks the folders, finishes interrupted restores, then serves the API on the unix socket.
  * Refuses to start (DaemonStartError) rather than run half-configured.
@@ -125,7 +151,10 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
   const { app, services, logger, scheduling, replication } = await createDaemonApp(config, options);
   const socketPath = config.socket;
   await claimSocket(socketPath);
-  const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+  const server = createAdaptorServer({
+    fetch: app.fetch,
+    createServer: unixSocketServer as typeof createServer,
+  }) as Server;
   await listen(server, socketPath);
   logger.info('listening', {
     socket: socketPath,
@@ -134,9 +163,17 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
     pid: process.pid,
   });
 
+  // Docker's first Get of each volume then finds its answer cached (see VolumeService.warm).
+  const warmUp = new AbortController();
+  const warming = services.volumes
+    .warm({ signal: warmUp.signal })
+    .then((count) => logger.debug('status cache warmed', { volumes: count }))
+    .catch((error: unknown) => logger.warn('status cache warm-up failed', { error }));
+
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
+      warmUp.abort();
       // No job starts from now on; running ones get the grace period, in parallel with requests.
       const schedulerStopped = scheduling.scheduler.stop({ graceMs: scheduling.stopGraceMs });
       // Docker keeps connections alive: once closing, answer with "Connection: close" and drop
@@ -149,6 +186,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
         clearInterval(reaper);
       }
       await schedulerStopped;
+      await warming;
       await replication.close();
       await rm(socketPath, { force: true });
       logger.info('stopped', { socket: socketPath });
@@ -272,4 +310,16 @@ async function listen(server: Server, socketPath: string): Promise<void> {
     process.umask(previous);
   }
   await chmod(socketPath, SOCKET_MODE);
+}
+
+/**
+ * Docker's plugin client sends the socket path as the Host header (`/run/docker/plugins/…`),
+ * which is no valid URL authority: @hono/node-server would answer an empty 400 before our app
+ * sees the request. On a unix socket the Host header means nothing, so it is normalised.
+ */
+function unixSocketServer(options: ServerOptions, listener: RequestListener): Server {
+  return createServer(options, (req, res) => {
+    req.headers.host = 'localhost';
+    listener(req, res);
+  });
 }

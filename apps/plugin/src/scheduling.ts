@@ -30,9 +30,11 @@ export interface SchedulingOptions {
   /** Default: TIMER from the config. */
   timerSeconds?: number;
   clock?: () => Date;
+  /** Default: SCHEDULER_CONCURRENCY. */
   concurrency?: number;
+  /** Default: JOB_TIMEOUT minutes. */
   jobTimeoutMs?: number;
-  /** How long running jobs may take to finish at shutdown before they are aborted. */
+  /** How long running jobs may take to finish at shutdown before they are aborted (STOP_GRACE). */
   stopGraceMs?: number;
 }
 
@@ -41,8 +43,6 @@ export interface Scheduling {
   readonly scheduler: Scheduler;
   readonly stopGraceMs: number;
 }
-
-const DEFAULT_STOP_GRACE_MS = 10_000;
 
 export function createScheduling(
   config: Config,
@@ -56,13 +56,13 @@ export function createScheduling(
     timerSeconds: options.timerSeconds ?? config.timer,
     logger: deps.logger,
     ...(options.clock ? { clock: options.clock } : {}),
-    ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
-    ...(options.jobTimeoutMs === undefined ? {} : { jobTimeoutMs: options.jobTimeoutMs }),
+    concurrency: options.concurrency ?? config.schedulerConcurrency,
+    jobTimeoutMs: options.jobTimeoutMs ?? config.jobTimeoutMinutes * 60_000,
   };
   return {
     store,
     scheduler: new Scheduler(schedulerOptions),
-    stopGraceMs: options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS,
+    stopGraceMs: options.stopGraceMs ?? config.stopGraceSeconds * 1000,
   };
 }
 

@@ -1,101 +1,88 @@
+import { parseCreateOpts, requestSchemas } from '@buttervolume/api';
+import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
 import { InvalidRequestError } from './errors.js';
-import {
-  boolField,
-  createOpts,
-  parseBody,
-  snapshotOrMarkerField,
-  sourceField,
-  volumeField,
-} from './validation.js';
+import { asRequestError, readRequest, sourceOf } from './validation.js';
 
-const E = '/VolumeDriver.Create';
 const FORMAT = '%Y-%m-%dT%H:%M:%S.%f';
+const SNAP = 'v1@2026-01-02T03:04:05.000006';
+const schemas = requestSchemas({ format: FORMAT });
 
-describe('parseBody', () => {
-  it('reads an empty body as {}', () => {
-    expect(parseBody(E, '')).toEqual({});
-    expect(parseBody(E, '  \n')).toEqual({});
-  });
-  it.each(['{', '[]', 'null', '"x"', '42', '{"a":1}x'])('refuses %j with a typed error', (text) => {
-    expect(() => parseBody(E, text)).toThrow(InvalidRequestError);
-    expect(() => parseBody(E, text)).toThrow(/^Invalid request to \/VolumeDriver.Create: the body/);
-  });
-});
+/** A one-route app that answers what readRequest made of the body, or its error. */
+function echo(schema: Parameters<typeof readRequest>[1]) {
+  const app = new Hono();
+  app.post('/VolumeDriver.Test', async (c) => c.json({ parsed: await readRequest(c, schema) }));
+  app.onError((error, c) =>
+    c.json({ Err: error.message, isPluginError: error instanceof InvalidRequestError }),
+  );
+  return async (body: string) =>
+    (await (await app.request('/VolumeDriver.Test', { method: 'POST', body })).json()) as {
+      parsed?: unknown;
+      Err?: string;
+      isPluginError?: boolean;
+    };
+}
 
-describe('fields', () => {
-  it('names a missing field', () => {
-    expect(() => volumeField(E, {})).toThrow('missing field "Name"');
-    expect(() => volumeField(E, { Name: null })).toThrow('missing field "Name"');
+describe('readRequest', () => {
+  it('reads an empty body as {}', async () => {
+    expect(await echo(schemas.list)('')).toEqual({ parsed: {} });
+    expect((await echo(schemas.remove)('  \n')).Err).toBe(
+      'Invalid request to /VolumeDriver.Test: Name: required field is missing',
+    );
   });
-  it('parses volume names with Docker’s rule', () => {
-    expect(volumeField(E, { Name: 'pg_data.1' })).toBe('pg_data.1');
-    expect(() => volumeField(E, { Name: '../x' })).toThrow(/Invalid volume name/);
-  });
-  it('reads booleans and their string forms, nothing else', () => {
-    expect(boolField(E, {}, 'Dryrun', false)).toBe(false);
-    expect(boolField(E, { Dryrun: 'true' }, 'Dryrun', false)).toBe(true);
-    expect(boolField(E, { Dryrun: false }, 'Dryrun', true)).toBe(false);
-    for (const bad of ['yes', 1, 0, [], {}]) {
-      expect(() => boolField(E, { Dryrun: bad }, 'Dryrun', false)).toThrow(
-        /"Dryrun" must be true or false/,
+
+  it.each(['{', '[]', 'null', '"x"', '42', '{"a":1}x'])(
+    'refuses %j naming the endpoint',
+    async (text) => {
+      const answer = await echo(schemas.remove)(text);
+      expect(answer.isPluginError).toBe(true);
+      expect(answer.Err).toMatch(
+        /^Invalid request to \/VolumeDriver\.Test: (malformed JSON|the request body must be a JSON object)/,
       );
-    }
-  });
-  it('tells snapshots from volumes by the @', () => {
-    expect(sourceField(E, { Name: 'v1' }, 'Name', FORMAT)).toEqual({ kind: 'volume', name: 'v1' });
-    expect(sourceField(E, { Name: 'v1@2026-01-02T03:04:05.000006' }, 'Name', FORMAT)).toEqual({
-      kind: 'snapshot',
-      name: 'v1@2026-01-02T03:04:05.000006',
+    },
+  );
+
+  it('gives branded names and defaults', async () => {
+    expect(await echo(schemas.remove)('{"Name":"pg_data.1"}')).toEqual({
+      parsed: { Name: 'pg_data.1', Force: false },
     });
-    expect(() => sourceField(E, { Name: 'v1@nope' }, 'Name', FORMAT)).toThrow(
-      /Invalid snapshot name/,
+    expect((await echo(schemas.remove)('{"Name":"../x"}')).Err).toMatch(
+      /^Invalid request to \/VolumeDriver\.Test: Name: Invalid volume name "\.\.\/x"/,
     );
   });
-  it('takes snapshots and markers for removal', () => {
-    expect(snapshotOrMarkerField(E, { Name: 'v1@2026-01-02T03:04:05.000006@hostb' }, FORMAT)).toBe(
-      'v1@2026-01-02T03:04:05.000006@hostb',
-    );
-    expect(() =>
-      snapshotOrMarkerField(E, { Name: 'v1@2026-01-02T03:04:05.000006@-oX' }, FORMAT),
-    ).toThrow();
+
+  it('takes snapshots and send markers for removal, not a hostile host part', async () => {
+    const marker = `${SNAP}@hostb`;
+    expect((await echo(schemas.snapshotRemove)(JSON.stringify({ Name: marker }))).parsed).toEqual({
+      Name: marker,
+    });
+    expect(
+      (await echo(schemas.snapshotRemove)(JSON.stringify({ Name: `${SNAP}@-oX` }))).Err,
+    ).toMatch(/Name: Invalid snapshot name/);
   });
 });
 
-describe('createOpts', () => {
-  it('defaults to copy-on-write, no quota, empty volume', () => {
-    expect(createOpts(E, {}, FORMAT)).toEqual({
-      copyOnWrite: true,
-      sizeBytes: undefined,
-      from: undefined,
-    });
-    expect(createOpts(E, { Opts: null }, FORMAT).copyOnWrite).toBe(true);
-  });
-  it('reads Docker’s string options', () => {
-    expect(createOpts(E, { Opts: { copyonwrite: 'false', size: '10G' } }, FORMAT)).toEqual({
-      copyOnWrite: false,
-      sizeBytes: 10 * 1024 ** 3,
-      from: undefined,
-    });
-    expect(createOpts(E, { Opts: { size: '1073741824', from: 'base' } }, FORMAT).from).toEqual({
-      kind: 'volume',
-      name: 'base',
-    });
-  });
-  it('names an unknown option and lists the valid ones', () => {
-    expect(() => createOpts(E, { Opts: { compression: 'zstd' } }, FORMAT)).toThrow(
-      /unknown option "compression"; valid options: copyonwrite, size, from/,
+describe('asRequestError', () => {
+  it('names the endpoint in an api refusal and passes other errors through', () => {
+    expect(() =>
+      asRequestError('/VolumeDriver.Create', () => parseCreateOpts({ compression: 'zstd' })),
+    ).toThrow(
+      'Invalid request to /VolumeDriver.Create: Opts: unknown option "compression"; valid options are copyonwrite, size, from',
     );
+    const other = new RangeError('boom');
+    expect(() =>
+      asRequestError('/x', () => {
+        throw other;
+      }),
+    ).toThrow(other);
   });
-  it('refuses wrong values and types', () => {
-    expect(() => createOpts(E, { Opts: { copyonwrite: 'no' } }, FORMAT)).toThrow(
-      /copyonwrite must be/,
-    );
-    expect(() => createOpts(E, { Opts: { size: '-1G' } }, FORMAT)).toThrow(/invalid size/);
-    expect(() => createOpts(E, { Opts: { size: 5 } }, FORMAT)).toThrow(/must be a string/);
-    expect(() => createOpts(E, { Opts: [] }, FORMAT)).toThrow(/"Opts" must be an object/);
-    expect(() => createOpts(E, { Opts: { from: 'base', copyonwrite: 'false' } }, FORMAT)).toThrow(
-      /cannot be combined/,
-    );
+});
+
+describe('sourceOf', () => {
+  it('tells snapshots from volumes', () => {
+    const volume = requestSchemas().clone.parse({ Name: 'v1', Target: 'v2' }).Name;
+    const snapshot = schemas.clone.parse({ Name: SNAP, Target: 'v2' }).Name;
+    expect(sourceOf(volume)).toEqual({ kind: 'volume', name: 'v1' });
+    expect(sourceOf(snapshot)).toEqual({ kind: 'snapshot', name: SNAP });
   });
 });

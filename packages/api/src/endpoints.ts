@@ -82,7 +82,8 @@ export interface RemoveRequest extends NameRequest {
 }
 
 export interface MountRequest extends NameRequest {
-  ID: string;
+  /** Docker's mount ID (the container); Docker before 1.13 sent none. */
+  ID?: string;
 }
 
 export type UnmountRequest = MountRequest;
@@ -122,8 +123,14 @@ export interface GetResponse extends ErrResponse {
   Volume: VolumeInfo;
 }
 
+/** One entry of List: the name, and (as Docker's local driver does) where it lives. */
+export interface VolumeListEntry {
+  Name: string;
+  Mountpoint: string;
+}
+
 export interface ListResponse extends ErrResponse {
-  Volumes: VolumeInfo[];
+  Volumes: VolumeListEntry[];
 }
 
 export interface CapabilitiesResponse {
@@ -151,8 +158,11 @@ export interface RestoreRequest extends NameRequest {
 }
 
 export interface RestoreResponse extends ErrResponse {
-  /** The snapshot of the target taken just before it was replaced. */
-  VolumeBackup: string;
+  /**
+   * The snapshot of the target taken just before it was replaced; absent when the target did
+   * not exist (a restore into a new volume replaces nothing).
+   */
+  VolumeBackup?: string;
   /** Our addition: the snapshot that was restored. */
   Restored: string;
 }
@@ -188,6 +198,8 @@ export interface SyncRequest {
 }
 
 export interface SyncError {
+  /** The volume being synced (a request may name several). */
+  Volume: string;
   Host: string;
   Err: string;
 }
@@ -227,17 +239,26 @@ export interface ScheduleRequest extends NameRequest {
   Timer: TimerValue;
 }
 
+/** How a job's latest run ended: "ok", "error: <message>", or null when it never ran. */
+export type JobOutcome = 'ok' | `error: ${string}` | null;
+
 export interface ScheduleEntry {
   Name: string;
   Action: string;
-  Timer: string | number;
+  /** schedule.csv's text, as 3.x answered it: minutes ("60") or a cron expression. */
+  Timer: string;
   /** The strings "True" / "False": 3.x clients compare them. */
   Active: 'True' | 'False';
-  /** Our additions. ISO 8601 or null. */
+  /** Our additions from here. ISO 8601 or null. */
   LastRun?: string | null;
-  /** "ok", "error: …" or null when the job never ran. */
-  LastOutcome?: string | null;
+  LastOutcome?: JobOutcome;
   NextRun?: string | null;
+  /** The job is running right now. */
+  Running?: boolean;
+  /** A schedule.csv row that never runs, and why (3.x listed such rows as if they were fine). */
+  Invalid?: string;
+  /** That row's line number in schedule.csv. */
+  Line?: number;
 }
 
 export interface ScheduleListResponse extends ErrResponse {

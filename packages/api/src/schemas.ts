@@ -1,7 +1,13 @@
 // One zod schema per request body: raw JSON in, typed values with branded names out. Messages
 // are written for the person at the other end (`Name: Invalid volume name "../x": …`), so
 // every field goes through `field()`, which reports our own words instead of zod's.
-import { HostName, InvalidNameError, SnapshotName, VolumeName } from '@buttervolume/names';
+import {
+  HostName,
+  InvalidNameError,
+  MarkerName,
+  SnapshotName,
+  VolumeName,
+} from '@buttervolume/names';
 import * as z from 'zod';
 import { InvalidRequestError } from './errors.js';
 
@@ -45,8 +51,14 @@ function required<T>(parse: (value: unknown) => T): (value: unknown) => T {
   };
 }
 
+// `null` is the field left out: Go clients (Docker) marshal an unset map or pointer as null.
 function optional<T>(parse: (value: unknown) => T): (value: unknown) => T | undefined {
-  return (value) => (value === undefined ? undefined : parse(value));
+  return (value) => (value === undefined || value === null ? undefined : parse(value));
+}
+
+/** A value quoted for a message, cut short so a 60 KiB value cannot make a 60 KiB error. */
+function quote(text: string): string {
+  return JSON.stringify(text.length > 64 ? `${text.slice(0, 64)}…` : text);
 }
 
 function string(value: unknown): string {
@@ -86,6 +98,25 @@ function snapshot(format: string | undefined) {
     format === undefined ? SnapshotName.parse(value) : SnapshotName.parse(value, { format });
 }
 
+/** A snapshot, or a send marker `<volume>@<ts>@<host>`: both live in SNAPSHOTS_PATH. */
+function snapshotOrMarker(format: string | undefined) {
+  const options = format === undefined ? {} : { format };
+  return (value: unknown): SnapshotName | MarkerName => {
+    if (SnapshotName.is(value, options) || MarkerName.is(value, options)) return value;
+    // Neither: the snapshot rule's message says what a name must look like.
+    return SnapshotName.parse(value, options);
+  };
+}
+
+/** Docker's mount ID (a container ID); Docker before 1.13 sent none. Kept in mounts.json. */
+function mountId(value: unknown): string {
+  const text = string(value);
+  if (text === '' || text.length > 256) {
+    throw new FieldProblem(`expected 1 to 256 characters, got ${text.length}`);
+  }
+  return text;
+}
+
 function list<T>(item: (value: unknown) => T) {
   return (value: unknown): T[] => {
     if (!Array.isArray(value)) throw new FieldProblem(`expected a list, got ${describe(value)}`);
@@ -112,9 +143,7 @@ function opts(value: unknown): Record<string, string> {
   const result: Record<string, string> = {};
   for (const [key, entry] of Object.entries(value)) {
     if (typeof entry !== 'string') {
-      throw new FieldProblem(
-        `option ${JSON.stringify(key)}: expected a string, got ${describe(entry)}`,
-      );
+      throw new FieldProblem(`option ${quote(key)}: expected a string, got ${describe(entry)}`);
     }
     result[key] = entry;
   }
@@ -214,7 +243,7 @@ export const removeRequestSchema = body({
 
 export const mountRequestSchema = body({
   Name: field(required(volume)),
-  ID: field(required(string)),
+  ID: field(optional(mountId)),
 });
 
 export const unmountRequestSchema = mountRequestSchema;
@@ -226,7 +255,7 @@ export const snapshotRequestSchema = nameRequestSchema;
 export const volumeParamSchema = field(required(volume));
 
 export function snapshotRemoveRequestSchema(options: SchemaOptions = {}) {
-  return body({ Name: field(required(snapshot(options.format))) });
+  return body({ Name: field(required(snapshotOrMarker(options.format))) });
 }
 
 export function restoreRequestSchema(options: SchemaOptions = {}) {
@@ -260,20 +289,64 @@ export const syncRequestSchema = body({
 
 export const purgeRequestSchema = body({
   Name: field(required(volume)),
-  Pattern: field(
-    required((value) => {
-      const text = string(value);
-      if (text.trim() === '') throw new FieldProblem('Invalid purge pattern: it is empty');
-      return text;
-    }),
-  ),
+  // The pattern is @buttervolume/retention's to judge: its "Invalid purge pattern …" message is
+  // what 3.x clients see (COMPAT), for an empty pattern too.
+  Pattern: field(required(string)),
   Dryrun: field((value) => optional(flag)(value) ?? false),
 });
 
-export const scheduleRequestSchema = body({
-  Name: field(required(volume)),
-  Action: field(required(action)),
-  Timer: field(required(timer)),
+/** A schedule.csv row's Name or Action as text, for the commands that only look rows up. */
+function rowText(value: unknown): string {
+  const text = string(value);
+  if (text === '' || text.length > 4096) {
+    throw new FieldProblem(`expected 1 to 4096 characters, got ${text.length}`);
+  }
+  return text;
+}
+
+type RowTimer = Extract<ScheduleTimer, { kind: 'delete' | 'pause' | 'resume' }>;
+type JobTimer = Extract<ScheduleTimer, { kind: 'minutes' | 'cron' }>;
+
+/** What Schedule asks: add or replace a job (checked names), or act on an existing row. */
+export type ScheduleBody =
+  | { Name: VolumeName; Action: ScheduleAction; Timer: JobTimer }
+  | { Name: string; Action: string; Timer: RowTimer };
+
+/**
+ * Adding a job checks Name and Action fully. Delete, pause and resume only compare text with
+ * schedule.csv's rows, so a row 3.x let in with a name refused today can still be removed.
+ */
+export const scheduleRequestSchema = z.unknown().transform((raw, ctx): ScheduleBody => {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    ctx.issues.push({
+      code: 'custom',
+      message: `the request body must be a JSON object, got ${describe(raw)}`,
+      input: raw,
+    });
+    return z.NEVER;
+  }
+  const fields = raw as Record<string, unknown>;
+  const check = <T>(key: string, parse: (value: unknown) => T): T | undefined => {
+    try {
+      return parse(fields[key]);
+    } catch (error) {
+      if (!(error instanceof FieldProblem || error instanceof InvalidNameError)) throw error;
+      ctx.issues.push({ code: 'custom', message: error.message, input: fields[key], path: [key] });
+      return undefined;
+    }
+  };
+  let kind: ScheduleTimer['kind'] | undefined;
+  try {
+    kind = timer(fields.Timer).kind;
+  } catch {
+    kind = undefined; // reported below, after Name and Action
+  }
+  const byRow = kind === 'delete' || kind === 'pause' || kind === 'resume';
+  const name = check('Name', required(byRow ? rowText : volume));
+  const what = check('Action', required(byRow ? rowText : action));
+  const when = check('Timer', required(timer));
+  if (name === undefined || what === undefined || when === undefined) return z.NEVER;
+  return { Name: name, Action: what, Timer: when } as ScheduleBody;
 });
 
 /** Every request schema, the snapshot-naming ones bound to `format`. */
@@ -320,7 +393,6 @@ export type CloneBody = z.output<ReturnType<typeof cloneRequestSchema>>;
 export type SendBody = z.output<ReturnType<typeof sendRequestSchema>>;
 export type SyncBody = z.output<typeof syncRequestSchema>;
 export type PurgeBody = z.output<typeof purgeRequestSchema>;
-export type ScheduleBody = z.output<typeof scheduleRequestSchema>;
 
 // ---- Parsing entry points -----------------------------------------------------------------
 
@@ -376,16 +448,17 @@ const SIZE_UNITS: Record<string, number> = {
   m: 2 ** 20,
   g: 2 ** 30,
   t: 2 ** 40,
+  p: 2 ** 50,
 };
 
 /** "10G", "500M", "1.5T", "1073741824" → bytes (binary units, as btrfs qgroups read them). */
 export function parseSize(text: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(text.trim());
+  const match = /^(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?$/i.exec(text.trim());
   const unit = SIZE_UNITS[(match?.[2] ?? '').toLowerCase()];
   const bytes = match && unit !== undefined ? Math.floor(Number(match[1]) * unit) : Number.NaN;
   if (!Number.isSafeInteger(bytes) || bytes <= 0) {
     throw new InvalidRequestError(
-      `Opts.size: expected a size such as "10G", "500M" or a number of bytes, got ${JSON.stringify(text)}`,
+      `Opts.size: expected a size of more than 0 bytes such as "10G", "500M" or "1073741824", got ${quote(text)}`,
       ['Opts.size'],
     );
   }
@@ -400,7 +473,7 @@ export function parseCreateOpts(
   for (const key of Object.keys(options)) {
     if (!(CREATE_OPTS as readonly string[]).includes(key)) {
       throw new InvalidRequestError(
-        `Opts: unknown option ${JSON.stringify(key)}; valid options are ${CREATE_OPTS.join(', ')}`,
+        `Opts: unknown option ${quote(key)}; valid options are ${CREATE_OPTS.join(', ')}`,
         [`Opts.${key}`],
       );
     }
@@ -408,14 +481,22 @@ export function parseCreateOpts(
   const cow = options.copyonwrite ?? 'true';
   if (cow !== 'true' && cow !== 'false') {
     throw new InvalidRequestError(
-      `Opts.copyonwrite: expected "true" or "false", got ${JSON.stringify(cow)}`,
+      `Opts.copyonwrite: expected "true" or "false", got ${quote(cow)}`,
       ['Opts.copyonwrite'],
+    );
+  }
+  const from = options.from === undefined ? undefined : parseFrom(options.from, schema.format);
+  if (from !== undefined && cow === 'false') {
+    // chattr +C only applies to files created afterwards; a snapshot's data stays copy-on-write.
+    throw new InvalidRequestError(
+      'Opts: copyonwrite=false cannot be combined with from: a snapshot shares its data copy-on-write',
+      ['Opts.copyonwrite', 'Opts.from'],
     );
   }
   return {
     copyOnWrite: cow === 'true',
     sizeBytes: options.size === undefined ? undefined : parseSize(options.size),
-    from: options.from === undefined ? undefined : parseFrom(options.from, schema.format),
+    from,
   };
 }
 

@@ -89,6 +89,105 @@ describe('loadConfig', () => {
   });
 });
 
+describe('ssh and scheduler settings', () => {
+  it('default to root, ssh’s own keys and host checking, no extras, 4 jobs, 6 h, 10 s', () => {
+    expect(loadConfig({ env: {}, iniPath: missing })).toMatchObject({
+      sshUser: 'root',
+      sshIdentityFile: undefined,
+      sshKnownHostsFile: undefined,
+      sshStrictHostKeyChecking: undefined,
+      sshOptions: [],
+      sshCompression: false,
+      sshBandwidthLimit: undefined,
+      schedulerConcurrency: 4,
+      jobTimeoutMinutes: 360,
+      stopGraceSeconds: 10,
+    });
+  });
+
+  it('reads each from BUTTERVOLUME_* first, then config.ini', () => {
+    const path = ini(
+      '[DEFAULT]\nSSH_USER = backup\nssh_identity_file = /ini/key\nSSH_OPTIONS = Compression=no\n' +
+        'SSH_PORT = 2200\nJOB_TIMEOUT = 30\nSSH_COMPRESSION = yes\n',
+    );
+    const config = loadConfig({
+      env: {
+        BUTTERVOLUME_SSH_IDENTITY_FILE: '/root/.ssh/bv_ed25519',
+        BUTTERVOLUME_SSH_KNOWN_HOSTS_FILE: '/etc/buttervolume/known_hosts',
+        BUTTERVOLUME_SSH_STRICT_HOST_KEY_CHECKING: 'accept-new',
+        BUTTERVOLUME_SSH_BANDWIDTH_LIMIT: '50M',
+        BUTTERVOLUME_SCHEDULER_CONCURRENCY: '2',
+        BUTTERVOLUME_STOP_GRACE: '0',
+      },
+      iniPath: path,
+    });
+    expect(config).toMatchObject({
+      sshUser: 'backup',
+      sshIdentityFile: '/root/.ssh/bv_ed25519',
+      sshKnownHostsFile: '/etc/buttervolume/known_hosts',
+      sshStrictHostKeyChecking: 'accept-new',
+      sshOptions: ['Compression=no'],
+      sshCompression: true,
+      sshBandwidthLimit: 50 * 2 ** 20,
+      sshPort: 2200,
+      schedulerConcurrency: 2,
+      jobTimeoutMinutes: 30,
+      stopGraceSeconds: 0,
+    });
+    expect(config.sources).toMatchObject({ SSH_USER: 'ini', SSH_IDENTITY_FILE: 'env' });
+    // 3.x's plain SSH_PORT still wins.
+    expect(loadConfig({ env: { SSH_PORT: '2222' }, iniPath: path }).sshPort).toBe(2222);
+  });
+
+  it('splits SSH_OPTIONS on spaces and commas, keeping commas inside a value', () => {
+    const options = (text: string) =>
+      loadConfig({ env: { BUTTERVOLUME_SSH_OPTIONS: text }, iniPath: missing }).sshOptions;
+    expect(options('ConnectTimeout=5 ServerAliveInterval=20')).toEqual([
+      'ConnectTimeout=5',
+      'ServerAliveInterval=20',
+    ]);
+    expect(options('ConnectTimeout=5,Ciphers=aes128-gcm@openssh.com,aes256-ctr')).toEqual([
+      'ConnectTimeout=5',
+      'Ciphers=aes128-gcm@openssh.com,aes256-ctr',
+    ]);
+  });
+
+  it.each([
+    ['SSH_USER', 'root; id'],
+    ['SSH_USER', '-oProxyCommand=x'],
+    ['SSH_USER', 'x'.repeat(300)],
+    ['SSH_IDENTITY_FILE', 'relative/key'],
+    ['SSH_IDENTITY_FILE', '/root/../etc/shadow'],
+    ['SSH_IDENTITY_FILE', '/root/my key'],
+    ['SSH_KNOWN_HOSTS_FILE', '/tmp/$(touch /tmp/p)'],
+    ['SSH_STRICT_HOST_KEY_CHECKING', 'maybe'],
+    ['SSH_OPTIONS', '-oProxyCommand=touch /tmp/p'],
+    ['SSH_OPTIONS', 'ProxyCommand=$(touch\t/tmp/p)'],
+    ['SSH_OPTIONS', 'ProxyCommand="nc x"'],
+    ['SSH_OPTIONS', 'Port=22;id'],
+    ['SSH_OPTIONS', 'JustAWord'],
+    ['SSH_OPTIONS', 'A=b `id`'],
+    ['SSH_COMPRESSION', 'sometimes'],
+    ['SSH_BANDWIDTH_LIMIT', '0'],
+    ['SSH_BANDWIDTH_LIMIT', 'fast'],
+    ['SSH_BANDWIDTH_LIMIT', '-5M'],
+    ['SCHEDULER_CONCURRENCY', '0'],
+    ['SCHEDULER_CONCURRENCY', 'four'],
+    ['JOB_TIMEOUT', '-1'],
+    ['JOB_TIMEOUT', '1.5'],
+    ['STOP_GRACE', 'soon'],
+    ['SSH_PORT', '70000'],
+  ])('refuses %s=%j naming the variable and where it came from', (key, value) => {
+    const fromEnv = () => loadConfig({ env: { [`BUTTERVOLUME_${key}`]: value }, iniPath: missing });
+    expect(fromEnv).toThrow(ConfigError);
+    expect(fromEnv).toThrow(`Invalid configuration ${key} (from BUTTERVOLUME_${key}): `);
+    const path = ini(`[DEFAULT]\n${key} = ${value}\n`);
+    expect(() => loadConfig({ env: {}, iniPath: path })).toThrow(
+      `Invalid configuration ${key} (from ${path}): `,
+    );
+  });
+});
+
 describe('parseIniDefaults', () => {
   it('follows configparser: case-insensitive keys, comments, %% and %(key)s, other sections ignored', () => {
     const values = parseIniDefaults(

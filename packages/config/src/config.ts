@@ -1,6 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { parseIniDefaults } from './ini.js';
+import {
+  type Parsed,
+  parseBandwidth,
+  parseBoolean,
+  parseSafePath,
+  parseSshOptions,
+  parseStrictHostKeyChecking,
+  parseUser,
+  parseWholeNumber,
+  type StrictHostKeyChecking,
+} from './values.js';
 
 export type LogLevel = 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR' | 'CRITICAL';
 const LOG_LEVELS: readonly LogLevel[] = ['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'];
@@ -21,6 +32,26 @@ export interface Config {
   driverName: string;
   /** ssh port for send and sync (plain `SSH_PORT` env var, as in 3.x); undefined: ssh's default. */
   sshPort: number | undefined;
+  /** Remote user for send and sync (SSH_USER, default root: btrfs receive needs it). */
+  sshUser: string;
+  /** Private key (`ssh -i`, SSH_IDENTITY_FILE); undefined: ssh's own choice (~/.ssh/id_*). */
+  sshIdentityFile: string | undefined;
+  /** known_hosts file (SSH_KNOWN_HOSTS_FILE); undefined: ssh's own. */
+  sshKnownHostsFile: string | undefined;
+  /** SSH_STRICT_HOST_KEY_CHECKING; undefined: ssh's own setting. */
+  sshStrictHostKeyChecking: StrictHostKeyChecking | undefined;
+  /** Extra `-o Key=Value` options (SSH_OPTIONS). */
+  sshOptions: string[];
+  /** `ssh -C` for sends, `rsync -z` for syncs (SSH_COMPRESSION, default false). */
+  sshCompression: boolean;
+  /** Average send rate limit in bytes/s (SSH_BANDWIDTH_LIMIT); undefined: none. */
+  sshBandwidthLimit: number | undefined;
+  /** Scheduled jobs of different volumes run at once (SCHEDULER_CONCURRENCY, default 4). */
+  schedulerConcurrency: number;
+  /** A scheduled job running longer is aborted (JOB_TIMEOUT, minutes, default 360). */
+  jobTimeoutMinutes: number;
+  /** Seconds running jobs get to finish at shutdown before they are aborted (STOP_GRACE, 10). */
+  stopGraceSeconds: number;
   /** Where each value came from, for `buttervolume config` style diagnostics. */
   sources: Record<string, 'env' | 'ini' | 'default'>;
   /** The ini file that was read, if it existed. */
@@ -71,6 +102,21 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   };
   const where = (key: string) =>
     sources[key] === 'env' ? `BUTTERVOLUME_${key}` : sources[key] === 'ini' ? iniPath : 'default';
+  /** A var parsed by `parse`; the ConfigError names it and its source. */
+  const parsed = <T>(key: string, fallback: string, parse: (text: string) => Parsed<T>): T => {
+    const result = parse(get(key, fallback));
+    if (!result.ok) throw new ConfigError(key, where(key), result.reason);
+    return result.value;
+  };
+  /** The same for a var without a default: undefined when unset. */
+  const optional = <T>(key: string, parse: (text: string) => Parsed<T>): T | undefined => {
+    const text = get(key, '');
+    if (text === '') {
+      sources[key] = 'default';
+      return undefined;
+    }
+    return parsed(key, text, parse);
+  };
   const path = (key: string, fallback: string): string => {
     const value = get(key, fallback);
     if (!isAbsolute(value))
@@ -107,6 +153,9 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
         `"${sshPortText}" is not a port number (1-65535)`,
       );
     }
+    sources.SSH_PORT = 'env';
+  } else {
+    sshPort = optional('SSH_PORT', (text) => parseWholeNumber(text, 1, 65535));
   }
   const dtFormat = get('DTFORMAT', '%Y-%m-%dT%H:%M:%S.%f');
   if (!dtFormat.includes('%')) {
@@ -124,6 +173,16 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     logLevel: logLevel as LogLevel,
     driverName: get('DRIVERNAME', 'anybox/buttervolume:latest'),
     sshPort,
+    sshUser: parsed('SSH_USER', 'root', parseUser),
+    sshIdentityFile: optional('SSH_IDENTITY_FILE', parseSafePath),
+    sshKnownHostsFile: optional('SSH_KNOWN_HOSTS_FILE', parseSafePath),
+    sshStrictHostKeyChecking: optional('SSH_STRICT_HOST_KEY_CHECKING', parseStrictHostKeyChecking),
+    sshOptions: optional('SSH_OPTIONS', parseSshOptions) ?? [],
+    sshCompression: parsed('SSH_COMPRESSION', 'false', parseBoolean),
+    sshBandwidthLimit: optional('SSH_BANDWIDTH_LIMIT', parseBandwidth),
+    schedulerConcurrency: parsed('SCHEDULER_CONCURRENCY', '4', (t) => parseWholeNumber(t, 1, 64)),
+    jobTimeoutMinutes: parsed('JOB_TIMEOUT', '360', (t) => parseWholeNumber(t, 1, 525_600)),
+    stopGraceSeconds: parsed('STOP_GRACE', '10', (t) => parseWholeNumber(t, 0, 3600)),
     sources,
     iniPath: ini ? iniPath : undefined,
   };

@@ -7,3 +7,4 @@ export {
   loadConfig,
 } from './config.js';
 export { parseIniDefaults } from './ini.js';
+export type { StrictHostKeyChecking } from './values.js';

@@ -1,26 +1,22 @@
 import {
-  InvalidRequestError as ApiInvalidRequestError,
-  parseRequest,
+  requestSchemas,
   type SendResponse,
   type SyncResponse,
-  sendRequestSchema,
-  syncRequestSchema,
   type TransfersResponse,
 } from '@buttervolume/api';
 import { Hono } from 'hono';
 import type { AppDeps } from '../app.js';
-import { InvalidRequestError, PluginError } from '../errors.js';
+import { PluginError } from '../errors.js';
 import type { ReplicationService } from '../services/replication.js';
-import { body } from './body.js';
+import { readRequest } from '../validation.js';
 
 /** Snapshot.Send, Volume.Sync and the list of sends in flight. */
 export function replicationRoutes(deps: AppDeps): Hono {
   const app = new Hono();
-  const sendSchema = sendRequestSchema({ format: deps.dtFormat });
+  const schemas = requestSchemas({ format: deps.dtFormat });
 
   app.post('/VolumeDriver.Snapshot.Send', async (c) => {
-    const raw = await body(c);
-    const request = parse(c.req.path, () => parseRequest(sendSchema, raw));
+    const request = await readRequest(c, schemas.snapshotSend);
     const result = await required(deps).send(request.Name, request.Host, {
       incremental: request.Incremental,
     });
@@ -36,13 +32,12 @@ export function replicationRoutes(deps: AppDeps): Hono {
   });
 
   app.post('/VolumeDriver.Volume.Sync', async (c) => {
-    const raw = await body(c);
-    const request = parse(c.req.path, () => parseRequest(syncRequestSchema, raw));
+    const request = await readRequest(c, schemas.volumeSync);
     const outcome = await required(deps).sync(request.Volumes, request.Hosts, {
       delete: request.Delete,
     });
     // 3.x joined every host's error into Err; the list keeps them apart for clients that care.
-    const response: SyncResponse & { Errors: { Volume: string; Host: string; Err: string }[] } = {
+    const response: SyncResponse = {
       Err: outcome.errors.map((e) => `${e.volume}: ${e.message}`).join('; '),
       Snapshots: outcome.snapshots,
       Errors: outcome.errors.map((e) => ({ Volume: e.volume, Host: e.host, Err: e.message })),
@@ -65,18 +60,6 @@ export function replicationRoutes(deps: AppDeps): Hono {
   });
 
   return app;
-}
-
-/** The shared request schemas (the CLI validates with the same ones), in the daemon's errors. */
-function parse<T>(endpoint: string, run: () => T): T {
-  try {
-    return run();
-  } catch (error) {
-    if (error instanceof ApiInvalidRequestError) {
-      throw new InvalidRequestError(endpoint, error.message);
-    }
-    throw error;
-  }
 }
 
 function required(deps: AppDeps): ReplicationService {

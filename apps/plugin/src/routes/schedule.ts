@@ -1,32 +1,24 @@
 // COMPAT's Schedule endpoints, over @buttervolume/scheduler's store (schedule.csv) and runner.
 import {
+  type JobOutcome,
+  requestSchemas,
+  type ScheduleBody,
+  type ScheduleEntry,
+  type ScheduleListResponse,
+} from '@buttervolume/api';
+import {
   applyScheduleCommand,
   type JobStatus,
-  parseScheduleRequest,
+  parseJob,
   SCHEDULE_PAUSED_MESSAGE,
+  type ScheduleCommand,
   type ScheduleProblem,
 } from '@buttervolume/scheduler';
 import { Hono } from 'hono';
 import type { AppDeps } from '../app.js';
 import { PluginError } from '../errors.js';
 import type { Scheduling } from '../scheduling.js';
-import { body } from './body.js';
-
-/** One entry of Schedule.List: 3.x's four fields (Active the string 3.x clients compare), then ours. */
-interface ScheduleEntry {
-  Name: string;
-  Action: string;
-  Timer: string;
-  Active: 'True' | 'False';
-  LastRun: string | null;
-  LastOutcome: 'success' | 'failure' | null;
-  NextRun: string | null;
-  LastError?: string;
-  Running?: true;
-  /** A row that does not run, and why (3.x listed such rows as if they were fine). */
-  Invalid?: string;
-  Line?: number;
-}
+import { readRequest } from '../validation.js';
 
 export function scheduleRoutes(deps: AppDeps): Hono {
   const app = new Hono();
@@ -35,9 +27,11 @@ export function scheduleRoutes(deps: AppDeps): Hono {
     throw new PluginError('NOT_WIRED', 'this daemon was started without a scheduler');
   };
 
+  const schemas = requestSchemas({ format: deps.dtFormat });
+
   app.post('/VolumeDriver.Schedule', async (c) => {
-    const command = parseScheduleRequest(await body(c));
-    await applyScheduleCommand(scheduling().store, command);
+    const request = await readRequest(c, schemas.schedule);
+    await applyScheduleCommand(scheduling().store, commandOf(request));
     return c.json({ Err: '' });
   });
 
@@ -47,7 +41,12 @@ export function scheduleRoutes(deps: AppDeps): Hono {
     const schedule = [...status.jobs.map(entryOf), ...status.problems.flatMap(problemEntry)];
     // 3.x answers a paused schedule with this Err alone; the list (all inactive) is ours.
     const err = status.paused ? SCHEDULE_PAUSED_MESSAGE : '';
-    return c.json({ Err: err, Schedule: schedule, Paused: status.paused });
+    const response: ScheduleListResponse = {
+      Err: err,
+      Schedule: schedule,
+      Paused: status.paused,
+    };
+    return c.json(response);
   });
 
   app.post('/VolumeDriver.Schedule.Pause', async (c) => {
@@ -61,6 +60,29 @@ export function scheduleRoutes(deps: AppDeps): Hono {
   return app;
 }
 
+/**
+ * The request, checked by the api schema, as the scheduler's command: a new job goes through
+ * the job model (which judges the purge pattern); the other commands look a row up by text.
+ */
+function commandOf(request: ScheduleBody): ScheduleCommand {
+  const { Name: name, Action: action, Timer: timer } = request;
+  switch (timer.kind) {
+    case 'minutes':
+    case 'cron': {
+      const text = timer.kind === 'minutes' ? String(timer.minutes) : timer.expression;
+      return {
+        kind: 'set',
+        job: parseJob({ Name: name, Action: action, Timer: text, Active: true }),
+      };
+    }
+    case 'delete':
+      return { kind: 'remove', name, action };
+    case 'pause':
+    case 'resume':
+      return { kind: timer.kind, name, action };
+  }
+}
+
 function entryOf(job: JobStatus): ScheduleEntry {
   return {
     Name: job.name,
@@ -68,11 +90,17 @@ function entryOf(job: JobStatus): ScheduleEntry {
     Timer: job.timer,
     Active: job.active && job.nextRun !== null ? 'True' : 'False',
     LastRun: job.lastRun?.toISOString() ?? null,
-    LastOutcome: job.lastOutcome,
+    LastOutcome: outcomeOf(job),
     NextRun: job.nextRun?.toISOString() ?? null,
-    ...(job.lastError === null ? {} : { LastError: job.lastError }),
-    ...(job.running ? { Running: true as const } : {}),
+    ...(job.running ? { Running: true } : {}),
   };
+}
+
+/** The agreed wording; the scheduler's state file keeps 'success' / 'failure' + lastError. */
+export function outcomeOf(job: Pick<JobStatus, 'lastOutcome' | 'lastError'>): JobOutcome {
+  if (job.lastOutcome === 'success') return 'ok';
+  if (job.lastOutcome === 'failure') return `error: ${job.lastError ?? 'unknown error'}`;
+  return null;
 }
 
 function problemEntry(problem: ScheduleProblem): ScheduleEntry[] {

@@ -1,24 +1,17 @@
-import { VolumeName } from '@buttervolume/names';
+import { parseRequest, requestSchemas, volumeParamSchema } from '@buttervolume/api';
 import { Hono } from 'hono';
 import type { AppDeps } from '../app.js';
-import {
-  boolField,
-  optionalVolumeField,
-  snapshotOrMarkerField,
-  sourceField,
-  stringField,
-  volumeField,
-} from '../validation.js';
-import { body } from './body.js';
+import { asRequestError, readRequest, sourceOf } from '../validation.js';
 
 /** buttervolume's snapshot endpoints: take, list, remove, restore, purge. */
 export function snapshotRoutes(deps: AppDeps): Hono {
   const app = new Hono();
   const { snapshots, restore } = deps.services;
+  const schemas = requestSchemas({ format: deps.dtFormat });
 
   app.post('/VolumeDriver.Snapshot', async (c) => {
-    const name = volumeField(c.req.path, await body(c));
-    return c.json({ Err: '', Snapshot: await snapshots.create(name) });
+    const { Name } = await readRequest(c, schemas.snapshot);
+    return c.json({ Err: '', Snapshot: await snapshots.create(Name) });
   });
 
   // 3.x served these as GET; clients that POST everything are answered too.
@@ -26,22 +19,21 @@ export function snapshotRoutes(deps: AppDeps): Hono {
     c.json({ Err: '', Snapshots: await snapshots.list() }),
   );
   app.on(['GET', 'POST'], '/VolumeDriver.Snapshot.List/:volume', async (c) => {
-    const volume = VolumeName.parse(c.req.param('volume'));
+    const volume = asRequestError(c.req.path, () =>
+      parseRequest(volumeParamSchema, c.req.param('volume')),
+    );
     return c.json({ Err: '', Snapshots: await snapshots.list(volume) });
   });
 
   app.post('/VolumeDriver.Snapshot.Remove', async (c) => {
-    const name = snapshotOrMarkerField(c.req.path, await body(c), deps.dtFormat);
-    await snapshots.remove(name);
+    const { Name } = await readRequest(c, schemas.snapshotRemove);
+    await snapshots.remove(Name);
     return c.json({ Err: '' });
   });
 
   app.post('/VolumeDriver.Snapshot.Restore', async (c) => {
-    const b = await body(c);
-    const source = sourceField(c.req.path, b, 'Name', deps.dtFormat);
-    const target = optionalVolumeField(b, 'Target');
-    const force = boolField(c.req.path, b, 'Force', false);
-    const result = await restore.restore({ source, target, force });
+    const { Name, Target, Force } = await readRequest(c, schemas.snapshotRestore);
+    const result = await restore.restore({ source: sourceOf(Name), target: Target, force: Force });
     return c.json({
       Err: '',
       ...(result.volumeBackup === undefined ? {} : { VolumeBackup: result.volumeBackup }),
@@ -50,11 +42,8 @@ export function snapshotRoutes(deps: AppDeps): Hono {
   });
 
   app.post('/VolumeDriver.Snapshots.Purge', async (c) => {
-    const b = await body(c);
-    const name = volumeField(c.req.path, b);
-    const pattern = stringField(c.req.path, b, 'Pattern');
-    const dryrun = boolField(c.req.path, b, 'Dryrun', false);
-    const result = await snapshots.purge(name, pattern, dryrun);
+    const { Name, Pattern, Dryrun } = await readRequest(c, schemas.snapshotsPurge);
+    const result = await snapshots.purge(Name, Pattern, Dryrun);
     return c.json({
       Err: '',
       Purged: result.purged,

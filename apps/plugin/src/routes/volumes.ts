@@ -1,51 +1,51 @@
+import { parseCreateOpts, requestSchemas } from '@buttervolume/api';
 import { Hono } from 'hono';
 import type { AppDeps } from '../app.js';
-import { boolField, createOpts, optionalIdField, sourceField, volumeField } from '../validation.js';
-import { body } from './body.js';
+import { asRequestError, readRequest, sourceOf } from '../validation.js';
 
 /** Docker's VolumeDriver volume endpoints, plus Clone. */
 export function volumeRoutes(deps: AppDeps): Hono {
   const app = new Hono();
   const { volumes } = deps.services;
+  const schemas = requestSchemas({ format: deps.dtFormat });
 
   app.post('/VolumeDriver.Create', async (c) => {
-    const b = await body(c);
-    const name = volumeField(c.req.path, b);
-    const opts = createOpts(c.req.path, b, deps.dtFormat);
-    await volumes.create(name, opts);
+    const { Name, Opts } = await readRequest(c, schemas.create);
+    const opts = asRequestError(c.req.path, () => parseCreateOpts(Opts, { format: deps.dtFormat }));
+    await volumes.create(Name, {
+      copyOnWrite: opts.copyOnWrite,
+      sizeBytes: opts.sizeBytes,
+      from: opts.from === undefined ? undefined : sourceOf(opts.from),
+    });
     return c.json({ Err: '' });
   });
 
   app.post('/VolumeDriver.Remove', async (c) => {
-    const b = await body(c);
-    const name = volumeField(c.req.path, b);
-    await volumes.remove(name, boolField(c.req.path, b, 'Force', false));
+    const { Name, Force } = await readRequest(c, schemas.remove);
+    await volumes.remove(Name, Force);
     return c.json({ Err: '' });
   });
 
   app.post('/VolumeDriver.Mount', async (c) => {
-    const b = await body(c);
-    const name = volumeField(c.req.path, b);
-    const mountpoint = await volumes.mount(name, optionalIdField(c.req.path, b));
-    return c.json({ Mountpoint: mountpoint, Err: '' });
+    const { Name, ID } = await readRequest(c, schemas.mount);
+    return c.json({ Mountpoint: await volumes.mount(Name, ID), Err: '' });
   });
 
   app.post('/VolumeDriver.Path', async (c) => {
-    const name = volumeField(c.req.path, await body(c));
-    return c.json({ Mountpoint: await volumes.path(name), Err: '' });
+    const { Name } = await readRequest(c, schemas.path);
+    return c.json({ Mountpoint: await volumes.path(Name), Err: '' });
   });
 
   app.post('/VolumeDriver.Unmount', async (c) => {
-    const b = await body(c);
     // 3.x answered success for any name; a name we could never have mounted still is not ours.
-    const name = volumeField(c.req.path, b);
-    await volumes.unmount(name, optionalIdField(c.req.path, b));
+    const { Name, ID } = await readRequest(c, schemas.unmount);
+    await volumes.unmount(Name, ID);
     return c.json({ Err: '' });
   });
 
   app.post('/VolumeDriver.Get', async (c) => {
-    const name = volumeField(c.req.path, await body(c));
-    const v = await volumes.get(name);
+    const { Name } = await readRequest(c, schemas.get);
+    const v = await volumes.get(Name);
     const createdAt = v.createdAt.toISOString();
     return c.json({
       Volume: {
@@ -74,11 +74,9 @@ export function volumeRoutes(deps: AppDeps): Hono {
   });
 
   app.post('/VolumeDriver.Clone', async (c) => {
-    const b = await body(c);
-    const source = sourceField(c.req.path, b, 'Name', deps.dtFormat);
-    const target = volumeField(c.req.path, b, 'Target');
-    await volumes.clone(source, target);
-    return c.json({ Err: '', VolumeCloned: target });
+    const { Name, Target } = await readRequest(c, schemas.clone);
+    await volumes.clone(sourceOf(Name), Target);
+    return c.json({ Err: '', VolumeCloned: Target });
   });
 
   return app;

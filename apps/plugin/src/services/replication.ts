@@ -25,6 +25,14 @@ export interface SendRequestOptions {
   signal?: AbortSignal;
 }
 
+/** How every send and sync travels (SSH_COMPRESSION, SSH_BANDWIDTH_LIMIT). */
+export interface TransportSettings {
+  /** `ssh -C` for sends, `rsync -z` for syncs. */
+  compress?: boolean;
+  /** Average send rate, bytes per second. */
+  bandwidthLimit?: number;
+}
+
 export interface SyncRequestOptions {
   /** rsync --delete: drop local files the host does not have. */
   delete?: boolean;
@@ -58,6 +66,7 @@ export class ReplicationService {
     private readonly ctx: ServiceContext,
     private readonly snapshots: SnapshotService,
     private readonly replicator: Replicator,
+    private readonly transport: TransportSettings = {},
   ) {}
 
   /**
@@ -76,6 +85,7 @@ export class ReplicationService {
     try {
       return await logged(this.ctx.logger, 'send', { snapshot, host }, () =>
         this.replicator.send(snapshot, host, {
+          ...this.transport,
           ...(options.incremental === undefined ? {} : { incremental: options.incremental }),
           ...(options.signal ? { signal: options.signal } : {}),
           onProgress: (progress) => {
@@ -126,7 +136,10 @@ export class ReplicationService {
     hosts: readonly HostName[],
     options: SyncRequestOptions = {},
   ): Promise<void> {
-    await this.replicator.sync(volume, hosts, options.delete ? { delete: true } : {});
+    await this.replicator.sync(volume, hosts, {
+      ...(options.delete ? { delete: true } : {}),
+      ...(this.transport.compress ? { compress: true } : {}),
+    });
   }
 
   /** rsync under a lock the caller holds; failures come back per host instead of thrown. */

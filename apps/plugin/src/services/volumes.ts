@@ -1,4 +1,5 @@
 import { lstat, stat } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { MarkerName, SnapshotName, VolumeName } from '@buttervolume/names';
 import {
   NoSuchSnapshotError,
@@ -42,6 +43,8 @@ export interface VolumeDetails {
 }
 
 const QUOTA_TTL_MS = 2_000;
+/** Processes the warm-up runs at once: enough to finish 10,000 volumes in a minute or so. */
+const WARM_CONCURRENCY = 2;
 const QUOTA_OFF_TTL_MS = 30_000;
 
 /** Volumes in VOLUMES_PATH: Docker's VolumeDriver operations plus clone. */
@@ -51,8 +54,13 @@ export class VolumeService {
   // processes. Creation time and C flag only change with the root's ctime (or a restore, which
   // calls changed()); quota numbers are refreshed every 2 s.
   readonly #facts = new Map<string, { key: string; copyOnWrite: boolean; createdAt: Date }>();
+  // Bumped when a volume is created, removed or replaced: facts computed before that (by the
+  // warmer, concurrently) are not stored.
+  readonly #epochs = new Map<string, number>();
   readonly #quota = new Map<string, { at: number; limit?: number; usage?: number }>();
   #quotaOffUntil = 0;
+  /** Docker's calls in progress: the warmer waits for them (it must never delay a request). */
+  #busy = 0;
 
   constructor(
     private readonly ctx: ServiceContext,
@@ -63,7 +71,7 @@ export class VolumeService {
 
   /** Names of the real subvolumes in VOLUMES_PATH (stray folders and files are not volumes). */
   list(): Promise<VolumeName[]> {
-    return this.#list.names();
+    return this.#tracked(() => this.#list.names());
   }
 
   exists(name: VolumeName): Promise<boolean> {
@@ -97,6 +105,7 @@ export class VolumeService {
       await this.ctx.btrfs.createSubvolume(path, { nocow: !options.copyOnWrite });
     }
     this.#list.touched(name);
+    this.#bump(name);
     try {
       if (options.sizeBytes !== undefined) await this.#limit(path, options.sizeBytes);
     } catch (error) {
@@ -141,21 +150,65 @@ export class VolumeService {
   }
 
   path(name: VolumeName): Promise<string> {
-    return this.#requireVolume(name);
+    return this.#tracked(() => this.#requireVolume(name));
   }
 
-  async get(name: VolumeName): Promise<VolumeDetails> {
-    const path = await this.#requireVolume(name);
-    const stats = await stat(path, { bigint: true });
-    const [{ copyOnWrite, createdAt }, quota, snapshots] = await Promise.all([
-      this.#factsOf(name, path, `${stats.birthtimeNs}:${stats.ctimeNs}`),
-      this.#quotaOf(name, path),
-      this.snapshots.count(name),
-    ]);
-    const status: VolumeStatus = { createdAt, copyOnWrite, snapshots };
-    if (quota?.limit !== undefined) status.quotaBytes = quota.limit;
-    if (quota?.usage !== undefined) status.usageBytes = quota.usage;
-    return { name, mountpoint: path, createdAt, status };
+  async #tracked<T>(run: () => Promise<T>): Promise<T> {
+    this.#busy++;
+    try {
+      return await run();
+    } finally {
+      this.#busy--;
+    }
+  }
+
+  get(name: VolumeName): Promise<VolumeDetails> {
+    return this.#tracked(async () => {
+      const path = await this.#requireVolume(name);
+      const [{ copyOnWrite, createdAt }, quota, snapshots] = await Promise.all([
+        this.#factsOf(name, path),
+        this.#quotaOf(name, path),
+        this.snapshots.count(name),
+      ]);
+      const status: VolumeStatus = { createdAt, copyOnWrite, snapshots };
+      if (quota?.limit !== undefined) status.quotaBytes = quota.limit;
+      if (quota?.usage !== undefined) status.usageBytes = quota.usage;
+      return { name, mountpoint: path, createdAt, status };
+    });
+  }
+
+  /**
+   * Fills the Get cache (creation time, C flag: a process each) for every volume not in it,
+   * `concurrency` at a time, pausing while Docker's calls are in progress, so that the first
+   * Get of each volume after a start is as cheap as a repeated one. Stops when `signal` aborts.
+   */
+  async warm(options: { concurrency?: number; signal?: AbortSignal } = {}): Promise<number> {
+    const { signal } = options;
+    const queue = (await this.#list.names()).filter((name) => !this.#facts.has(name));
+    let warmed = 0;
+    const worker = async () => {
+      for (let name = queue.shift(); name !== undefined; name = queue.shift()) {
+        while (this.#busy > 0 && !signal?.aborted) await sleep(5);
+        if (signal?.aborted) return;
+        if (await this.#warmOne(name)) warmed++;
+      }
+    };
+    const width = Math.max(1, options.concurrency ?? WARM_CONCURRENCY);
+    await Promise.all(Array.from({ length: Math.min(width, queue.length) }, worker));
+    return warmed;
+  }
+
+  /** One volume's facts into the cache; false when it is gone or unreadable (Get will say). */
+  async #warmOne(name: VolumeName): Promise<boolean> {
+    try {
+      const path = this.ctx.layout.volume(name);
+      if (!(await this.ctx.btrfs.isSubvolume(path))) return false;
+      await this.#factsOf(name, path);
+      return true;
+    } catch (error) {
+      this.ctx.logger.debug('warm-up skipped a volume', { volume: name, error });
+      return false;
+    }
   }
 
   /** A new volume `target` as a writable snapshot of a volume or snapshot; never onto an existing one. */
@@ -169,6 +222,7 @@ export class VolumeService {
           readonly: false,
         });
         this.#list.touched(target);
+        this.#bump(target);
       }),
     );
   }
@@ -180,8 +234,13 @@ export class VolumeService {
 
   #forget(name: VolumeName): void {
     this.#list.touched(name);
-    this.#facts.delete(name);
+    this.#bump(name);
     this.#quota.delete(name);
+  }
+
+  #bump(name: string): void {
+    this.#epochs.set(name, (this.#epochs.get(name) ?? 0) + 1);
+    this.#facts.delete(name);
   }
 
   async #requireVolume(name: VolumeName): Promise<string> {
@@ -204,20 +263,20 @@ export class VolumeService {
   }
 
   // A snapshot's root inode keeps its source's birth time, so the subvolume's own creation
-  // time comes from `btrfs subvolume show`; both it and the C flag cost a process, hence cached.
-  async #factsOf(
-    name: string,
-    path: string,
-    key: string,
-  ): Promise<{ copyOnWrite: boolean; createdAt: Date }> {
+  // time comes from `btrfs subvolume show`; both it and the C flag cost a process, hence cached
+  // under the root's birth and change times (a replaced subvolume or a chattr changes them).
+  async #factsOf(name: string, path: string): Promise<{ copyOnWrite: boolean; createdAt: Date }> {
+    const stats = await stat(path, { bigint: true });
+    const key = `${stats.birthtimeNs}:${stats.ctimeNs}`;
     const cached = this.#facts.get(name);
     if (cached?.key === key) return cached;
+    const epoch = this.#epochs.get(name) ?? 0;
     const [nocow, info] = await Promise.all([
       this.ctx.btrfs.isNocow(path),
       this.ctx.btrfs.show(path),
     ]);
     const facts = { key, copyOnWrite: !nocow, createdAt: info.creationTime ?? new Date(0) };
-    this.#facts.set(name, facts);
+    if ((this.#epochs.get(name) ?? 0) === epoch) this.#facts.set(name, facts);
     return facts;
   }
 

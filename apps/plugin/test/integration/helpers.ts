@@ -1,9 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { type Config, loadConfig } from '@buttervolume/config';
 import { createLoopBtrfs, type LoopBtrfs } from '@buttervolume/test-utils';
+import { execa } from 'execa';
 import {
   createDaemonApp,
   type DaemonApp,
@@ -122,4 +125,66 @@ export function overSocket(socketPath: string): Caller {
 
 export function suffix(): string {
   return randomBytes(4).toString('hex');
+}
+
+const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
+
+export interface DaemonProcess {
+  call: Caller;
+  /** What the daemon wrote on stderr so far (its JSON log lines). */
+  stderr(): string;
+  /** SIGTERM, then waits for it to exit (SIGKILL after 10 s). */
+  stop(): Promise<void>;
+}
+
+/**
+ * A real daemon process (`src/main.ts`, what `buttervolume run` starts) configured only by
+ * `env` (nothing inherited but PATH), serving on BUTTERVOLUME_SOCKET.
+ */
+export async function spawnDaemon(
+  env: Record<string, string>,
+  options: { uid?: number; gid?: number } = {},
+): Promise<DaemonProcess> {
+  const socket = env.BUTTERVOLUME_SOCKET;
+  if (socket === undefined) throw new Error('spawnDaemon needs BUTTERVOLUME_SOCKET');
+  const child = execa(process.execPath, ['--import', 'tsx', MAIN], {
+    env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...env },
+    extendEnv: false,
+    reject: false,
+    ...options,
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const stop = async () => {
+    if (child.exitCode === null) child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await child;
+    clearTimeout(timer);
+  };
+  try {
+    for (let attempt = 0; ; attempt++) {
+      if (child.exitCode !== null || attempt > 400) {
+        throw new Error(`the daemon did not listen on ${socket}: ${stderr}`);
+      }
+      if (await listening(socket)) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { call: overSocket(socket), stderr: () => stderr, stop };
+}
+
+function listening(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(path);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }

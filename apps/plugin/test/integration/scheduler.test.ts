@@ -95,7 +95,7 @@ describe('the scheduler in the daemon (real btrfs, real socket, TIMER=1)', () =>
       [VOLUME, 'purge:1h:1d', '1', 'True'],
     ]);
     for (const entry of entries) {
-      expect(entry.LastOutcome).toBe('success');
+      expect(entry.LastOutcome).toBe('ok');
       expect(Date.parse(entry.NextRun as string)).toBeGreaterThan(
         Date.parse(entry.LastRun as string),
       );
@@ -149,15 +149,15 @@ describe('the scheduler in the daemon (real btrfs, real socket, TIMER=1)', () =>
   it('refuses hostile schedule requests with a clear Err and leaves schedule.csv alone', async () => {
     const before = await readFile(fx.config.schedule, 'utf8');
     const cases: [unknown, RegExp][] = [
-      [{ Name: '../x', Action: 'snapshot', Timer: 60 }, /Invalid scheduled job: Name "..\/x"/],
+      [{ Name: '../x', Action: 'snapshot', Timer: 60 }, /Name: Invalid volume name "\.\.\/x"/],
       [{ Name: '$(touch /tmp/p)', Action: 'snapshot', Timer: 60 }, /Name/],
-      [{ Name: VOLUME, Action: 'rm -rf', Timer: 60 }, /unknown action/],
+      [{ Name: VOLUME, Action: 'rm -rf', Timer: 60 }, /Action: expected "snapshot"/],
       [{ Name: VOLUME, Action: 'replicate:-oProxyCommand=x', Timer: 60 }, /Invalid host name/],
       [{ Name: VOLUME, Action: 'purge:60m:plop:3000m', Timer: 60 }, /Invalid purge pattern/],
       [{ Name: VOLUME, Action: 'snapshot', Timer: -1 }, /Timer/],
       [{ Name: VOLUME, Action: 'snapshot', Timer: 'often' }, /Timer/],
       [{ Name: 'x'.repeat(300), Action: 'snapshot', Timer: 60 }, /Name/],
-      ['{"Name": ', /not valid JSON/],
+      ['{"Name": ', /malformed JSON/],
       [[1, 2], /JSON object/],
     ];
     for (const [body, err] of cases) {

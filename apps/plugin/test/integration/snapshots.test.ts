@@ -270,7 +270,7 @@ describe('purge through the API (COMPAT’s numbers)', () => {
     }
     expect(
       (await call('/VolumeDriver.Snapshots.Purge', { Name: 'purge1', Pattern: 4 })).json.Err,
-    ).toMatch(/"Pattern" must be a string/);
+    ).toMatch(/Pattern: expected a string, got number 4/);
     expect(
       (
         await call('/VolumeDriver.Snapshots.Purge', {
@@ -279,7 +279,7 @@ describe('purge through the API (COMPAT’s numbers)', () => {
           Dryrun: 'yes',
         })
       ).json.Err,
-    ).toMatch(/"Dryrun" must be true or false/);
+    ).toMatch(/Dryrun: expected true or false, got the string "yes"/);
     expect(await fx.listing()).toEqual(before);
   });
 

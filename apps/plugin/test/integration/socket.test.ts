@@ -27,6 +27,34 @@ describe('the daemon on a real unix socket', () => {
     expect(stats.mode & 0o777).toBe(0o660);
   });
 
+  it('answers dockerd, which sends the socket path as the Host header', async () => {
+    const { request } = await import('node:http');
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request(
+        {
+          socketPath: fx.config.socket,
+          method: 'POST',
+          path: '/Plugin.Activate',
+          headers: {
+            Host: fx.config.socket,
+            'Content-Type': 'application/vnd.docker.plugins.v1.2+json',
+          },
+        },
+        (res) => {
+          let body = '';
+          res.on('data', (chunk: Buffer) => {
+            body += chunk.toString();
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+    expect(answer.status).toBe(200);
+    expect(JSON.parse(answer.body)).toEqual({ Implements: ['VolumeDriver'] });
+  });
+
   it('serves every endpoint with COMPAT’s shapes', async () => {
     expect((await call('/Plugin.Activate', '')).json).toEqual({ Implements: ['VolumeDriver'] });
     expect((await call('/VolumeDriver.Capabilities', '')).json).toEqual({

@@ -156,18 +156,23 @@ describe('volume endpoints (in process, real btrfs)', () => {
       Name: 'opt1',
       Opts: { copyonwrite: 'maybe' },
     });
-    expect(bad.json.Err).toMatch(/copyonwrite must be "true" or "false"/);
+    expect(bad.json.Err).toMatch(/Opts\.copyonwrite: expected "true" or "false", got "maybe"/);
     const unknown = await call('/VolumeDriver.Create', {
       Name: 'opt1',
       Opts: { compress: 'zstd' },
     });
     expect(unknown.json.Err).toMatch(/unknown option "compress".*copyonwrite, size, from/);
     const size = await call('/VolumeDriver.Create', { Name: 'opt1', Opts: { size: 'lots' } });
-    expect(size.json.Err).toMatch(/invalid size/);
+    expect(size.json.Err).toMatch(/Opts\.size: expected a size of more than 0 bytes.*"lots"/);
     const zero = await call('/VolumeDriver.Create', { Name: 'opt1', Opts: { size: '0' } });
-    expect(zero.json.Err).toMatch(/size must be more than 0/);
+    expect(zero.json.Err).toMatch(/Opts\.size: expected a size of more than 0 bytes.*"0"/);
     const mistyped = await call('/VolumeDriver.Create', { Name: 'opt1', Opts: { size: 10 } });
-    expect(mistyped.json.Err).toMatch(/option "size" must be a string/);
+    expect(mistyped.json.Err).toMatch(/option "size": expected a string, got number 10/);
+    const both = await call('/VolumeDriver.Create', {
+      Name: 'opt1',
+      Opts: { from: 'orig1', copyonwrite: 'false' },
+    });
+    expect(both.json.Err).toMatch(/copyonwrite=false cannot be combined with from/);
     await expect(lstat(join(fx.volumesPath, 'opt1'))).rejects.toThrow(/ENOENT/);
   });
 
@@ -240,7 +245,7 @@ describe('volume endpoints (in process, real btrfs)', () => {
       (await call('/VolumeDriver.Clone', { Name: 'nosuch2', Target: 'clone3' })).json.Err,
     ).toBe('nosuch2: no such volume');
     expect((await call('/VolumeDriver.Clone', { Name: 'orig1' })).json.Err).toMatch(
-      /missing field "Target"/,
+      /Target: required field is missing/,
     );
   });
 });

@@ -1,0 +1,83 @@
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Btrfs } from '@buttervolume/btrfs';
+import { requireRealEnvironment } from '@buttervolume/test-utils';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger, startDaemon } from '../../src/index.js';
+import { createFixture, type Fixture, inProcess, overSocket } from './helpers.js';
+
+const btrfs = new Btrfs();
+
+describe('Get’s status cache: warmed in the background, dropped when a volume changes', () => {
+  let fx: Fixture;
+  beforeAll(async () => {
+    requireRealEnvironment(['btrfs', 'mkfs.btrfs', 'losetup', 'lsattr', 'chattr']);
+    fx = await createFixture();
+    // Made behind the daemon's back, as volumes of a 3.x install are before our first start.
+    for (let i = 0; i < 12; i++) {
+      const path = join(fx.volumesPath, `w${i}`);
+      await execa('btrfs', ['subvolume', 'create', '--', path]);
+      if (i % 3 === 0) await execa('chattr', ['+C', '--', path]);
+    }
+  });
+  afterAll(async () => fx?.cleanup());
+
+  it('a daemon warms every volume after it starts, and Get answers the same facts', async () => {
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'DEBUG', write: (line) => lines.push(line) });
+    const daemon = await startDaemon(fx.config, { logger });
+    try {
+      for (let i = 0; i < 200 && !lines.some((l) => l.includes('status cache warmed')); i++) {
+        await sleep(25);
+      }
+      const warmed = lines.find((l) => l.includes('status cache warmed'));
+      expect(JSON.parse(warmed ?? '{}')).toMatchObject({ volumes: 12 });
+      // Nothing left to do: every volume's facts are cached.
+      expect(await daemon.services.volumes.warm()).toBe(0);
+      const call = overSocket(daemon.socketPath);
+      for (let i = 0; i < 12; i++) {
+        const path = join(fx.volumesPath, `w${i}`);
+        const { json } = await call('/VolumeDriver.Get', { Name: `w${i}` });
+        const volume = json.Volume as { CreatedAt: string; Status: { CopyOnWrite: boolean } };
+        expect(volume.Status.CopyOnWrite).toBe(i % 3 !== 0);
+        expect(volume.CreatedAt).toBe((await btrfs.show(path)).creationTime?.toISOString());
+      }
+    } finally {
+      await daemon.close();
+    }
+  });
+
+  it('a volume removed and created again is looked at afresh', async () => {
+    const { call, services } = await inProcess(fx.config);
+    await services.volumes.warm();
+    const before = (await call('/VolumeDriver.Get', { Name: 'w1' })).json.Volume as {
+      Status: { CopyOnWrite: boolean };
+    };
+    expect(before.Status.CopyOnWrite).toBe(true);
+    expect((await call('/VolumeDriver.Remove', { Name: 'w1' })).json.Err).toBe('');
+    const create = { Name: 'w1', Opts: { copyonwrite: 'false' } };
+    expect((await call('/VolumeDriver.Create', create)).json.Err).toBe('');
+    const after = (await call('/VolumeDriver.Get', { Name: 'w1' })).json.Volume as {
+      Status: { CopyOnWrite: boolean };
+    };
+    expect(after.Status.CopyOnWrite).toBe(false);
+    expect(await services.volumes.warm()).toBe(0);
+  });
+
+  it('a restored volume reports the restored subvolume’s creation time', async () => {
+    const { call, services } = await inProcess(fx.config);
+    await services.volumes.warm();
+    const get = async () =>
+      ((await call('/VolumeDriver.Get', { Name: 'w2' })).json.Volume as { CreatedAt: string })
+        .CreatedAt;
+    const before = await get();
+    const snapshot = (await call('/VolumeDriver.Snapshot', { Name: 'w2' })).json.Snapshot;
+    await sleep(1100); // btrfs shows creation times to the second
+    const restore = await call('/VolumeDriver.Snapshot.Restore', { Name: snapshot });
+    expect(restore.json.Err).toBe('');
+    const after = await get();
+    expect(Date.parse(after)).toBeGreaterThan(Date.parse(before));
+    expect(after).toBe((await btrfs.show(join(fx.volumesPath, 'w2'))).creationTime?.toISOString());
+  });
+});
