@@ -7,7 +7,9 @@
 #   4. runs the daemon: as the systemd service when systemd runs the machine, otherwise in the
 #      foreground (Ctrl-C stops it).
 # Settings (environment): BUTTERVOLUME_* as for the daemon (see README), IMAGE_SIZE (default
-# 20G), BIN_DIR (default /usr/local/bin), UNIT_DIR (default /etc/systemd/system).
+# 20G), BIN_DIR (default /usr/local/bin), UNIT_DIR (default /etc/systemd/system),
+# SKIP_BUILD=1 (the workspace is already installed and built: skip `pnpm install` and
+# `pnpm build`), FOREGROUND=1 (run the daemon in the foreground even where systemd runs).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
@@ -22,8 +24,10 @@ if [[ "$(id -u)" != 0 ]]; then
 fi
 
 bash scripts/install-deps.sh
-pnpm install --frozen-lockfile
-pnpm build
+if [[ "${SKIP_BUILD:-}" != 1 ]]; then
+  pnpm install --frozen-lockfile
+  pnpm build
+fi
 
 install -d "$BIN_DIR"
 cat >"$BIN_DIR/buttervolume.tmp" <<WRAPPER
@@ -33,7 +37,7 @@ WRAPPER
 chmod 755 "$BIN_DIR/buttervolume.tmp"
 mv "$BIN_DIR/buttervolume.tmp" "$BIN_DIR/buttervolume"
 
-if [[ -d /run/systemd/system ]]; then
+if [[ -d /run/systemd/system && "${FOREGROUND:-}" != 1 ]]; then
   "$BIN_DIR/buttervolume" init --size "$IMAGE_SIZE"
   install -m 644 deploy/systemd/buttervolume.service "$UNIT_DIR/buttervolume.service"
   systemctl daemon-reload
@@ -42,6 +46,6 @@ if [[ -d /run/systemd/system ]]; then
   echo "buttervolume is running as a service; try: buttervolume snapshots"
 else
   "$BIN_DIR/buttervolume" init --size "$IMAGE_SIZE" --no-units
-  echo "systemd is not running here: starting the daemon in the foreground (Ctrl-C stops it)."
+  echo "starting the daemon in the foreground (Ctrl-C stops it)."
   exec "$BIN_DIR/buttervolume" run
 fi
