@@ -28,10 +28,14 @@ import { parseArgs } from 'node:util';
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 // Debian trixie ships nodejs 20.19, the minimum the apps support (bookworm has 18).
+// openssh-server: peers send into this plugin (see rootfs/usr/local/lib/buttervolume/);
+// tini: process 1, reaping orphans (ssh ControlPersist masters, abandoned receives).
 const PACKAGES = [
   'nodejs',
   'btrfs-progs',
   'openssh-client',
+  'openssh-server',
+  'tini',
   'rsync',
   'e2fsprogs',
   'ca-certificates',
@@ -199,6 +203,14 @@ if (!values['skip-app']) {
   });
 }
 
+// Our files over Debian's: the entrypoint and sshd's config (rootfs/ next to this script).
+cpSync(join(dirname(fileURLToPath(import.meta.url)), 'rootfs'), rootfs, { recursive: true });
+// openssh-server's postinst made host keys: every installation of this plugin would share
+// them (3.x's image did). The entrypoint makes the plugin's own in its ssh mount instead.
+for (const entry of readdirSync(join(rootfs, 'etc', 'ssh'))) {
+  if (/^ssh_host_.*_key(\.pub)?$/.test(entry)) rmSync(join(rootfs, 'etc', 'ssh', entry));
+}
+
 // Smaller plugin: package caches are not needed at run time.
 for (const dir of ['var/cache/apt/archives', 'var/lib/apt/lists']) {
   for (const entry of readdirSync(join(rootfs, dir))) {
@@ -215,7 +227,15 @@ for (const dir of ['var/lib/buttervolume', 'etc/buttervolume', 'root/.ssh', 'run
 const config = {
   description: 'buttervolume: Docker volumes as btrfs subvolumes, with snapshots and replication',
   documentation: 'See README.md in the buttervolume repository',
-  entrypoint: ['/usr/local/bin/buttervolume', 'run'],
+  // tini is process 1 (reaps orphans, passes signals on); the entrypoint runs sshd and
+  // `buttervolume run`.
+  entrypoint: [
+    '/usr/bin/tini',
+    '-s',
+    '--',
+    '/usr/bin/node',
+    '/usr/local/lib/buttervolume/entrypoint.mjs',
+  ],
   workdir: '/',
   interface: { types: ['docker.volumedriver/1.0'], socket: 'btrfs.sock' },
   network: { type: 'host' },
@@ -230,9 +250,10 @@ const config = {
   env: [
     {
       name: 'SSH_PORT',
-      description: 'ssh port of the remote hosts for send and sync',
+      description:
+        'port of the sshd in this plugin (peers send to it) and of the peers for send and sync',
       settable: ['value'],
-      value: '22',
+      value: '1122',
     },
     {
       name: 'BUTTERVOLUME_LOGLEVEL',
