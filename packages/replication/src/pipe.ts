@@ -11,6 +11,8 @@ export interface Exit {
   code: number | null;
   signal: NodeJS.Signals | null;
   stderr: string;
+  /** The last stage's stdout when `captureStdout` was asked for (its end), else ''. */
+  stdout: string;
   /** Set when the process could not be started at all (ENOENT, EACCES). */
   spawnError?: Error;
 }
@@ -30,16 +32,24 @@ export interface RunningPipeline {
 
 // stderr is for the error message: keep the end, where the reason is.
 const MAX_STDERR = 16 * 1024;
+// The last stage's stdout carries a status word, not data.
+const MAX_STDOUT = 4 * 1024;
+
+export interface PipelineOptions {
+  /** Collect the last stage's stdout (default: discarded). */
+  captureStdout?: boolean;
+}
 
 /**
  * Starts `a | b | c` with the kernel moving the data: each stage's stdout is the next one's
  * stdin, and this process holds no end of those pipes once they are spawned, so a stage that
  * dies makes its writer fail with EPIPE as in a shell pipeline. The last stage's stdout is
- * discarded; every stderr is collected.
+ * discarded unless `captureStdout`; every stderr is collected.
  */
 export function startPipeline(
   stages: readonly PipelineStage[],
   env: NodeJS.ProcessEnv,
+  options: PipelineOptions = {},
 ): RunningPipeline {
   // Spawned from the end backwards: each stage gets the already-open stdin of the next one.
   // Never the other way round: Node starts reading a child's stdout as soon as it wraps it, and
@@ -49,7 +59,11 @@ export function startPipeline(
   for (let index = stages.length - 1; index >= 0; index--) {
     const stage = stages[index]!;
     const child = spawn(stage.command, [...stage.args], {
-      stdio: [index === 0 ? 'ignore' : 'pipe', next?.stdin ?? 'ignore', 'pipe'],
+      stdio: [
+        index === 0 ? 'ignore' : 'pipe',
+        next?.stdin ?? (options.captureStdout ? 'pipe' : 'ignore'),
+        'pipe',
+      ],
       env,
     });
     children.unshift(child);
@@ -76,14 +90,21 @@ function exited(child: ChildProcess): Promise<Exit> {
     child.stderr?.on('data', (chunk: string) => {
       stderr = (stderr + chunk).slice(-MAX_STDERR);
     });
+    let stdout = '';
+    child.stdout?.setEncoding('utf8');
+    child.stdout?.on('data', (chunk: string) => {
+      stdout = (stdout + chunk).slice(-MAX_STDOUT);
+    });
     let spawnError: Error | undefined;
     child.once('error', (error) => {
       spawnError = error;
       // A process that never started emits no 'close' when it has no stdio to close.
-      if (child.pid === undefined) resolve({ code: null, signal: null, stderr, spawnError });
+      if (child.pid === undefined) {
+        resolve({ code: null, signal: null, stderr, stdout, spawnError });
+      }
     });
     child.once('close', (code, signal) => {
-      resolve({ code, signal, stderr, ...(spawnError ? { spawnError } : {}) });
+      resolve({ code, signal, stderr, stdout, ...(spawnError ? { spawnError } : {}) });
     });
   });
 }

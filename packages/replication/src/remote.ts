@@ -50,37 +50,34 @@ export async function runRemote(
   return { exitCode: result.exitCode, stdout: String(result.stdout), stderr };
 }
 
-/** What the host has at a snapshot's path. */
-export type RemoteState = 'absent' | 'complete' | 'partial';
+/** What the receiving session prints, alone on stdout, when the host already has the snapshot. */
+export const ALREADY_RECEIVED = 'buttervolume:already-received';
+// Exit codes of the receiving session's own steps (btrfs receive exits 1, ssh 255, sh 127).
+const CHECK_FAILED = 102;
+const DELETE_FAILED = 103;
 
 /**
- * `btrfs receive` creates the subvolume writable and makes it read-only only once the whole
- * stream is in, so a writable subvolume at the target path is a half-received one.
+ * The receiving side of a send as one remote session, so the check costs no session of its own
+ * (~90 ms on a shared connection, a whole handshake without one). Fixed text only: the target
+ * path, the receive folder and the btrfs binary arrive as $1 $2 $3, never inside the script.
+ * `btrfs receive` creates the subvolume writable and makes it read-only once the whole stream
+ * is in, so at the target path a read-only subvolume is complete (say so and leave stdin
+ * unread: ssh then ends and the local send stops on EPIPE) and a writable one is what an
+ * interrupted receive left (delete it, then receive). One line, `;`-joined: the remote login
+ * shell only has to pass a single-quoted word on to `sh -c`.
  */
-export async function remoteState(
-  ssh: SshSettings,
-  host: string,
-  path: string,
-  btrfsPath: string,
-): Promise<RemoteState> {
-  const remote = [btrfsPath, 'subvolume', 'show', '--', path];
-  const result = await runRemote(ssh, host, remote, 'receive');
-  if (result.exitCode === 0) {
-    const flags = /^\s*Flags:\s*(.*)$/m.exec(result.stdout)?.[1] ?? '';
-    return flags.includes('readonly') ? 'complete' : 'partial';
-  }
-  // btrfs exits 1 for a missing path; anything else (127: no btrfs there) is a real problem.
-  if (
-    result.exitCode === 1 &&
-    /No such file or directory|cannot find real path/i.test(result.stderr)
-  ) {
-    return 'absent';
-  }
-  throw new ReplicationError(
-    'RECEIVE_FAILED',
-    `cannot check ${path} on ${host} (step: receive): is btrfs-progs installed and the snapshots path on btrfs?`,
-    { host, step: 'receive', command: remote, exitCode: result.exitCode, stderr: result.stderr },
-  );
+export const RECEIVE_SCRIPT = [
+  't=$1 d=$2 b=$3',
+  'if [ -e "$t" ] || [ -L "$t" ]; then ro=$("$b" property get -ts -- "$t" ro </dev/null)' +
+    ` || exit ${CHECK_FAILED}`,
+  `if [ "$ro" = ro=true ]; then echo ${ALREADY_RECEIVED}; exit 0; fi`,
+  `"$b" subvolume delete -- "$t" </dev/null >/dev/null || exit ${DELETE_FAILED}; fi`,
+  'exec "$b" receive -- "$d"',
+].join('; ');
+
+/** The remote argument array running RECEIVE_SCRIPT for `target` (a path inside `dir`). */
+export function receiveCommand(btrfsPath: string, target: string, dir: string): string[] {
+  return ['sh', '-c', RECEIVE_SCRIPT, 'sh', target, dir, btrfsPath];
 }
 
 /** Deletes a (half-)received subvolume on `host`; a missing one is fine. */
@@ -110,6 +107,8 @@ export interface TransferRequest {
   send: LocalSend;
   /** Where the host receives (its SNAPSHOTS_PATH). */
   remoteDir: string;
+  /** The snapshot's path on the host (inside `remoteDir`), checked before receiving. */
+  remoteTarget: string;
   btrfsPath: string;
   compress?: boolean | undefined;
   meter?: MeterOptions | undefined;
@@ -123,8 +122,19 @@ export interface LocalSend {
 }
 
 export type TransferOutcome =
-  | { ok: true; bytes: number; durationMs: number }
-  | { ok: false; error: ReplicationError; parentMissing: boolean; bytes: number };
+  /** `alreadyPresent`: the host had the snapshot complete; nothing was received (bytes 0). */
+  | { ok: true; bytes: number; durationMs: number; alreadyPresent: boolean }
+  | {
+      ok: false;
+      error: ReplicationError;
+      parentMissing: boolean;
+      bytes: number;
+      /**
+       * The host could not tell what is at the target path, so it may be something not ours (a
+       * complete snapshot, a stray folder): leave it alone.
+       */
+      targetUnknown?: boolean;
+    };
 
 /** What a data path reports, before it is turned into an outcome. */
 interface RawTransfer {
@@ -135,14 +145,16 @@ interface RawTransfer {
   sendFailure?: ReplicationErrorDetails | undefined;
   sshExitCode: number | undefined;
   sshStderr: string;
+  sshStdout: string;
 }
 
 /**
- * `btrfs send | ssh host btrfs receive dir`, no shell anywhere. Without a bandwidth limit the
- * kernel moves the data (see `pipedTransfer`); with one it flows through an in-process Meter.
+ * `btrfs send | ssh host <check, then btrfs receive dir>`, no shell here (the remote one runs
+ * fixed text). Without a bandwidth limit the kernel moves the data (see `pipedTransfer`); with
+ * one it flows through an in-process Meter.
  */
 export async function transfer(request: TransferRequest): Promise<TransferOutcome> {
-  const remote = [request.btrfsPath, 'receive', '--', request.remoteDir];
+  const remote = receiveCommand(request.btrfsPath, request.remoteTarget, request.remoteDir);
   const argv = sshArgv(request.ssh, request.host, remote, { compress: request.compress ?? false });
   const command = [request.ssh.sshPath, ...argv];
   const raw =
@@ -178,6 +190,7 @@ async function pipedTransfer(request: TransferRequest, argv: string[]): Promise<
       { command: request.ssh.sshPath, args: argv },
     ],
     { ...process.env, ...ENV },
+    { captureStdout: true },
   );
   const [senderExit, ddExit, sshExit] = stages.exits as [
     Promise<Exit>,
@@ -196,6 +209,8 @@ async function pipedTransfer(request: TransferRequest, argv: string[]): Promise<
   let first: 'send' | 'ssh' | undefined;
   const watched = [
     senderExit.then((exit) => {
+      // SIGPIPE: ssh ended first, either failing (its exit says why) or because the host
+      // already had the snapshot and read nothing.
       if (exit.code !== 0 && exit.signal !== 'SIGPIPE') {
         first ??= 'send';
         stages.kill();
@@ -254,6 +269,7 @@ async function pipedTransfer(request: TransferRequest, argv: string[]): Promise<
           : undefined,
       sshExitCode: received.code ?? undefined,
       sshStderr: received.spawnError ? String(received.spawnError) : received.stderr,
+      sshStdout: received.stdout,
     };
   } finally {
     if (timer) clearInterval(timer);
@@ -313,7 +329,12 @@ async function meteredTransfer(request: TransferRequest, argv: string[]): Promis
         : undefined,
     sshExitCode: result.exitCode,
     sshStderr: String(result.stderr),
+    sshStdout: String(result.stdout),
   };
+}
+
+function isAlreadyReceived(stdout: string): boolean {
+  return stdout.split('\n').some((line) => line.trim() === ALREADY_RECEIVED);
 }
 
 function interpret(raw: RawTransfer, request: TransferRequest, command: string[]): TransferOutcome {
@@ -324,15 +345,18 @@ function interpret(raw: RawTransfer, request: TransferRequest, command: string[]
     .split('\n')
     .filter((line) => !/^At (subvol|snapshot) /.test(line))
     .join('\n');
-  if (!raw.cancelled && raw.sendFailure === undefined && raw.sshExitCode === 0) {
-    return { ok: true, bytes, durationMs: raw.durationMs };
+  if (!raw.cancelled && raw.sshExitCode === 0 && isAlreadyReceived(raw.sshStdout)) {
+    // The local send was cut short on purpose (EPIPE): not a send failure.
+    return { ok: true, bytes: 0, durationMs: raw.durationMs, alreadyPresent: true };
   }
-  const fail = (error: ReplicationError, parentMissing = false): TransferOutcome => ({
-    ok: false,
-    error,
-    parentMissing,
-    bytes,
-  });
+  if (!raw.cancelled && raw.sendFailure === undefined && raw.sshExitCode === 0) {
+    return { ok: true, bytes, durationMs: raw.durationMs, alreadyPresent: false };
+  }
+  const fail = (
+    error: ReplicationError,
+    parentMissing = false,
+    targetUnknown = false,
+  ): TransferOutcome => ({ ok: false, error, parentMissing, bytes, targetUnknown });
   const details = { host, command, exitCode: raw.sshExitCode, stderr };
   if (raw.cancelled) {
     return fail(
@@ -356,6 +380,35 @@ function interpret(raw: RawTransfer, request: TransferRequest, command: string[]
   if (raw.sshExitCode === undefined) {
     // ssh died from a signal: the link is gone as far as we are concerned.
     return fail(sshTransportError(host, 'interrupted', details));
+  }
+  if (raw.sshExitCode === CHECK_FAILED) {
+    return fail(
+      new ReplicationError(
+        'RECEIVE_FAILED',
+        `cannot check ${request.remoteTarget} on ${host} (step: receive): is something other than a subvolume in the way, or is the snapshots path not on btrfs?`,
+        { ...details, step: 'receive' },
+      ),
+      false,
+      true,
+    );
+  }
+  if (raw.sshExitCode === DELETE_FAILED) {
+    return fail(
+      new ReplicationError(
+        'RECEIVE_FAILED',
+        `cannot delete the partial subvolume ${request.remoteTarget} on ${host} (step: receive)`,
+        { ...details, step: 'receive' },
+      ),
+    );
+  }
+  if (raw.sshExitCode === 127) {
+    return fail(
+      new ReplicationError(
+        'RECEIVE_FAILED',
+        `btrfs was not found on ${host} (step: receive): install btrfs-progs there`,
+        { ...details, step: 'receive' },
+      ),
+    );
   }
   if (/cannot find parent subvolume|parent subvol.*not found/i.test(stderr)) {
     return fail(

@@ -7,7 +7,7 @@ import { execa } from 'execa';
 import { ReplicationError } from './errors.js';
 import { markersFor, planMarkers } from './markers.js';
 import type { Progress } from './progress.js';
-import { remoteDelete, remoteState, type TransferOutcome, transfer } from './remote.js';
+import { remoteDelete, type TransferOutcome, transfer } from './remote.js';
 import {
   checkPath,
   type SshOptions,
@@ -70,7 +70,14 @@ export interface SendResult {
   parent?: SnapshotName;
   /** Bytes of send stream transferred (before ssh compression); 0 when already present. */
   bytes: number;
+  /** The whole call: local listing, the remote session, the marker update. */
   durationMs: number;
+  /**
+   * How long the `btrfs send | ssh | receive` session ran (the ssh session's opening included;
+   * the last attempt's when a full send followed a failed incremental one). `durationMs` minus
+   * this is the local bookkeeping around it.
+   */
+  streamMs?: number;
   /** The host already had the snapshot; nothing was sent. */
   alreadyPresent: boolean;
   /** The marker now recording what the host holds of this volume. */
@@ -221,22 +228,8 @@ export class Replicator {
     const remotePath = join(this.#remoteSnapshotsPath, snapshot);
     const ssh = await this.#sshFor(host);
 
-    const state = await remoteState(ssh, host, remotePath, this.#remoteBtrfs);
-    if (state === 'complete') {
-      const marker = await this.#updateMarkers(markers, snapshot, host);
-      return {
-        snapshot,
-        host,
-        incremental: false,
-        bytes: 0,
-        durationMs: performance.now() - started,
-        alreadyPresent: true,
-        marker,
-      };
-    }
-    // Left by an earlier interrupted transfer that could not be cleaned at the time.
-    if (state === 'partial') await remoteDelete(ssh, host, remotePath, this.#remoteBtrfs);
-
+    // The session that receives first looks at what the host has at remotePath (see
+    // RECEIVE_SCRIPT): complete → nothing is read; left by an interrupted transfer → deleted.
     // The parent is the snapshot the newest marker records (the marker itself has another
     // UUID, which the host does not know); purge spares it, but a user may have removed it.
     const newest = markers.filter((m) => m.snapshot !== snapshot).at(-1);
@@ -245,19 +238,31 @@ export class Replicator {
         ? newest.snapshot
         : undefined;
 
-    let outcome = await this.#transfer(ssh, localPath, parent, host, options);
+    let outcome = await this.#transfer(ssh, localPath, remotePath, parent, host, options);
     if (!outcome.ok && outcome.parentMissing && parent !== undefined) {
       // The host lost (or never had) the parent: a full send still gets the snapshot there.
       await this.#cleanRemote(ssh, host, remotePath);
       parent = undefined;
-      outcome = await this.#transfer(ssh, localPath, undefined, host, options);
+      outcome = await this.#transfer(ssh, localPath, remotePath, undefined, host, options);
     }
     if (!outcome.ok) {
-      // Clean now when the host is reachable; otherwise the next send finds it 'partial'.
-      await this.#cleanRemote(ssh, host, remotePath);
+      // Clean now when the host is reachable; otherwise the next send finds it partial.
+      if (!outcome.targetUnknown) await this.#cleanRemote(ssh, host, remotePath);
       throw outcome.error;
     }
     const marker = await this.#updateMarkers(markers, snapshot, host);
+    if (outcome.alreadyPresent) {
+      return {
+        snapshot,
+        host,
+        incremental: false,
+        bytes: 0,
+        durationMs: performance.now() - started,
+        streamMs: outcome.durationMs,
+        alreadyPresent: true,
+        marker,
+      };
+    }
     return {
       snapshot,
       host,
@@ -265,6 +270,7 @@ export class Replicator {
       ...(parent === undefined ? {} : { parent }),
       bytes: outcome.bytes,
       durationMs: performance.now() - started,
+      streamMs: outcome.durationMs,
       alreadyPresent: false,
       marker,
     };
@@ -273,6 +279,7 @@ export class Replicator {
   #transfer(
     ssh: SshSettings,
     localPath: string,
+    remotePath: string,
     parent: SnapshotName | undefined,
     host: HostName,
     options: SendSnapshotOptions,
@@ -285,6 +292,7 @@ export class Replicator {
       start: () => this.#btrfs.send(localPath, sendOptions),
       send: { btrfsPath: this.#btrfsPath, snapshot: localPath, parent: sendOptions.parent },
       remoteDir: this.#remoteSnapshotsPath,
+      remoteTarget: remotePath,
       btrfsPath: this.#remoteBtrfs,
       compress: options.compress,
       signal: options.signal,
@@ -298,8 +306,8 @@ export class Replicator {
 
   async #cleanRemote(ssh: SshSettings, host: HostName, remotePath: string): Promise<void> {
     try {
-      // Only ever called when the target was absent or partial before this send started, so
-      // whatever is there now is ours and incomplete (even if read-only: a stream cut at a
+      // Only ever called when the target was absent or partial before this send started (the
+      // receiving session checked), so whatever is there now is ours and incomplete (even if read-only: a stream cut at a
       // command boundary can look finished).
       await remoteDelete(ssh, host, remotePath, this.#remoteBtrfs);
     } catch {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { appendFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Btrfs } from '@buttervolume/btrfs';
@@ -201,6 +201,89 @@ describe('replication to a real second host', () => {
     const { execa } = await import('execa');
     const { stdout } = await execa('ps', ['-eo', 'args']);
     expect(stdout).not.toContain(`send -- ${join(snapshotsPath, s1)}`);
+  });
+
+  it('one ssh session per send: the check, a partial clean-up and the receive go together', async () => {
+    // A real ssh behind a wrapper that logs each invocation, so sessions can be counted.
+    const dir = await mkdtemp(join(tmpdir(), 'bv-sshlog-'));
+    const log = join(dir, 'log');
+    const wrapper = join(dir, 'ssh');
+    await writeFile(
+      wrapper,
+      [
+        '#!/usr/bin/env node',
+        "const { appendFileSync } = require('node:fs');",
+        "const { spawnSync } = require('node:child_process');",
+        `appendFileSync(${JSON.stringify(log)}, JSON.stringify(process.argv.slice(2)) + '\\n');`,
+        "const r = spawnSync('ssh', process.argv.slice(2), { stdio: 'inherit' });",
+        'process.exit(r.status ?? 255);',
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    const sessions = async () =>
+      (await readFile(log, 'utf8').catch(() => ''))
+        .split('\n')
+        .filter((line) => line !== '' && !line.includes('"-O"')).length;
+    const counting = new Replicator({
+      btrfs,
+      snapshotsPath,
+      volumesPath,
+      ssh: {
+        port: b.sshPort,
+        identityFile: b.identityFile,
+        knownHostsFile: b.knownHostsFile,
+        strictHostKeyChecking: 'yes',
+        configFile: 'none',
+        sshPath: wrapper,
+      },
+    });
+    try {
+      const volume = await makeVolume('nu', 2);
+      const s1 = await snapshot(volume);
+      expect(await counting.send(s1, host)).toMatchObject({ alreadyPresent: false });
+      expect(await sessions()).toBe(1);
+
+      // Already there: the same single session says so, and the local send is stopped.
+      expect(await counting.send(s1, host)).toMatchObject({ alreadyPresent: true, bytes: 0 });
+      expect(await sessions()).toBe(2);
+      const { execa } = await import('execa');
+      expect((await execa('ps', ['-eo', 'args'])).stdout).not.toContain(
+        `send -- ${join(snapshotsPath, s1)}`,
+      );
+
+      // A writable leftover at the target (an interrupted receive): deleted, then received.
+      await writeRandom(join(volumesPath, volume, 'more'), MiB);
+      const s2 = await snapshot(volume);
+      await b.exec(['btrfs', 'subvolume', 'create', '--', join(snapshotsPath, s2)]);
+      const result = await counting.send(s2, host);
+      expect(result).toMatchObject({ incremental: true, parent: s1, alreadyPresent: false });
+      expect(await sessions()).toBe(3);
+      expect((await showOnB(join(snapshotsPath, s2)))?.Flags).toBe('readonly');
+      expect(await localMarkers(volume)).toEqual([`${s2}@${host}`]);
+    } finally {
+      await counting.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('something other than a subvolume at the target on B: a clear error, left alone, no marker', async () => {
+    const volume = await makeVolume('xi', 1);
+    const s1 = await snapshot(volume);
+    const target = join(snapshotsPath, s1);
+    await b.exec(['mkdir', '--', target]);
+    await b.exec(['touch', '--', join(target, 'keep-me')]);
+    try {
+      const error = await rejection(replicator.send(s1, host));
+      expect(error.code).toBe('RECEIVE_FAILED');
+      expect(error.step).toBe('receive');
+      expect(error.host).toBe(host);
+      expect(error.message).toContain(`cannot check ${target} on ${host}`);
+      expect((await b.exec(['ls', '--', target])).stdout.trim()).toBe('keep-me');
+      expect(await localMarkers(volume)).toEqual([]);
+    } finally {
+      await b.exec(['rm', '-rf', '--', target]);
+    }
   });
 
   it('incremental: false sends the whole snapshot even with a marker', async () => {
