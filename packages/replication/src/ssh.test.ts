@@ -37,6 +37,12 @@ describe('sshSettings', () => {
     expect(args).toContain('Ciphers=aes128-gcm@openssh.com');
   });
 
+  it('puts the operator’s options before its own defaults, so they win (ssh keeps the first)', () => {
+    const { args } = sshSettings({ extraOptions: ['ConnectTimeout=5'] }, { hasAes: false });
+    expect(args.indexOf('ConnectTimeout=5')).toBeGreaterThan(-1);
+    expect(args.indexOf('ConnectTimeout=5')).toBeLessThan(args.indexOf('ConnectTimeout=10'));
+  });
+
   it.each([
     { port: 0 },
     { port: 70000 },

@@ -113,6 +113,14 @@ export function sshSettings(
       'IdentitiesOnly=yes',
     );
   }
+  // The operator's own options go first: for each option ssh keeps the first value it is
+  // given, so these override our defaults below (ConnectTimeout, BatchMode, Ciphers, …).
+  for (const option of options.extraOptions ?? []) {
+    // A `Key=Value` word only: no spaces (ssh would split), no quotes, no shell syntax.
+    if (!OPTION_RE.test(option))
+      throw invalid('ssh option', option, 'use Key=Value without spaces or quotes');
+    args.push('-o', option);
+  }
   const timeout = options.connectTimeoutSec ?? 10;
   if (!Number.isInteger(timeout) || timeout < 1) {
     throw invalid('ssh connect timeout', timeout, 'use a whole number of seconds >= 1');
@@ -141,12 +149,6 @@ export function sshSettings(
   }
   if (options.knownHostsFile !== undefined) {
     args.push('-o', `UserKnownHostsFile=${checkPath('known hosts file', options.knownHostsFile)}`);
-  }
-  for (const option of options.extraOptions ?? []) {
-    // A `Key=Value` word only: no spaces (ssh would split), no quotes, no shell syntax.
-    if (!OPTION_RE.test(option))
-      throw invalid('ssh option', option, 'use Key=Value without spaces or quotes');
-    args.push('-o', option);
   }
   const ownCiphers = (options.extraOptions ?? []).some((o) => /^ciphers=/i.test(o));
   if (machine.hasAes && !ownCiphers) args.push('-o', `Ciphers=${AES_FIRST_CIPHERS}`);
