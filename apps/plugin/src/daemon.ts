@@ -113,7 +113,7 @@ export async function createDaemonApp(
       // The synchronize job snapshots and locks the volume itself, then only needs the rsync.
       replication: {
         send: (snapshot, host, opts) => replication.send(snapshot, host, opts),
-        sync: (volume, hosts) => replication.syncLocked(volume, hosts),
+        sync: (volume, hosts, options) => replication.syncLocked(volume, hosts, options),
       },
       ...options.scheduling,
     },
@@ -187,6 +187,8 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
       }
       await schedulerStopped;
       await warming;
+      // A background listing holds the filesystem open: let it end before we report stopped.
+      await services.volumes.settled();
       await replication.close();
       await rm(socketPath, { force: true });
       logger.info('stopped', { socket: socketPath });

@@ -21,7 +21,11 @@ import type { Services } from './services/index.js';
  */
 export interface ReplicationPort {
   send(snapshot: SnapshotName, host: HostName, options: { signal?: AbortSignal }): Promise<unknown>;
-  sync(volume: VolumeName, hosts: readonly HostName[]): Promise<unknown>;
+  sync(
+    volume: VolumeName,
+    hosts: readonly HostName[],
+    options: { signal?: AbortSignal },
+  ): Promise<unknown>;
 }
 
 /** Daemon options for the scheduler; tests shorten time with `clock` and `timerSeconds`. */
@@ -101,7 +105,7 @@ export function createJobExecutor(
         const port = required(replication, job);
         await services.snapshots.create(volume);
         signal.throwIfAborted();
-        await services.context.locks.run(volume, () => port.sync(volume, action.hosts));
+        await services.context.locks.run(volume, () => port.sync(volume, action.hosts, { signal }));
         return;
       }
     }

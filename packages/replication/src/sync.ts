@@ -21,6 +21,8 @@ export interface SyncOptions {
   delete?: boolean;
   /** rsync `-z`. */
   compress?: boolean;
+  /** Stops the running rsync (SIGTERM) and the hosts not yet pulled; the sync rejects. */
+  signal?: AbortSignal;
 }
 
 export interface SyncVolumeRequest extends SyncOptions {
@@ -90,6 +92,7 @@ export async function syncVolume(request: SyncVolumeRequest): Promise<SyncResult
   const done: SyncHostResult[] = [];
   const failures: ReplicationError[] = [];
   for (const host of hosts) {
+    request.signal?.throwIfAborted();
     const args = [
       '-a',
       '--numeric-ids',
@@ -108,7 +111,10 @@ export async function syncVolume(request: SyncVolumeRequest): Promise<SyncResult
       reject: false,
       stdin: 'ignore',
       env: { LC_ALL: 'C' },
+      ...(request.signal ? { cancelSignal: request.signal } : {}),
     });
+    // An abort is the caller's decision, not this host's failure.
+    if (result.isCanceled) request.signal?.throwIfAborted();
     if (result.exitCode === 0) {
       done.push({ host, durationMs: performance.now() - started });
       continue;

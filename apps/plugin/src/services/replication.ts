@@ -36,6 +36,8 @@ export interface TransportSettings {
 export interface SyncRequestOptions {
   /** rsync --delete: drop local files the host does not have. */
   delete?: boolean;
+  /** Stops the pull (the scheduler's job timeout or shutdown). */
+  signal?: AbortSignal;
 }
 
 /** One host that failed one volume's sync. */
@@ -139,6 +141,7 @@ export class ReplicationService {
     await this.replicator.sync(volume, hosts, {
       ...(options.delete ? { delete: true } : {}),
       ...(this.transport.compress ? { compress: true } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
     });
   }
 

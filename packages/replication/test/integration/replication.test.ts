@@ -17,6 +17,7 @@ import {
   type LoopBtrfs,
   requireRealEnvironment,
 } from '@buttervolume/test-utils';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Progress,
@@ -502,6 +503,35 @@ describe('replication to a real second host', () => {
     expect(failed.succeeded.map((s) => s.host)).toEqual([host]);
     expect((await readdir(join(volumesPath, volume))).sort()).toEqual(['from-b.txt']);
     expect(await btrfs.isSubvolume(join(volumesPath, volume))).toBe(true);
+  });
+
+  it('an aborted sync stops its rsync and rejects with the abort reason', async () => {
+    const volume = 'abortme' as VolumeName;
+    await b.exec(['btrfs', 'subvolume', 'create', '--', join(volumesPath, volume)]);
+    await b.exec([
+      'dd',
+      'if=/dev/urandom',
+      `of=${join(volumesPath, volume, 'big')}`,
+      'bs=1M',
+      'count=150',
+    ]);
+    await btrfs.createSubvolume(join(volumesPath, volume));
+
+    const before = new AbortController();
+    before.abort(new Error('stopped before it started'));
+    await expect(replicator.sync(volume, [host], { signal: before.signal })).rejects.toThrow(
+      'stopped before it started',
+    );
+    expect(await readdir(join(volumesPath, volume))).toEqual([]);
+
+    const during = new AbortController();
+    const started = performance.now();
+    const sync = replicator.sync(volume, [host], { signal: during.signal });
+    setTimeout(() => during.abort(new Error('job timeout')), 100);
+    await expect(sync).rejects.toThrow('job timeout');
+    expect(performance.now() - started).toBeLessThan(5_000);
+    const rsyncs = await execa('pgrep', ['-f', `rsync.*${volume}/`], { reject: false });
+    expect(rsyncs.stdout).toBe('');
   });
 
   it('refuses to sync a volume that does not exist here, and creates nothing', async () => {
