@@ -15,7 +15,7 @@ import {
 } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 
@@ -44,6 +44,8 @@ export interface Dockerd {
   dir: string;
   /** Graph driver actually in use (overlay2 where the temp dir allows it, else vfs). */
   storageDriver: string;
+  /** Our containers' cgroup parent: every container process is found (and killed) by it. */
+  cgroupParent: string;
   /** Milliseconds from spawning dockerd until its API answered. */
   startupMs: number;
   /** Runs the docker CLI against this daemon (private DOCKER_CONFIG, never ~/.docker). */
@@ -293,6 +295,10 @@ export async function startDockerd(options: DockerdOptions = {}): Promise<Docker
       '--iptables=false',
       '--ip-masq=false',
       '--bridge=none',
+      // Containers outlive a killed dockerd and shim (re-parented to init, still holding our
+      // mounts); a cgroup parent of our own lets stop() find and kill them.
+      '--cgroup-parent',
+      `/${basename(dir)}`,
       ...(options.extraArgs ?? []),
     ];
     const started = performance.now();
@@ -346,6 +352,7 @@ export async function startDockerd(options: DockerdOptions = {}): Promise<Docker
       execRoot,
       dir,
       storageDriver,
+      cgroupParent: basename(dir),
       startupMs,
       docker,
       importBusybox(tag = DEFAULT_BUSYBOX_TAG) {
@@ -482,12 +489,17 @@ async function teardown(
   if (containerd !== undefined) await terminate(containerd, 10_000);
   // Shims (containerd-shim-runc-v2) are re-parented to init, not children of containerd;
   // they carry our private containerd address on their command line.
-  for (const pid of pidsReferencing(entry.dir)) {
+  const killed = pidsReferencing(entry.dir);
+  for (const pid of killed) {
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
       // Already gone.
     }
+  }
+  // SIGKILL is delivered asynchronously: wait until they are gone (and their mounts released).
+  for (let i = 0; i < 100 && killed.some((pid) => existsSync(`/proc/${pid}/cgroup`)); i++) {
+    await sleep(20);
   }
   for (const mount of await mountsUnder(entry.dir)) await unmount(mount);
   await rm(entry.dir, { recursive: true, force: true });
@@ -505,18 +517,40 @@ async function terminate(child: Daemon, graceMs: number): Promise<void> {
   await child;
 }
 
+/** Our shims (our dir on their command line) and our containers' processes (our cgroup parent). */
 function pidsReferencing(dir: string): number[] {
+  const cgroup = `:/${basename(dir)}/`;
   const pids: number[] = [];
   for (const entry of safeReaddir('/proc')) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     try {
       // Arguments are NUL-separated; our unique dir appears in any of them.
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(dir)) pids.push(Number(entry));
+      if (
+        readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(dir) ||
+        readFileSync(`/proc/${entry}/cgroup`, 'utf8').includes(cgroup)
+      ) {
+        pids.push(Number(entry));
+      }
     } catch {
       // The process ended while we looked.
     }
   }
   return pids;
+}
+
+/** Processes still inside the containers of the dockerd whose temp dir is `dir`. */
+export function containerProcesses(dockerd: Pick<Dockerd, 'cgroupParent'>): number[] {
+  const cgroup = `:/${dockerd.cgroupParent}/`;
+  return safeReaddir('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((entry) => {
+      try {
+        return readFileSync(`/proc/${entry}/cgroup`, 'utf8').includes(cgroup);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
 }
 
 function safeReaddir(path: string): string[] {

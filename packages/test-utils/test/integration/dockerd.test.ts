@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  containerProcesses,
   type Dockerd,
   DockerdError,
   registerVolumePlugin,
@@ -150,10 +151,30 @@ describe('private dockerd fixture', () => {
         reject: true,
       });
       expect(mountsUnder(dockerd.dir).length).toBeGreaterThan(0);
+      expect(containerProcesses(dockerd).length).toBeGreaterThan(0);
     } finally {
       await dockerd.stop();
     }
     await expectGone(dockerd);
+    expect(containerProcesses(dockerd)).toEqual([]);
+  });
+
+  it('kills the containers of a dockerd that was itself killed (they would hold our mounts)', async () => {
+    const dockerd = await startDockerd();
+    try {
+      const image = await dockerd.importBusybox('bv-box:orphan');
+      await dockerd.docker(['run', '-d', '--network', 'none', image, 'sleep', '600'], {
+        reject: true,
+      });
+      const pid = Number(readFileSync(join(dockerd.dir, 'docker.pid'), 'utf8'));
+      process.kill(pid, 'SIGKILL');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(containerProcesses(dockerd).length).toBeGreaterThan(0);
+    } finally {
+      await dockerd.stop();
+    }
+    await expectGone(dockerd);
+    expect(containerProcesses(dockerd)).toEqual([]);
   });
 
   it('finds a legacy volume plugin registered with a spec file', async () => {
