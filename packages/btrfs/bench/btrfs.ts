@@ -85,6 +85,30 @@ async function main(): Promise<void> {
       `listSubvolumes of ${ENTRIES} entries (${listed} subvolumes): median ${fmt(median(lists))} ms (${SWEEPS} runs)`,
     );
 
+    // Get's facts for every volume at once: one listing and a few lsattr batches, against one
+    // `subvolume show` (which walks every subvolume) per volume.
+    const subvolumes = paths.filter((_, index) => index % 2 === 0);
+    const listings: number[] = [];
+    for (let i = 0; i < SWEEPS; i++) listings.push(await timed(() => btrfs.snapshotTimes(dir)));
+    const flagSweeps: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      flagSweeps.push(
+        await timed(async () => {
+          const flags = await btrfs.nocowFlags(subvolumes);
+          if (flags.size !== subvolumes.length) throw new Error(`nocowFlags: ${flags.size}`);
+        }),
+      );
+    }
+    const shows: number[] = [];
+    for (let i = 0; i < 5; i++) shows.push(await timed(() => btrfs.show(subvolumes[i]!)));
+    console.log(
+      `snapshotTimes with ${listed} subvolumes: median ${fmt(median(listings))} ms (one process, ${SWEEPS} runs)`,
+    );
+    console.log(
+      `nocowFlags of ${subvolumes.length} subvolumes: median ${fmt(median(flagSweeps))} ms (3 runs)`,
+    );
+    console.log(`show of one subvolume among ${listed}: median ${fmt(median(shows))} ms (5 runs)`);
+
     // Snapshot latency: wrapper vs. bare execa. Warm up both paths (JIT, page cache), then
     // alternate which goes first, so a commit left pending by one does not always hit the other.
     const source = join(fs.mountPoint, 'source');

@@ -1,14 +1,25 @@
+import { realpath, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import { argumentBatches } from './batches.js';
 import {
   AlreadyExistsError,
+  BtrfsCommandError,
+  type CommandFailure,
   NoSuchPathError,
   NotASubvolumeError,
   NotBtrfsError,
   QuotaDisabledError,
 } from './errors.js';
 import { isBtrfs, isSubvolume, listSubvolumes, lstatOrUndefined } from './inspect.js';
-import { parseLsattrNocow, parseQgroupShow, parseSubvolumeShow } from './parse.js';
-import { run } from './run.js';
+import { absoluteThrough, mountOf } from './mounts.js';
+import {
+  parseLsattrBatch,
+  parseLsattrNocow,
+  parseQgroupShow,
+  parseSnapshotList,
+  parseSubvolumeShow,
+} from './parse.js';
+import { run, runTolerant } from './run.js';
 import { startReceive, startSend } from './streams.js';
 import type {
   BtrfsOptions,
@@ -21,6 +32,10 @@ import type {
   SnapshotOptions,
   SubvolumeInfo,
 } from './types.js';
+
+// Paths per `lsattr` process: spawning costs ~3 ms, reading 1,000 flags ~8 ms. The byte budget
+// keeps long paths far below ARG_MAX (2 MiB on Linux, arguments and environment together).
+const LSATTR_LIMITS = { maxCount: 1000, maxBytes: 256 * 1024 } as const;
 
 /**
  * Typed wrapper over btrfs-progs. Every path is made absolute before it reaches a command, so
@@ -194,6 +209,101 @@ export class Btrfs {
     return parseLsattrNocow(await run(this.#lsattr, ['-d', '--', target], target));
   }
 
+  /**
+   * The No_COW attribute of many paths, `lsattr -d` on up to 1,000 at a time. Paths that do not
+   * exist (e.g. deleted meanwhile) are left out of the answer; any other failure throws.
+   * Keys are the paths as given.
+   */
+  async nocowFlags(paths: readonly string[]): Promise<Map<string, boolean>> {
+    const given = new Map<string, string[]>();
+    for (const path of paths) {
+      const target = resolve(path);
+      given.set(target, [...(given.get(target) ?? []), path]);
+    }
+    // A newline would split lsattr's line in two: such paths get a process of their own.
+    const targets = [...given.keys()];
+    const lined = targets.filter((target) => !target.includes('\n'));
+    const flags = new Map<string, boolean>();
+    for (const chunk of argumentBatches(lined, LSATTR_LIMITS)) {
+      const { stdout, failure } = await runTolerant(this.#lsattr, ['-d', '--', ...chunk]);
+      const answers = parseLsattrBatch(stdout);
+      for (const target of chunk) {
+        const nocow = answers.get(target);
+        if (nocow !== undefined) flags.set(target, nocow);
+      }
+      if (failure) this.#tolerateMissing(failure);
+    }
+    for (const target of targets.filter((t) => t.includes('\n'))) {
+      if (!(await lstatOrUndefined(target))) continue;
+      flags.set(target, parseLsattrNocow(await run(this.#lsattr, ['-d', '--', target], target)));
+    }
+    const answer = new Map<string, boolean>();
+    for (const [target, nocow] of flags) {
+      for (const path of given.get(target) ?? []) answer.set(path, nocow);
+    }
+    return answer;
+  }
+
+  /**
+   * Creation times (otime, to the second) of the snapshots under `path` (itself included), by
+   * absolute path: one `btrfs subvolume list -s` for the whole filesystem, however many there
+   * are. Subvolumes made from scratch are not listed: their root folder's birth time (statx
+   * btime) is their creation time. A snapshot's root folder keeps its source's birth time, so
+   * for snapshots (clones, restores) this is the only cheap source of truth.
+   */
+  async snapshotTimes(path: string): Promise<Map<string, Date>> {
+    const target = resolve(path);
+    await this.#requireBtrfs(target);
+    // Listed paths are filesystem paths; map them through the mount that `target` is on.
+    const real = await realpath(target);
+    const mount = await mountOf(real);
+    if (mount?.fsType !== 'btrfs') throw new NotBtrfsError(target);
+    // TZ=UTC: btrfs-progs prints otime in local time, ambiguous when DST repeats an hour.
+    const stdout = await run(this.#btrfs, ['subvolume', 'list', '-a', '-s', '--', target], target, {
+      TZ: 'UTC',
+    });
+    const times = new Map<string, Date>();
+    for (const listed of parseSnapshotList(stdout)) {
+      const seen = absoluteThrough(mount, listed.path);
+      if (seen === undefined || listed.otime === undefined) continue;
+      // Keys under `target` as the caller wrote it, symlinks and all.
+      if (seen === real) times.set(target, listed.otime);
+      else if (seen.startsWith(real === '/' ? '/' : `${real}/`)) {
+        times.set(`${target}${seen.slice(real === '/' ? 0 : real.length)}`, listed.otime);
+      }
+    }
+    return times;
+  }
+
+  /**
+   * When the subvolume at `path` was created, to the second (what `btrfs subvolume show` calls
+   * its creation time), without `subvolume show`'s walk over every subvolume: the birth time of
+   * its root folder, unless it is a snapshot (then one `btrfs subvolume list`). For many
+   * subvolumes, call snapshotTimes() once instead.
+   */
+  async createdAt(path: string): Promise<Date> {
+    const target = resolve(path);
+    await this.#requireSubvolume(target);
+    const stats = await stat(target, { bigint: true });
+    return (await this.snapshotTimes(target)).get(target) ?? wholeSeconds(stats.birthtimeNs);
+  }
+
+  /** A path deleted meanwhile is no failure of the batch; anything else lsattr says is. */
+  #tolerateMissing(failure: CommandFailure): void {
+    const unexplained = failure.stderr
+      .split('\n')
+      .filter(
+        (line) => line.trim() !== '' && !/No such file or directory|Not a directory/.test(line),
+      );
+    if (unexplained.length === 0) return;
+    // Up to 1,000 paths: the message names the command, stderr names the paths that failed.
+    const command = [...failure.command.slice(0, 4), `… (${failure.command.length - 3} paths)`];
+    throw new BtrfsCommandError(
+      'lsattr failed: see the command and stderr below (is every path on a filesystem with file attributes?)',
+      { ...failure, command },
+    );
+  }
+
   #btrfsRun(args: readonly string[], path: string): Promise<string> {
     return run(this.#btrfs, args, path);
   }
@@ -214,4 +324,9 @@ export class Btrfs {
     if (await lstatOrUndefined(path)) throw new AlreadyExistsError(path);
     await this.#requireBtrfs(dirname(path));
   }
+}
+
+/** A birth time in nanoseconds to a Date to the second, the precision btrfs shows otime with. */
+function wholeSeconds(ns: bigint): Date {
+  return new Date(Number(ns / 1_000_000_000n) * 1000);
 }

@@ -16,6 +16,9 @@
 //   await btrfs.setQuotaLimit(subvolumePath, bytes | 'none');
 //   await btrfs.quota(subvolumePath): QuotaInfo | undefined   // undefined when quotas are off
 //   await btrfs.isNocow(path): boolean                        // lsattr-equivalent, C flag
+//   await btrfs.nocowFlags(paths): Map<path, boolean>         // C flags, one lsattr per 1,000 paths; missing paths left out
+//   await btrfs.snapshotTimes(dir): Map<absolutePath, Date>   // otime of every snapshot under dir, one process
+//   await btrfs.createdAt(path): Date                         // creation time to the second, no `subvolume show`
 //   await isBtrfs(path): boolean                              // fs.statfs magic, no process
 //   parseSize('10G'): number                                  // quota sizes, powers of 1024
 //

@@ -2,10 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { InvalidSizeError } from './errors.js';
 import {
   parseBtrfsTime,
+  parseLsattrBatch,
   parseLsattrNocow,
   parseQgroupShow,
   parseReceived,
   parseSize,
+  parseSnapshotList,
   parseSubvolumeShow,
 } from './parse.js';
 
@@ -133,4 +135,61 @@ describe('parseSize', () => {
       }
     },
   );
+});
+
+// Captured from btrfs-progs v6.2 (`btrfs subvolume list -a -s`, TZ=UTC), plus hand-made lines for
+// a path with " otime " in it, a missing otime and a name with a newline.
+const SNAPSHOT_LIST = `ID 258 gen 7 cgen 7 top level 256 otime 2026-11-26 15:08:52 path @/volumes/b c
+ID 259 gen 8 cgen 8 top level 256 otime 2026-11-26 15:08:53 path @/volumes/a@snap
+ID 10271 gen 22 cgen 22 top level 10270 otime 2026-11-26 15:10:29 path <FS_TREE>/volumes/dir/nested/snapinside
+ID 300 gen 9 cgen 9 top level 5 otime 2026-01-02 03:04:05 path x otime 2020-01-01 00:00:00 path y
+ID 301 gen 9 cgen 9 top level 5 otime - path old
+ID 302 gen 9 cgen 9 top level 5 otime 2026-11-26 15:10:30 path volumes/nl
+second line
+ID 303 gen 9 cgen 9 top level 5 otime 2026-11-26 15:10:31 path volumes/last
+`;
+
+describe('parseSnapshotList', () => {
+  it('reads id, top-level path (without <FS_TREE>/) and otime as UTC', () => {
+    expect(parseSnapshotList(SNAPSHOT_LIST)).toEqual([
+      { id: 258, path: '@/volumes/b c', otime: new Date('2026-11-26T15:08:52Z') },
+      { id: 259, path: '@/volumes/a@snap', otime: new Date('2026-11-26T15:08:53Z') },
+      {
+        id: 10271,
+        path: 'volumes/dir/nested/snapinside',
+        otime: new Date('2026-11-26T15:10:29Z'),
+      },
+      {
+        id: 300,
+        path: 'x otime 2020-01-01 00:00:00 path y',
+        otime: new Date('2026-01-02T03:04:05Z'),
+      },
+      { id: 301, path: 'old', otime: undefined },
+      { id: 302, path: 'volumes/nl\nsecond line', otime: new Date('2026-11-26T15:10:30Z') },
+      { id: 303, path: 'volumes/last', otime: new Date('2026-11-26T15:10:31Z') },
+    ]);
+  });
+
+  it('answers nothing for an empty listing, and ignores text before the first entry', () => {
+    expect(parseSnapshotList('')).toEqual([]);
+    expect(parseSnapshotList('WARNING: something\n')).toEqual([]);
+  });
+});
+
+describe('parseLsattrBatch', () => {
+  it('maps each path (spaces kept) to its C flag', () => {
+    const stdout = [
+      '---------------------- /m/volumes/v00000',
+      '---------------C------ /m/volumes/v00001',
+      '--------------e------- /m/volumes/we ird  name',
+      'not an lsattr line',
+    ].join('\n');
+    expect(parseLsattrBatch(stdout)).toEqual(
+      new Map([
+        ['/m/volumes/v00000', false],
+        ['/m/volumes/v00001', true],
+        ['/m/volumes/we ird  name', false],
+      ]),
+    );
+  });
 });

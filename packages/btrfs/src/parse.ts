@@ -105,3 +105,65 @@ export function parseSize(input: string): number {
   if (!Number.isInteger(bytes) && unit === 0) throw new InvalidSizeError(input);
   return Math.round(bytes);
 }
+
+/** One line of `btrfs subvolume list -a -s`: a snapshot and its creation time. */
+export interface ListedSnapshot {
+  /** Subvolume id (qgroup 0/<id>). */
+  id: number;
+  /** Path relative to the filesystem's top level (subvolid 5), without `<FS_TREE>/`. */
+  path: string;
+  /** otime, to the second; undefined when btrfs has none (printed as `-`). */
+  otime: Date | undefined;
+}
+
+// `ID 258 gen 7 cgen 7 top level 256 otime 2026-11-26 15:08:52 path volumes/b c`. The lazy
+// middle keeps us working if btrfs-progs adds columns, and stops at the first " otime ", which
+// is the column (a path containing " otime " comes after it).
+const SNAPSHOT_LINE = /^ID (\d+) .*? otime (-|\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) path (.*)$/;
+// With -a, subvolumes that are not direct children of the listed path's subvolume get this
+// prefix; the rest of every path is relative to the top level either way.
+const FS_TREE_PREFIX = '<FS_TREE>/';
+
+/**
+ * Parses `btrfs subvolume list -a -s` run with TZ=UTC (btrfs-progs prints otime in local time,
+ * which is ambiguous in the hour a DST change repeats). A line that does not start a new entry
+ * continues the previous path: the name contained a newline.
+ */
+export function parseSnapshotList(stdout: string): ListedSnapshot[] {
+  const entries: ListedSnapshot[] = [];
+  const text = stdout.endsWith('\n') ? stdout.slice(0, -1) : stdout;
+  for (const line of text === '' ? [] : text.split('\n')) {
+    const match = SNAPSHOT_LINE.exec(line);
+    if (!match?.[1] || match[2] === undefined || match[3] === undefined) {
+      const last = entries.at(-1);
+      if (last !== undefined) last.path += `\n${line}`;
+      continue;
+    }
+    const otime = match[2] === '-' ? undefined : new Date(`${match[2].replace(' ', 'T')}Z`);
+    entries.push({
+      id: Number(match[1]),
+      path: match[3],
+      otime: otime === undefined || Number.isNaN(otime.getTime()) ? undefined : otime,
+    });
+  }
+  for (const entry of entries) {
+    if (entry.path.startsWith(FS_TREE_PREFIX)) entry.path = entry.path.slice(FS_TREE_PREFIX.length);
+  }
+  return entries;
+}
+
+/**
+ * Parses `lsattr -d a b c`: `<flags> <path>` a line, path as given. Lines that do not look like
+ * that (a path with a newline in it) are skipped: such paths are queried one at a time.
+ */
+export function parseLsattrBatch(stdout: string): Map<string, boolean> {
+  const flags = new Map<string, boolean>();
+  for (const line of stdout.split('\n')) {
+    // The flags column is fixed-width, '-' for each flag not set.
+    const match = /^([A-Za-z-]*-[A-Za-z-]*) (.+)$/.exec(line);
+    if (match?.[1] !== undefined && match[2] !== undefined) {
+      flags.set(match[2], match[1].includes('C'));
+    }
+  }
+  return flags;
+}

@@ -70,13 +70,39 @@ export async function run(
   file: string,
   args: readonly string[],
   path: string | undefined,
+  env: Readonly<Record<string, string>> = {},
 ): Promise<string> {
   const command = [file, ...args];
   try {
-    const { stdout } = await execa(file, args, { stdin: 'ignore', env: COMMAND_ENV });
+    const { stdout } = await execa(file, args, {
+      stdin: 'ignore',
+      env: { ...COMMAND_ENV, ...env },
+    });
     return stdout;
   } catch (error) {
     if (error instanceof ExecaError) throw classifyFailure(failureOf(error, command), path);
     throw error;
   }
+}
+
+/**
+ * Runs a command that reports per-argument failures on stderr but still answers for the other
+ * arguments (`lsattr -d a b c`): the caller reads stdout and decides what a failure means.
+ * Throws only when the process could not run at all.
+ */
+export async function runTolerant(
+  file: string,
+  args: readonly string[],
+): Promise<{ stdout: string; failure: CommandFailure | undefined }> {
+  const command = [file, ...args];
+  const result = await execa(file, args, { stdin: 'ignore', env: COMMAND_ENV, reject: false });
+  if (!result.failed) return { stdout: result.stdout, failure: undefined };
+  const failure: CommandFailure = {
+    command,
+    exitCode: result.exitCode,
+    stderr: result.stderr !== '' ? result.stderr : (result.shortMessage ?? ''),
+  };
+  // No exit code: never started (missing binary) or killed; nothing on stdout can be trusted.
+  if (result.exitCode === undefined) throw classifyFailure(failure, undefined);
+  return { stdout: result.stdout, failure };
 }
