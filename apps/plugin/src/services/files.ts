@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { lstat, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
 /** Flushes a directory entry change (create, rename, unlink) to disk. */
@@ -50,4 +50,15 @@ export async function readJsonOrUndefined(path: string): Promise<unknown> {
 export async function removeDurably(path: string): Promise<void> {
   await rm(path, { force: true });
   await fsyncDir(dirname(path));
+}
+
+/** Whether anything (file, folder, subvolume, dangling link) is at `path`. */
+export async function pathExists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
 }

@@ -1,12 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import { lstat, readdir, rename } from 'node:fs/promises';
+import { readdir, rename } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { SnapshotName } from '@buttervolume/names';
 import { VolumeName } from '@buttervolume/names';
 import { PluginError, VolumeInUseError } from '../errors.js';
 import { logged } from '../log.js';
 import type { RestoreStep, ServiceContext } from './context.js';
-import { fsyncDir, readJsonOrUndefined, removeDurably, writeFileAtomic } from './files.js';
+import {
+  fsyncDir,
+  pathExists,
+  readJsonOrUndefined,
+  removeDurably,
+  writeFileAtomic,
+} from './files.js';
 import { resolveSnapshot, type SnapshotService } from './snapshots.js';
 import { type VolumeService, volumeOf } from './volumes.js';
 
@@ -70,7 +76,7 @@ export class RestoreService {
     );
     const targetPath = layout.volume(target);
     const targetExists = await btrfs.isSubvolume(targetPath);
-    if (!targetExists && (await exists(targetPath))) {
+    if (!targetExists && (await pathExists(targetPath))) {
       throw new PluginError(
         'VOLUME_EXISTS',
         `${targetPath} exists but is not a btrfs subvolume: move it out of the volumes folder first`,
@@ -148,9 +154,9 @@ export class RestoreService {
     const staging = layout.restoreStaging(target, id);
     const old = layout.restoreOld(target, id);
     const [hasTarget, hasStaging, hasOld] = await Promise.all([
-      exists(targetPath),
-      exists(staging),
-      exists(old),
+      pathExists(targetPath),
+      pathExists(staging),
+      pathExists(old),
     ]);
     let outcome: string;
     if (hasStaging && !hasTarget && hasOld) {
@@ -216,14 +222,4 @@ function parseJournal(
     snapshot: String(j.snapshot),
     backup: typeof j.backup === 'string' ? j.backup : null,
   };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw error;
-  }
 }

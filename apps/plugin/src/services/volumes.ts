@@ -1,5 +1,5 @@
 import type { BigIntStats } from 'node:fs';
-import { lstat, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { MarkerName, SnapshotName, VolumeName } from '@buttervolume/names';
 import {
@@ -12,6 +12,7 @@ import {
 import { logged } from '../log.js';
 import type { ServiceContext } from './context.js';
 import { CreationTimes } from './creation-times.js';
+import { pathExists } from './files.js';
 import type { SnapshotService } from './snapshots.js';
 import { VolumeList } from './volume-list.js';
 
@@ -347,16 +348,6 @@ function describeOptions(options: CreateVolumeOptions): Record<string, unknown> 
     ...(options.sizeBytes === undefined ? {} : { sizeBytes: options.sizeBytes }),
     ...(options.from ? { from: options.from.name } : {}),
   };
-}
-
-async function pathExists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw error;
-  }
 }
 
 export { volumeOf };
