@@ -13,13 +13,14 @@ function sshB(host: HostB, remote: string[]) {
   });
 }
 
-async function expectGone(host: HostB, holderState: { devices: string[] }): Promise<void> {
+async function expectGone(host: HostB, holderState: { images: string[] }): Promise<void> {
   const { stdout: netns } = await execa('ip', ['netns', 'list']);
   expect(netns).not.toContain(host.netns);
   const { stdout: links } = await execa('ip', ['-o', 'link', 'show']);
   expect(links).not.toContain(host.netns.replace('bv-b-', 'bv-a'));
-  const { stdout: loops } = await execa('losetup', ['--list', '--noheadings', '-O', 'NAME']);
-  for (const device of holderState.devices) expect(loops.split('\n')).not.toContain(device);
+  // By backing file, not device name: another test may already have reused the freed device.
+  const { stdout: loops } = await execa('losetup', ['--list', '--noheadings', '-O', 'BACK-FILE']);
+  for (const image of holderState.images) expect(loops).not.toContain(image);
   expect(existsSync(host.identityFile)).toBe(false);
   const { stdout: addrs } = await execa('ip', ['-o', '-4', 'addr', 'show']);
   expect(addrs).not.toContain(`${host.localAddress}/30`);
@@ -33,7 +34,7 @@ describe('host B fixture', () => {
   it('runs ssh commands on B, which sees its own btrfs at the same path, and cleans up', async () => {
     const a = await createLoopBtrfs({ sizeMiB: 200 });
     let host: HostB | undefined;
-    const devices: string[] = [];
+    const images: string[] = [];
     try {
       await writeFile(join(a.mountPoint, 'on-a'), 'A');
       host = await createHostB({ paths: [a.mountPoint], sizeMiB: 200 });
@@ -77,14 +78,14 @@ describe('host B fixture', () => {
         'NAME,BACK-FILE',
       ]);
       for (const line of loops.split('\n')) {
-        if (line.includes('bv-hostb-')) devices.push(line.trim().split(/\s+/)[0]!);
+        if (line.includes('bv-hostb-')) images.push(line.trim().split(/\s+/)[1]!);
       }
-      expect(devices.length).toBe(1);
+      expect(images.length).toBe(1);
     } finally {
       await host?.cleanup();
       await a.cleanup();
     }
-    await expectGone(host!, { devices });
+    await expectGone(host!, { images });
   });
 
   it('stopSsh makes B unreachable with a connection error and startSsh brings it back', async () => {
