@@ -92,10 +92,18 @@ interface Decisions {
 
 const RECENT_VOLUMES = 8;
 
+/** A volume, and how many of its names are snapshots and markers. */
 interface Group {
   readonly volume: string;
-  readonly snapshots: number[];
-  readonly markers: number[];
+  snapshotCount: number;
+  markerCount: number;
+}
+
+/** Indexes of some names oldest first, with their wall-clock times, in the first `length`. */
+interface Sorted {
+  readonly indexes: Int32Array;
+  readonly wall: Float64Array;
+  readonly length: number;
 }
 
 function decide(
@@ -118,9 +126,12 @@ function decide(
     parents: new Map(),
   };
   const wall = new Float64Array(n);
-  const groups = new Map<string, Group>();
+  // Per name: 2 × its group's number for a snapshot, 2 × it + 1 for a marker, -1 for neither.
+  const member = new Int32Array(n);
+  const groups: Group[] = [];
+  const byVolume = new Map<string, number>();
   let unparsed: Set<string> | undefined;
-  const recent: Group[] = [];
+  const recent: number[] = [];
 
   for (let i = 0; i < n; i++) {
     const name = names[i]!;
@@ -130,131 +141,254 @@ function decide(
       unparsed ??= new Set();
       d.reason[i] = unparsed.has(name) ? DUPLICATE : NO_TIMESTAMP;
       unparsed.add(name);
+      member[i] = -1;
       continue;
     }
     wall[i] = ms;
     // Few volumes, many snapshots each: find the group among the last few volumes seen before
     // paying for a slice and a hash lookup.
-    let group: Group | undefined;
+    let g = -1;
     for (let r = 0; r < recent.length; r++) {
-      const candidate = recent[r]!;
-      if (candidate.volume.length === parts.at1 && name.startsWith(candidate.volume)) {
-        group = candidate;
+      const volume = groups[recent[r]!]!.volume;
+      if (volume.length === parts.at1 && name.startsWith(volume)) {
+        g = recent[r]!;
         break;
       }
     }
-    if (!group) {
+    if (g < 0) {
       const volume = name.slice(0, parts.at1);
-      group = groups.get(volume);
-      if (!group) {
-        group = { volume, snapshots: [], markers: [] };
-        groups.set(volume, group);
+      g = byVolume.get(volume) ?? -1;
+      if (g < 0) {
+        g = groups.length;
+        groups.push({ volume, snapshotCount: 0, markerCount: 0 });
+        byVolume.set(volume, g);
       }
       if (recent.length === RECENT_VOLUMES) recent.pop();
-      recent.unshift(group);
+      recent.unshift(g);
     }
+    const group = groups[g]!;
     if (parts.at2 === name.length) {
-      group.snapshots.push(i);
+      member[i] = 2 * g;
+      group.snapshotCount++;
     } else {
       d.hostAt[i] = parts.at2 + 1;
-      group.markers.push(i);
+      member[i] = 2 * g + 1;
+      group.markerCount++;
     }
   }
 
-  const byTime = (a: number, b: number): number =>
-    wall[a]! - wall[b]! || (names[a]! < names[b]! ? -1 : names[a]! > names[b]! ? 1 : 0);
-  const seconds = new Float64Array(n);
-  const nowWall = wallClockMs(now);
-  for (const group of groups.values()) {
-    decideMarkers(d, names, dedupe(d, names, wall, group.markers, byTime));
-    const snapshots = dedupe(d, names, wall, group.snapshots, byTime);
-    decideSnapshots(d, snapshots, wall, seconds, nowWall);
+  // Each group's snapshots and markers, in input order: one typed array each, filled in one pass.
+  const lists: Int32Array[] = [];
+  for (const group of groups) {
+    lists.push(new Int32Array(group.snapshotCount), new Int32Array(group.markerCount));
   }
-  if (d.parents.size > 0) {
-    for (const group of groups.values()) {
-      for (const i of group.snapshots) {
-        if (d.reason[i] === DUPLICATE || !d.parents.has(names[i]!)) continue;
-        d.purge[i] = 0;
-        d.reason[i] = SEND_PARENT;
+  const filled = new Int32Array(lists.length);
+  for (let i = 0; i < n; i++) {
+    const l = member[i]!;
+    if (l >= 0) lists[l]![filled[l]!++] = i;
+  }
+
+  const nowWall = wallClockMs(now);
+  for (let g = 0; g < groups.length; g++) {
+    const markers = oldestFirst(d, names, wall, lists[2 * g + 1]!);
+    const newest = decideMarkers(d, names, markers);
+    const snapshots = oldestFirst(d, names, wall, lists[2 * g]!);
+    decideSnapshots(d, snapshots, nowWall);
+    // The snapshot a newest marker records has the marker's volume and time: find it by time.
+    for (const i of newest) {
+      const parent = names[i]!.slice(0, d.hostAt[i]! - 1);
+      const k = find(snapshots, names, wall[i]!, parent);
+      if (k >= 0) {
+        const p = snapshots.indexes[k]!;
+        d.purge[p] = 0;
+        d.reason[p] = SEND_PARENT;
       }
     }
   }
   return d;
 }
 
-/** Sorts oldest first (sorting only when needed) and marks repeated names. */
-function dedupe(
-  d: Decisions,
-  names: readonly string[],
-  wall: Float64Array,
-  indexes: number[],
-  byTime: (a: number, b: number) => number,
-): number[] {
-  let sorted = true;
-  for (let k = 1; k < indexes.length && sorted; k++) {
-    sorted = byTime(indexes[k - 1]!, indexes[k]!) <= 0;
+/** Where `name`, of time `time`, is in `sorted`, or -1. */
+function find(sorted: Sorted, names: readonly string[], time: number, name: string): number {
+  const { wall, indexes } = sorted;
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (wall[mid]! < time) lo = mid + 1;
+    else hi = mid;
   }
-  if (!sorted) sortOldestFirst(indexes, wall, byTime);
-  let m = 0;
-  for (let k = 0; k < indexes.length; k++) {
-    const i = indexes[k]!;
-    const previous = m > 0 ? indexes[m - 1]! : -1;
-    if (previous >= 0 && wall[previous] === wall[i] && names[previous] === names[i]) {
-      d.reason[i] = DUPLICATE;
-      continue;
-    }
-    indexes[m++] = i;
+  for (let k = lo; k < sorted.length && wall[k] === time; k++) {
+    if (names[indexes[k]!] === name) return k;
   }
-  indexes.length = m;
-  return indexes;
+  return -1;
 }
 
 /**
- * A numeric Float64Array sort is several times faster than a comparator sort, so when the keys
- * allow it, pack (time, position) into one exact integer per snapshot and sort those.
+ * The names of `indexes` (in input order) oldest first, ties in name order, each name once:
+ * a repeated name is marked DUPLICATE and left out, so its first occurrence is the one decided.
  */
-function sortOldestFirst(
-  indexes: number[],
+function oldestFirst(
+  d: Decisions,
+  names: readonly string[],
   wall: Float64Array,
-  byTime: (a: number, b: number) => number,
-): void {
+  indexes: Int32Array,
+): Sorted {
   const m = indexes.length;
-  let min = Number.POSITIVE_INFINITY;
-  let max = Number.NEGATIVE_INFINITY;
-  for (const i of indexes) {
-    const w = wall[i]!;
-    if (w < min) min = w;
-    if (w > max) max = w;
+  let times = new Float64Array(m);
+  let sorted = true;
+  for (let k = 0; k < m; k++) {
+    const t = wall[indexes[k]!]!;
+    times[k] = t;
+    if (k > 0 && sorted) {
+      const previous = times[k - 1]!;
+      sorted = previous < t || (previous === t && names[indexes[k - 1]!]! <= names[indexes[k]!]!);
+    }
   }
-  if ((max - min + 1) * m > Number.MAX_SAFE_INTEGER) {
-    indexes.sort(byTime);
-    return;
+  let order = indexes;
+  if (!sorted) {
+    const permutation = sortPermutation(times, names, indexes);
+    order = new Int32Array(m);
+    const sortedTimes = new Float64Array(m);
+    for (let k = 0; k < m; k++) {
+      const p = permutation[k]!;
+      order[k] = indexes[p]!;
+      sortedTimes[k] = times[p]!;
+    }
+    times = sortedTimes;
   }
-  const keys = new Float64Array(m);
-  for (let k = 0; k < m; k++) keys[k] = (wall[indexes[k]!]! - min) * m + k;
-  keys.sort();
-  const original = indexes.slice();
-  for (let k = 0; k < m; k++) indexes[k] = original[keys[k]! % m]!;
+  let length = 0;
+  for (let k = 0; k < m; k++) {
+    const i = order[k]!;
+    if (length > 0 && times[length - 1] === times[k] && names[order[length - 1]!] === names[i]) {
+      d.reason[i] = DUPLICATE;
+      continue;
+    }
+    order[length] = i;
+    times[length] = times[k]!;
+    length++;
+  }
+  return { indexes: order, wall: times, length };
+}
+
+/** Below this many names a comparator sort beats the radix sort's fixed costs. */
+const RADIX_MIN = 256;
+
+/**
+ * Positions 0..m-1 of `times` (integers: wall-clock ms) ordered by time, equal times by name,
+ * equal names in input order. Large lists go through a stable LSD radix sort on the time
+ * since the oldest (below 2^49 for years 1-9999), then runs of equal times are sorted by name.
+ */
+function sortPermutation(
+  times: Float64Array,
+  names: readonly string[],
+  indexes: Int32Array,
+): Int32Array {
+  const m = times.length;
+  const byTime = (a: number, b: number): number =>
+    times[a]! - times[b]! ||
+    (names[indexes[a]!]! < names[indexes[b]!]!
+      ? -1
+      : names[indexes[a]!]! > names[indexes[b]!]!
+        ? 1
+        : 0);
+  if (m < RADIX_MIN) {
+    const permutation = new Int32Array(m);
+    for (let k = 0; k < m; k++) permutation[k] = k;
+    // TypedArray sort is stable (ES2019 and later), so equal names stay in input order.
+    return permutation.sort(byTime);
+  }
+  const permutation = radixPermutation(times);
   // Equal times came out in input order; name order makes the result independent of it.
   for (let k = 0; k < m; ) {
+    const t = times[permutation[k]!]!;
     let j = k + 1;
-    while (j < m && wall[indexes[j]!] === wall[indexes[k]!]) j++;
+    while (j < m && times[permutation[j]!] === t) j++;
     if (j - k > 1) {
-      const run = indexes.slice(k, j).sort(byTime);
-      for (let r = 0; r < run.length; r++) indexes[k + r] = run[r]!;
+      const run = permutation.slice(k, j).sort(byTime);
+      permutation.set(run, k);
     }
     k = j;
   }
+  return permutation;
+}
+
+const TWO_32 = 4_294_967_296;
+
+/** Stable LSD radix sort of positions by `times` (integers); returns the positions in order. */
+function radixPermutation(times: Float64Array): Int32Array {
+  const m = times.length;
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  for (let k = 0; k < m; k++) {
+    const t = times[k]!;
+    if (t < min) min = t;
+    if (t > max) max = t;
+  }
+  // Keys are times since the oldest, split into 32-bit halves so digits come from bit shifts.
+  const span = max - min;
+  let bits = 0;
+  while (bits < 53 && 2 ** bits <= span) bits++;
+  const lo = new Uint32Array(m);
+  const hi = new Uint32Array(m);
+  for (let k = 0; k < m; k++) {
+    const key = times[k]! - min;
+    const high = Math.floor(key / TWO_32);
+    hi[k] = high;
+    lo[k] = key - high * TWO_32;
+  }
+  // Digits of about log2(m) bits (8 to 16), as few passes as that allows.
+  let width = 8;
+  while (width < 16 && 2 ** width < m) width++;
+  const passes = Math.ceil(bits / width);
+  if (passes > 0) width = Math.ceil(bits / passes);
+  const mask = 2 ** width - 1;
+  const digit = new Uint16Array(m);
+  const count = new Int32Array(mask + 1);
+  let from = new Int32Array(m);
+  for (let k = 0; k < m; k++) from[k] = k;
+  let to = new Int32Array(m);
+  for (let pass = 0; pass < passes; pass++) {
+    const shift = pass * width;
+    count.fill(0);
+    for (let k = 0; k < m; k++) {
+      const value =
+        shift >= 32
+          ? (hi[k]! >>> (shift - 32)) & mask
+          : shift === 0
+            ? lo[k]! & mask
+            : ((lo[k]! >>> shift) | (hi[k]! << (32 - shift))) & mask;
+      digit[k] = value;
+      count[value]!++;
+    }
+    // Every key has the same digit here: this pass would not move anything.
+    if (count[digit[0]!] === m) continue;
+    let total = 0;
+    for (let v = 0; v <= mask; v++) {
+      const c = count[v]!;
+      count[v] = total;
+      total += c;
+    }
+    for (let k = 0; k < m; k++) {
+      const p = from[k]!;
+      to[count[digit[p]!]!++] = p;
+    }
+    const swap = from;
+    from = to;
+    to = swap;
+  }
+  return from;
 }
 
 /**
  * Only the newest marker per (volume, host) is needed, and the snapshot it records is the
- * parent of the next incremental send: keep both, purge superseded markers.
+ * parent of the next incremental send: keep both, purge superseded markers. Returns the newest.
  */
-function decideMarkers(d: Decisions, names: readonly string[], markers: readonly number[]): void {
+function decideMarkers(d: Decisions, names: readonly string[], markers: Sorted): number[] {
   const newest = new Map<string, number>();
   // Oldest first, so the last one seen per host is the newest.
-  for (const i of markers) {
+  for (let k = 0; k < markers.length; k++) {
+    const i = markers.indexes[k]!;
     const host = names[i]!.slice(d.hostAt[i]!);
     const previous = newest.get(host);
     if (previous !== undefined) {
@@ -270,6 +404,7 @@ function decideMarkers(d: Decisions, names: readonly string[], markers: readonly
     if (hosts) hosts.push(host);
     else d.parents.set(parent, [host]);
   }
+  return [...newest.values()];
 }
 
 /**
@@ -282,23 +417,19 @@ function decideMarkers(d: Decisions, names: readonly string[], markers: readonly
  * when it is older than the largest item or its window equals the previous one's (even if that
  * previous one was purged for being too old). It is purged if any segment purges it.
  */
-function decideSnapshots(
-  d: Decisions,
-  snapshots: readonly number[],
-  wall: Float64Array,
-  seconds: Float64Array,
-  nowWall: number,
-): void {
+function decideSnapshots(d: Decisions, snapshots: Sorted, nowWall: number): void {
   const items = d.items;
   const maxSec = items[0]!.minutes * 60;
   const minSec = items[items.length - 1]!.minutes * 60;
   const m = snapshots.length;
+  const indexes = snapshots.indexes;
+  const wall = snapshots.wall;
+  const seconds = new Float64Array(m);
   for (let k = 0; k < m; k++) {
-    const i = snapshots[k]!;
-    const diff = nowWall - wall[i]!;
+    const diff = nowWall - wall[k]!;
     const sec = Math.trunc(diff / 1000);
     seconds[k] = sec;
-    if (sec < minSec) d.reason[i] = diff < 0 ? FUTURE : YOUNG;
+    if (sec < minSec) d.reason[indexes[k]!] = diff < 0 ? FUTURE : YOUNG;
   }
   for (let s = 0; s + 1 < items.length; s++) {
     const hiSec = items[s]!.minutes * 60;
@@ -309,7 +440,7 @@ function decideSnapshots(
     for (let k = 0; k < m; k++) {
       const sec = seconds[k]!;
       if (sec < loSec || (capped && sec > hiSec)) continue;
-      const i = snapshots[k]!;
+      const i = indexes[k]!;
       const window = Math.floor(sec / loSec);
       const same = window === last;
       last = window;

@@ -7,6 +7,7 @@ import {
   parseTimestamp,
   UnsupportedFormatError,
 } from './index.js';
+import { compileFormat, readDefaultWallClockMs, readWallClockMsGeneric } from './timestamp.js';
 
 // Round trips are only exact where every local time exists once: pin a zone without DST.
 process.env.TZ = 'UTC';
@@ -151,5 +152,83 @@ describe('timestamp properties', () => {
         ).toBe(true);
       }),
     );
+  });
+});
+
+describe('the fast path for the default format', () => {
+  const generic = compileFormat('%Y-%m-%dT%H:%M:%S.%f');
+  const both = (text: string, start = 0, end = text.length): [number, number] => [
+    readDefaultWallClockMs(text, start, end),
+    readWallClockMsGeneric(generic, text, start, end),
+  ];
+  const pad = (value: number, width: number): string => String(value).padStart(width, '0');
+
+  // Fields slightly past their ranges, so that invalid dates and times are common.
+  const fields = fc.record({
+    year: fc.oneof(fc.integer({ min: 0, max: 9999 }), fc.constantFrom(1900, 2000, 2024, 2100)),
+    month: fc.integer({ min: 0, max: 13 }),
+    day: fc.oneof(fc.integer({ min: 0, max: 32 }), fc.constantFrom(28, 29, 30, 31)),
+    hour: fc.integer({ min: 0, max: 25 }),
+    minute: fc.integer({ min: 0, max: 61 }),
+    second: fc.integer({ min: 0, max: 61 }),
+    micro: fc.integer({ min: 0, max: 999_999 }),
+  });
+  const texts = fc
+    .tuple(
+      fields,
+      fc.option(fc.record({ at: fc.nat(26), char: fc.constantFrom(...'09/:-T. a+\u0660０') })),
+    )
+    .map(([f, change]) => {
+      const text =
+        `${pad(f.year, 4)}-${pad(f.month, 2)}-${pad(f.day, 2)}T` +
+        `${pad(f.hour, 2)}:${pad(f.minute, 2)}:${pad(f.second, 2)}.${pad(f.micro, 6)}`;
+      return change ? text.slice(0, change.at) + change.char + text.slice(change.at + 1) : text;
+    });
+
+  it('reads what the generic reader reads, or refuses what it refuses', () => {
+    fc.assert(
+      fc.property(texts, (text) => {
+        const [fast, slow] = both(text);
+        expect(Object.is(fast, slow)).toBe(true);
+        // Inside a name too, as the purge reads it.
+        const [inName, slowInName] = both(`vol@${text}@host`, 4, 4 + text.length);
+        expect(Object.is(inName, fast) && Object.is(slowInName, slow)).toBe(true);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('agrees on any string', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 30 }), (text) => {
+        const [fast, slow] = both(text);
+        expect(Object.is(fast, slow)).toBe(true);
+      }),
+    );
+  });
+
+  it.each([
+    ['leap day of a leap year', '2024-02-29T12:00:00.000000', true],
+    ['leap day of 2000', '2000-02-29T00:00:00.000000', true],
+    ['leap day of 1900', '1900-02-29T00:00:00.000000', false],
+    ['leap day of 2100', '2100-02-29T00:00:00.000000', false],
+    ['30 February', '2026-02-30T00:00:00.000000', false],
+    ['31 June', '2026-06-31T00:00:00.000000', false],
+    ['hour 24', '2026-11-24T24:00:00.000000', false],
+    ['a non-digit in the microseconds', '2026-11-24T19:13:40.12345x', false],
+    ['year 0', '0000-01-01T00:00:00.000000', false],
+    ['the first instant', '0001-01-01T00:00:00.000000', true],
+    ['the last instant', '9999-12-31T23:59:59.999999', true],
+  ])('%s', (_, text, valid) => {
+    const [fast, slow] = both(text);
+    expect(Object.is(fast, slow)).toBe(true);
+    expect(Number.isNaN(fast)).toBe(!valid);
+  });
+
+  it('counts the wall clock as UTC, milliseconds of %f included', () => {
+    expect(readDefaultWallClockMs('2026-11-24T19:13:40.123999', 0, 26)).toBe(
+      Date.UTC(2026, 10, 24, 19, 13, 40, 123),
+    );
+    expect(readDefaultWallClockMs('0001-01-01T00:00:00.000000', 0, 26)).toBe(-62_135_596_800_000);
   });
 });
