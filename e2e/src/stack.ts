@@ -40,6 +40,12 @@ export interface Stack {
   ): Promise<DockerResult>;
   /** Runs `buttervolume <args>` against this daemon. */
   cli(args: readonly string[]): Promise<DockerResult>;
+  /** `docker <args>`'s stdout, or an error carrying the daemon's and dockerd's logs. */
+  dockerOk(args: readonly string[]): Promise<string>;
+  /** `buttervolume <args>`'s stdout, or an error carrying the logs. */
+  cliOk(args: readonly string[]): Promise<string>;
+  /** `docker run --rm --network none -v <volume>:/data <busybox> sh -c <script>`. */
+  runArgs(volume: string, script: string): string[];
   /** Kills (or stops) the daemon and starts a new one on the same socket and folders. */
   restartDaemon(signal?: 'SIGTERM' | 'SIGKILL'): Promise<DaemonProcess>;
   /** Subvolumes and stray entries in the volumes and snapshots folders. */
@@ -132,6 +138,20 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
           exitCode: result.exitCode ?? -1,
         };
       },
+      dockerOk: (args) => succeeded('docker', args, stack.docker(args), stack),
+      cliOk: (args) => succeeded('buttervolume', args, stack.cli(args), stack),
+      runArgs: (volume, script) => [
+        'run',
+        '--rm',
+        '--network',
+        'none',
+        '-v',
+        `${volume}:/data`,
+        image,
+        'sh',
+        '-c',
+        script,
+      ],
       async restartDaemon(signal = 'SIGKILL') {
         await daemon.stop(signal);
         daemon = await spawnDaemon({ env: daemonEnv, socketPath, logFile });
@@ -151,6 +171,22 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     await cleanup().catch(() => {});
     throw error;
   }
+}
+
+/** Fails with the daemon's and dockerd's logs attached, so a red test says why. */
+async function succeeded(
+  command: string,
+  args: readonly string[],
+  run: Promise<DockerResult>,
+  stack: Stack,
+): Promise<string> {
+  const result = await run;
+  if (result.exitCode !== 0) {
+    throw new Error(
+      `${command} ${args.join(' ')} exited ${result.exitCode}: ${result.stderr}\n${await stack.diagnostics()}`,
+    );
+  }
+  return result.stdout.trim();
 }
 
 function tail(text: string, lines = 40): string {

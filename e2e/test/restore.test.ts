@@ -16,44 +16,9 @@ afterAll(async () => {
   await stack?.cleanup();
 });
 
-async function dockerOk(args: readonly string[]): Promise<string> {
-  const result = await stack.docker(args);
-  if (result.exitCode !== 0) {
-    throw new Error(
-      `docker ${args.join(' ')} exited ${result.exitCode}: ${result.stderr}\n${await stack.diagnostics()}`,
-    );
-  }
-  return result.stdout.trim();
-}
-
-async function cliOk(args: readonly string[]): Promise<string> {
-  const result = await stack.cli(args);
-  if (result.exitCode !== 0) {
-    throw new Error(
-      `buttervolume ${args.join(' ')} exited ${result.exitCode}: ${result.stderr}\n${await stack.diagnostics()}`,
-    );
-  }
-  return result.stdout.trim();
-}
-
-function runArgs(volume: string, script: string): string[] {
-  return [
-    'run',
-    '--rm',
-    '--network',
-    'none',
-    '-v',
-    `${volume}:/data`,
-    stack.image,
-    'sh',
-    '-c',
-    script,
-  ];
-}
-
 /** A container that keeps the volume mounted until removed. */
 async function startSleeper(volume: string): Promise<string> {
-  return dockerOk([
+  return stack.dockerOk([
     'run',
     '-d',
     '--network',
@@ -68,57 +33,57 @@ async function startSleeper(volume: string): Promise<string> {
 
 describe('snapshot and restore with the CLI', () => {
   it('brings back the snapshot data for the next container', async () => {
-    await dockerOk(['volume', 'create', '-d', stack.driver, 'r1']);
-    await dockerOk(runArgs('r1', 'echo v1 > /data/f'));
-    const snapshot = await cliOk(['snapshot', 'r1']);
+    await stack.dockerOk(['volume', 'create', '-d', stack.driver, 'r1']);
+    await stack.dockerOk(stack.runArgs('r1', 'echo v1 > /data/f'));
+    const snapshot = await stack.cliOk(['snapshot', 'r1']);
     expect(snapshot).toMatch(/^r1@/);
-    expect((await cliOk(['snapshots', 'r1'])).split('\n')).toContain(snapshot);
+    expect((await stack.cliOk(['snapshots', 'r1'])).split('\n')).toContain(snapshot);
 
     const container = await startSleeper('r1');
-    await dockerOk(['exec', container, 'sh', '-c', 'echo v2 > /data/f']);
-    await dockerOk(['rm', '-f', container]);
+    await stack.dockerOk(['exec', container, 'sh', '-c', 'echo v2 > /data/f']);
+    await stack.dockerOk(['rm', '-f', container]);
 
-    const restored = await cliOk(['restore', snapshot]);
+    const restored = await stack.cliOk(['restore', snapshot]);
     expect(restored).toContain(snapshot);
-    expect(await dockerOk(runArgs('r1', 'cat /data/f'))).toBe('v1');
+    expect(await stack.dockerOk(stack.runArgs('r1', 'cat /data/f'))).toBe('v1');
     expect(await readFile(join(stack.volumesPath, 'r1', 'f'), 'utf8')).toBe('v1\n');
 
     // The content replaced by the restore is kept as a snapshot of its own.
-    const snapshots = (await cliOk(['snapshots', 'r1'])).split('\n');
+    const snapshots = (await stack.cliOk(['snapshots', 'r1'])).split('\n');
     expect(snapshots).toHaveLength(2);
     const backup = snapshots.find((name) => name !== snapshot)!;
     expect(await readFile(join(stack.snapshotsPath, backup, 'f'), 'utf8')).toBe('v2\n');
   });
 
   it('refuses to restore a volume a running container uses, then restores with --force', async () => {
-    await dockerOk(['volume', 'create', '-d', stack.driver, 'r2']);
-    await dockerOk(runArgs('r2', 'echo old > /data/f'));
-    const snapshot = await cliOk(['snapshot', 'r2']);
+    await stack.dockerOk(['volume', 'create', '-d', stack.driver, 'r2']);
+    await stack.dockerOk(stack.runArgs('r2', 'echo old > /data/f'));
+    const snapshot = await stack.cliOk(['snapshot', 'r2']);
     const container = await startSleeper('r2');
     try {
-      await dockerOk(['exec', container, 'sh', '-c', 'echo new > /data/f']);
+      await stack.dockerOk(['exec', container, 'sh', '-c', 'echo new > /data/f']);
       const refused = await stack.cli(['restore', snapshot]);
       expect(refused.exitCode).toBe(1);
       expect(refused.stderr).toMatch(
         /r2 is mounted by 1 container\(s\).*stop them first or pass Force/,
       );
       expect(await readFile(join(stack.volumesPath, 'r2', 'f'), 'utf8')).toBe('new\n');
-      expect((await cliOk(['snapshots', 'r2'])).split('\n')).toEqual([snapshot]);
+      expect((await stack.cliOk(['snapshots', 'r2'])).split('\n')).toEqual([snapshot]);
 
-      await cliOk(['restore', '--force', snapshot]);
+      await stack.cliOk(['restore', '--force', snapshot]);
       expect(await readFile(join(stack.volumesPath, 'r2', 'f'), 'utf8')).toBe('old\n');
     } finally {
-      await dockerOk(['rm', '-f', container]);
+      await stack.dockerOk(['rm', '-f', container]);
     }
-    expect(await dockerOk(runArgs('r2', 'cat /data/f'))).toBe('old');
+    expect(await stack.dockerOk(stack.runArgs('r2', 'cat /data/f'))).toBe('old');
   });
 });
 
 describe('the daemon restarted under running containers', () => {
   it('keeps the containers working, docker reconnects, and the mounts are still known', async () => {
-    await dockerOk(['volume', 'create', '-d', stack.driver, 'r3']);
-    await dockerOk(runArgs('r3', 'echo before > /data/f'));
-    const snapshot = await cliOk(['snapshot', 'r3']);
+    await stack.dockerOk(['volume', 'create', '-d', stack.driver, 'r3']);
+    await stack.dockerOk(stack.runArgs('r3', 'echo before > /data/f'));
+    const snapshot = await stack.cliOk(['snapshot', 'r3']);
     const container = await startSleeper('r3');
     try {
       const killed = stack.daemon.pid;
@@ -126,26 +91,28 @@ describe('the daemon restarted under running containers', () => {
       expect(stack.daemon.pid).not.toBe(killed);
 
       // The container's bind mount does not depend on the daemon.
-      await dockerOk(['exec', container, 'sh', '-c', 'echo during >> /data/f']);
+      await stack.dockerOk(['exec', container, 'sh', '-c', 'echo during >> /data/f']);
       expect(await readFile(join(stack.volumesPath, 'r3', 'f'), 'utf8')).toBe('before\nduring\n');
 
       // Docker talks to the new daemon on the same socket.
-      expect((await dockerOk(['volume', 'ls', '--format', '{{.Name}}'])).split('\n')).toContain(
-        'r3',
-      );
-      expect(await dockerOk(runArgs('r3', 'cat /data/f'))).toBe('before\nduring');
-      await dockerOk(['volume', 'create', '-d', stack.driver, 'r3-after']);
-      expect(await dockerOk(runArgs('r3-after', 'echo ok > /data/f && cat /data/f'))).toBe('ok');
+      expect(
+        (await stack.dockerOk(['volume', 'ls', '--format', '{{.Name}}'])).split('\n'),
+      ).toContain('r3');
+      expect(await stack.dockerOk(stack.runArgs('r3', 'cat /data/f'))).toBe('before\nduring');
+      await stack.dockerOk(['volume', 'create', '-d', stack.driver, 'r3-after']);
+      expect(
+        await stack.dockerOk(stack.runArgs('r3-after', 'echo ok > /data/f && cat /data/f')),
+      ).toBe('ok');
 
       // The restarted daemon still knows the running container's mount.
       const refused = await stack.cli(['restore', snapshot]);
       expect(refused.exitCode).toBe(1);
       expect(refused.stderr).toMatch(/r3 is mounted by 1 container\(s\)/);
     } finally {
-      await dockerOk(['rm', '-f', container]);
+      await stack.dockerOk(['rm', '-f', container]);
     }
     // Docker's Unmount reached the new daemon: no container left, so no refusal.
-    await cliOk(['restore', snapshot]);
-    expect(await dockerOk(runArgs('r3', 'cat /data/f'))).toBe('before');
+    await stack.cliOk(['restore', snapshot]);
+    expect(await stack.dockerOk(stack.runArgs('r3', 'cat /data/f'))).toBe('before');
   });
 });

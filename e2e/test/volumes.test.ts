@@ -21,32 +21,6 @@ async function docker(args: readonly string[]) {
   return stack.docker(args);
 }
 
-/** Fails with the daemon's and dockerd's logs attached, so a red test says why. */
-async function dockerOk(args: readonly string[]): Promise<string> {
-  const result = await stack.docker(args);
-  if (result.exitCode !== 0) {
-    throw new Error(
-      `docker ${args.join(' ')} exited ${result.exitCode}: ${result.stderr}\n${await stack.diagnostics()}`,
-    );
-  }
-  return result.stdout.trim();
-}
-
-function runArgs(volume: string, script: string): string[] {
-  return [
-    'run',
-    '--rm',
-    '--network',
-    'none',
-    '-v',
-    `${volume}:/data`,
-    stack.image,
-    'sh',
-    '-c',
-    script,
-  ];
-}
-
 async function isSubvolume(path: string): Promise<boolean> {
   // A btrfs subvolume root always has inode number 256.
   return (await stat(path)).ino === 256;
@@ -66,7 +40,9 @@ interface InspectedVolume {
 }
 
 async function inspect(volume: string): Promise<InspectedVolume> {
-  const [first] = JSON.parse(await dockerOk(['volume', 'inspect', volume])) as InspectedVolume[];
+  const [first] = JSON.parse(
+    await stack.dockerOk(['volume', 'inspect', volume]),
+  ) as InspectedVolume[];
   if (first === undefined) throw new Error(`docker volume inspect ${volume} printed nothing`);
   return first;
 }
@@ -100,27 +76,37 @@ describe("docker's plugin client", () => {
 
 describe('docker volume create with the buttervolume driver', () => {
   it('creates a copy-on-write subvolume named after the volume', async () => {
-    await dockerOk(['volume', 'create', '-d', stack.driver, 'plain']);
+    await stack.dockerOk(['volume', 'create', '-d', stack.driver, 'plain']);
     const path = join(stack.volumesPath, 'plain');
     expect(await isSubvolume(path)).toBe(true);
     expect(await attributes(path)).not.toContain('C');
   });
 
   it('sets No_COW (chattr +C) on the subvolume with -o copyonwrite=false', async () => {
-    await dockerOk(['volume', 'create', '-d', stack.driver, '-o', 'copyonwrite=false', 'nocow']);
+    await stack.dockerOk([
+      'volume',
+      'create',
+      '-d',
+      stack.driver,
+      '-o',
+      'copyonwrite=false',
+      'nocow',
+    ]);
     const path = join(stack.volumesPath, 'nocow');
     expect(await isSubvolume(path)).toBe(true);
     expect(await attributes(path)).toContain('C');
     // Files created inside inherit it: that is what databases want.
-    await dockerOk(runArgs('nocow', 'echo x > /data/db'));
+    await stack.dockerOk(stack.runArgs('nocow', 'echo x > /data/db'));
     expect(await attributes(join(path, 'db'))).toContain('C');
   });
 
   it('enforces -o size=… inside the container: a write past the quota fails', async () => {
-    await dockerOk(['volume', 'create', '-d', stack.driver, '-o', 'size=20M', 'small']);
-    await dockerOk(runArgs('small', 'dd if=/dev/zero of=/data/ok bs=1M count=5 conv=fsync'));
+    await stack.dockerOk(['volume', 'create', '-d', stack.driver, '-o', 'size=20M', 'small']);
+    await stack.dockerOk(
+      stack.runArgs('small', 'dd if=/dev/zero of=/data/ok bs=1M count=5 conv=fsync'),
+    );
     const tooBig = await docker(
-      runArgs('small', 'dd if=/dev/zero of=/data/big bs=1M count=60 conv=fsync && sync'),
+      stack.runArgs('small', 'dd if=/dev/zero of=/data/big bs=1M count=60 conv=fsync && sync'),
     );
     expect(tooBig.exitCode).not.toBe(0);
     expect(tooBig.stderr).toMatch(/quota|space/i);
@@ -129,26 +115,42 @@ describe('docker volume create with the buttervolume driver', () => {
   });
 
   it('starts a volume with -o from=<volume> as a copy of that volume', async () => {
-    await dockerOk(['volume', 'create', '-d', stack.driver, 'template']);
-    await dockerOk(runArgs('template', 'echo seed > /data/seed'));
-    await dockerOk(['volume', 'create', '-d', stack.driver, '-o', 'from=template', 'fromvol']);
-    expect(await dockerOk(runArgs('fromvol', 'cat /data/seed'))).toBe('seed');
+    await stack.dockerOk(['volume', 'create', '-d', stack.driver, 'template']);
+    await stack.dockerOk(stack.runArgs('template', 'echo seed > /data/seed'));
+    await stack.dockerOk([
+      'volume',
+      'create',
+      '-d',
+      stack.driver,
+      '-o',
+      'from=template',
+      'fromvol',
+    ]);
+    expect(await stack.dockerOk(stack.runArgs('fromvol', 'cat /data/seed'))).toBe('seed');
     // A copy, not a link: changing it leaves the template alone.
-    await dockerOk(runArgs('fromvol', 'echo changed > /data/seed'));
-    expect(await dockerOk(runArgs('template', 'cat /data/seed'))).toBe('seed');
+    await stack.dockerOk(stack.runArgs('fromvol', 'echo changed > /data/seed'));
+    expect(await stack.dockerOk(stack.runArgs('template', 'cat /data/seed'))).toBe('seed');
   });
 
   it('starts a volume with -o from=<snapshot> with the snapshot data', async () => {
-    await dockerOk(['volume', 'create', '-d', stack.driver, 'snapsrc']);
-    await dockerOk(runArgs('snapsrc', 'echo before > /data/f'));
+    await stack.dockerOk(['volume', 'create', '-d', stack.driver, 'snapsrc']);
+    await stack.dockerOk(stack.runArgs('snapsrc', 'echo before > /data/f'));
     const snap = await stack.cli(['snapshot', 'snapsrc']);
     expect(snap.stderr).toBe('');
     expect(snap.exitCode).toBe(0);
     const snapshot = snap.stdout.trim();
     expect(snapshot).toMatch(/^snapsrc@\d{4}-\d\d-\d\dT/);
-    await dockerOk(runArgs('snapsrc', 'echo after > /data/f'));
-    await dockerOk(['volume', 'create', '-d', stack.driver, '-o', `from=${snapshot}`, 'fromsnap']);
-    expect(await dockerOk(runArgs('fromsnap', 'cat /data/f'))).toBe('before');
+    await stack.dockerOk(stack.runArgs('snapsrc', 'echo after > /data/f'));
+    await stack.dockerOk([
+      'volume',
+      'create',
+      '-d',
+      stack.driver,
+      '-o',
+      `from=${snapshot}`,
+      'fromsnap',
+    ]);
+    expect(await stack.dockerOk(stack.runArgs('fromsnap', 'cat /data/f'))).toBe('before');
     expect(await isSubvolume(join(stack.volumesPath, 'fromsnap'))).toBe(true);
   });
 
@@ -172,14 +174,14 @@ describe('docker volume create with the buttervolume driver', () => {
 
 describe('containers using the volume', () => {
   it('writes through docker run -v into <VOLUMES_PATH>/<volume>', async () => {
-    await dockerOk(['volume', 'create', '-d', stack.driver, 'v1']);
-    await dockerOk(runArgs('v1', 'echo hello > /data/f'));
+    await stack.dockerOk(['volume', 'create', '-d', stack.driver, 'v1']);
+    await stack.dockerOk(stack.runArgs('v1', 'echo hello > /data/f'));
     expect(await readFile(join(stack.volumesPath, 'v1', 'f'), 'utf8')).toBe('hello\n');
     expect(await isSubvolume(join(stack.volumesPath, 'v1'))).toBe(true);
   });
 
   it('creates the volume on first use with --mount …,volume-driver=…,volume-opt=…', async () => {
-    await dockerOk([
+    await stack.dockerOk([
       'run',
       '--rm',
       '--network',
@@ -199,8 +201,8 @@ describe('containers using the volume', () => {
   });
 
   it('lists the volume in docker volume ls and shows our Status in docker volume inspect', async () => {
-    await dockerOk(['volume', 'create', '-d', stack.driver, 'listed']);
-    const ls = await dockerOk(['volume', 'ls', '--format', '{{.Driver}} {{.Name}}']);
+    await stack.dockerOk(['volume', 'create', '-d', stack.driver, 'listed']);
+    const ls = await stack.dockerOk(['volume', 'ls', '--format', '{{.Driver}} {{.Name}}']);
     expect(ls.split('\n')).toContain(`${stack.driver} listed`);
     const snap = await stack.cli(['snapshot', 'listed']);
     expect(snap.exitCode).toBe(0);
@@ -217,15 +219,15 @@ describe('containers using the volume', () => {
   it('lists volumes created behind docker’s back (by the CLI) too', async () => {
     const clone = await stack.cli(['clone', 'v1', 'cloned']);
     expect(clone.exitCode, clone.stderr).toBe(0);
-    const ls = await dockerOk(['volume', 'ls', '--format', '{{.Name}}']);
+    const ls = await stack.dockerOk(['volume', 'ls', '--format', '{{.Name}}']);
     expect(ls.split('\n')).toContain('cloned');
   });
 });
 
 describe('docker volume rm', () => {
   it('is refused by docker while a container uses the volume, and works after', async () => {
-    await dockerOk(['volume', 'create', '-d', stack.driver, 'gone']);
-    const container = await dockerOk([
+    await stack.dockerOk(['volume', 'create', '-d', stack.driver, 'gone']);
+    const container = await stack.dockerOk([
       'run',
       '-d',
       '--network',
@@ -242,10 +244,10 @@ describe('docker volume rm', () => {
       expect(refused.stderr).toMatch(/in use/);
       expect(await isSubvolume(join(stack.volumesPath, 'gone'))).toBe(true);
     } finally {
-      await dockerOk(['rm', '-f', container]);
+      await stack.dockerOk(['rm', '-f', container]);
     }
-    await dockerOk(['volume', 'rm', 'gone']);
+    await stack.dockerOk(['volume', 'rm', 'gone']);
     await expect(lstat(join(stack.volumesPath, 'gone'))).rejects.toMatchObject({ code: 'ENOENT' });
-    expect(await dockerOk(['volume', 'ls', '-q'])).not.toMatch(/^gone$/m);
+    expect(await stack.dockerOk(['volume', 'ls', '-q'])).not.toMatch(/^gone$/m);
   });
 });
