@@ -69,8 +69,8 @@ export async function createDaemonApp(
   options: DaemonOptions = {},
 ): Promise<DaemonApp> {
   const logger = options.logger ?? createLogger({ level: config.logLevel });
-  await requireBtrfsFolder('VOLUMES_PATH', config.volumesPath);
-  await requireBtrfsFolder('SNAPSHOTS_PATH', config.snapshotsPath);
+  await requireBtrfsFolder('VOLUMES_PATH', config.volumesPath, logger);
+  await requireBtrfsFolder('SNAPSHOTS_PATH', config.snapshotsPath, logger);
 
   const mounts = await MountTable.load(
     options.mountStatePath ?? join(config.runPath, 'buttervolume', 'mounts.json'),
@@ -246,10 +246,21 @@ function crashHookFromEnv(
   };
 }
 
-async function requireBtrfsFolder(variable: string, path: string): Promise<void> {
+async function requireBtrfsFolder(variable: string, path: string, logger: Logger): Promise<void> {
   const stats = await lstat(path).catch(() => undefined);
   const fix = `create it on a btrfs filesystem (e.g. "mkdir -p ${path}" on a btrfs mount, or run "buttervolume init"), or set BUTTERVOLUME_${variable} to a folder on btrfs`;
-  if (!stats) throw new DaemonStartError(`${variable} ${path} does not exist: ${fix}`);
+  if (!stats) {
+    // A fresh btrfs mount (a new managed plugin, a new disk) lacks only the last level: create
+    // that one, never a whole tree, which would land on the root filesystem under a failed mount.
+    const parent = dirname(path);
+    const parentStats = await lstat(parent).catch(() => undefined);
+    if (parentStats?.isDirectory() && (await isBtrfs(parent))) {
+      await mkdir(path);
+      logger.info('created folder', { variable, path });
+      return;
+    }
+    throw new DaemonStartError(`${variable} ${path} does not exist: ${fix}`);
+  }
   if (!stats.isDirectory())
     throw new DaemonStartError(`${variable} ${path} is not a folder: ${fix}`);
   if (!(await isBtrfs(path))) {

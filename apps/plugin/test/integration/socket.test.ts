@@ -1,3 +1,4 @@
+import { existsSync, statSync } from 'node:fs';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { requireRealEnvironment } from '@buttervolume/test-utils';
@@ -218,15 +219,27 @@ describe('daemon start refusals', () => {
   });
   afterAll(async () => fx?.cleanup());
 
-  it('refuses paths that do not exist, saying what to do', async () => {
+  it('refuses paths that do not exist and whose parent is not a btrfs folder, saying what to do', async () => {
     const config = configFor(
-      join(fx.fs.mountPoint, 'missing'),
+      join(fx.fs.mountPoint, 'absent', 'volumes'),
       fx.snapshotsPath,
       join(fx.fs.dir, 'run'),
     );
     await expect(startDaemon(config, { logger: silentLogger })).rejects.toThrow(
-      /VOLUMES_PATH .*missing does not exist: create it .*buttervolume init.*BUTTERVOLUME_VOLUMES_PATH/,
+      /VOLUMES_PATH .*absent\/volumes does not exist: create it .*buttervolume init.*BUTTERVOLUME_VOLUMES_PATH/,
     );
+    expect(existsSync(join(fx.fs.mountPoint, 'absent'))).toBe(false);
+  });
+
+  it('creates a missing last folder on a btrfs mount (a fresh managed plugin)', async () => {
+    const volumes = join(fx.fs.mountPoint, 'fresh-volumes');
+    const snapshots = join(fx.fs.mountPoint, 'fresh-snapshots');
+    const daemon = await startDaemon(configFor(volumes, snapshots, join(fx.fs.dir, 'run-fresh')), {
+      logger: silentLogger,
+    });
+    await daemon.close();
+    expect(statSync(volumes).isDirectory()).toBe(true);
+    expect(statSync(snapshots).isDirectory()).toBe(true);
   });
 
   it('refuses paths that are not on btrfs', async () => {
