@@ -37,13 +37,7 @@ async function main() {
     const snap = join(snaps, 'vol@1');
     await btrfs.snapshot(vol, snap, { readonly: true });
     await btrfs.syncFilesystem(a.mountPoint);
-    const base = {
-      port: b.sshPort,
-      identityFile: b.identityFile,
-      knownHostsFile: b.knownHostsFile,
-      strictHostKeyChecking: 'yes' as const,
-      configFile: 'none',
-    };
+    const base = b.ssh;
     const variants: Record<string, () => PipelineStage[]> = {};
     const send: PipelineStage = { command: 'btrfs', args: ['send', '-q', '--', snap] };
     const dd: PipelineStage = { command: 'dd', args: ['bs=1M'] };

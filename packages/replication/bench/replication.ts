@@ -98,11 +98,7 @@ async function main(): Promise<void> {
       snapshotsPath,
       volumesPath,
       ssh: {
-        port: b.sshPort,
-        identityFile: b.identityFile,
-        knownHostsFile: b.knownHostsFile,
-        strictHostKeyChecking: 'yes',
-        configFile: 'none',
+        ...b.ssh,
         // Long enough to span the whole bench: each send then pays a session, not a handshake.
         controlPersistSec: 600,
       },

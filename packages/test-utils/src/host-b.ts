@@ -35,6 +35,8 @@ export interface HostB {
   knownHostsFile: string;
   /** Ready-made ssh arguments (`-F none -p … -i … -o …`) to reach B as root from A. */
   sshOptions: string[];
+  /** The same settings as named fields, in the shape @buttervolume/replication's SshOptions takes. */
+  ssh: HostBSsh;
   /** The paths B mounted its own btrfs on (as passed in). */
   paths: string[];
   /** Network namespace name (`ip netns`). */
@@ -45,10 +47,20 @@ export interface HostB {
   stopSsh(options?: { keepSessions?: boolean }): Promise<void>;
   /** Starts sshd again (no-op when running) and waits until it accepts connections. */
   startSsh(): Promise<void>;
+  /** `btrfs subvolume show` on B as `{ "UUID": …, "Parent UUID": … }`; undefined when nothing is there. */
+  showSubvolume(path: string): Promise<Record<string, string> | undefined>;
   /** Fills B's filesystem at `path` (default: the first path) until ENOSPC; returns the filler file. */
   fillDisk(path?: string): Promise<string>;
   /** Kills B's processes, unmounts, detaches loops, deletes veth and netns, removes the temp dir. */
   cleanup(): Promise<void>;
+}
+
+export interface HostBSsh {
+  port: number;
+  identityFile: string;
+  knownHostsFile: string;
+  strictHostKeyChecking: 'yes';
+  configFile: 'none';
 }
 
 export interface HostBOptions {
@@ -419,9 +431,25 @@ export async function createHostB(options: HostBOptions): Promise<HostB> {
     identityFile,
     knownHostsFile,
     sshOptions,
+    ssh: {
+      port: sshPort,
+      identityFile,
+      knownHostsFile,
+      strictHostKeyChecking: 'yes',
+      configFile: 'none',
+    },
     paths,
     netns: res.netns!,
     exec,
+    async showSubvolume(path) {
+      const result = await exec(['btrfs', 'subvolume', 'show', '--', path], { reject: false });
+      if (result.exitCode !== 0) return undefined;
+      const fields: Record<string, string> = {};
+      for (const match of result.stdout.matchAll(/^\s*([A-Za-z ]+):\s*(.*)$/gm)) {
+        fields[match[1]!.trim()] = match[2]!.trim();
+      }
+      return fields;
+    },
     stopSsh,
     startSsh,
     fillDisk,

@@ -28,11 +28,7 @@ describe('Snapshot.Send, Volume.Sync and Transfers through the API, with a real 
     host = b.address;
     const started = await inProcess(fx.config, {
       ssh: {
-        port: b.sshPort,
-        identityFile: b.identityFile,
-        knownHostsFile: b.knownHostsFile,
-        strictHostKeyChecking: 'yes',
-        configFile: 'none',
+        ...b.ssh,
         connectTimeoutSec: 3,
       },
     });
@@ -59,16 +55,6 @@ describe('Snapshot.Send, Volume.Sync and Transfers through the API, with a real 
     return json.Snapshot as string;
   }
 
-  async function showOnB(path: string): Promise<Record<string, string> | undefined> {
-    const result = await b.exec(['btrfs', 'subvolume', 'show', '--', path], { reject: false });
-    if (result.exitCode !== 0) return undefined;
-    const fields: Record<string, string> = {};
-    for (const match of result.stdout.matchAll(/^\s*([A-Za-z ]+):\s*(.*)$/gm)) {
-      fields[match[1]!.trim()] = match[2]!.trim();
-    }
-    return fields;
-  }
-
   it('sends fully, then incrementally from the marker (B builds on its copy of the parent)', async () => {
     await volumeWith('alpha', 12);
     const s1 = await snapshot('alpha');
@@ -88,8 +74,8 @@ describe('Snapshot.Send, Volume.Sync and Transfers through the API, with a real 
     expect(incremental).toMatchObject({ Err: '', Incremental: true, Parent: s1 });
     expect(incremental.Bytes).toBeLessThan(64 * 1024);
 
-    const onB1 = await showOnB(join(fx.snapshotsPath, s1));
-    const onB2 = await showOnB(join(fx.snapshotsPath, s2));
+    const onB1 = await b.showSubvolume(join(fx.snapshotsPath, s1));
+    const onB2 = await b.showSubvolume(join(fx.snapshotsPath, s2));
     expect(onB2?.Flags).toBe('readonly');
     expect(onB2?.['Parent UUID']).toBe(onB1?.UUID);
     expect(onB2?.['Received UUID']).toBe((await btrfs.show(join(fx.snapshotsPath, s2))).uuid);

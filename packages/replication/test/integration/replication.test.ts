@@ -58,17 +58,6 @@ async function snapshot(volume: VolumeName): Promise<SnapshotName> {
   return name;
 }
 
-/** `btrfs subvolume show` on B, or undefined when nothing is at `path`. */
-async function showOnB(path: string): Promise<Record<string, string> | undefined> {
-  const result = await b.exec(['btrfs', 'subvolume', 'show', '--', path], { reject: false });
-  if (result.exitCode !== 0) return undefined;
-  const fields: Record<string, string> = {};
-  for (const match of result.stdout.matchAll(/^\s*([A-Za-z ]+):\s*(.*)$/gm)) {
-    fields[match[1]!.trim()] = match[2]!.trim();
-  }
-  return fields;
-}
-
 async function localMarkers(volume: string): Promise<string[]> {
   return (await btrfs.listSubvolumes(snapshotsPath)).filter(
     (name) => name.startsWith(`${volume}@`) && name.endsWith(`@${host}`),
@@ -104,11 +93,7 @@ describe('replication to a real second host', () => {
       snapshotsPath,
       volumesPath,
       ssh: {
-        port: b.sshPort,
-        identityFile: b.identityFile,
-        knownHostsFile: b.knownHostsFile,
-        strictHostKeyChecking: 'yes',
-        configFile: 'none',
+        ...b.ssh,
         connectTimeoutSec: 3,
       },
     });
@@ -145,8 +130,8 @@ describe('replication to a real second host', () => {
     expect(incremental.bytes).toBeLessThan(2 * MiB);
 
     // On B: both received complete; s2 was built on B's copy of s1.
-    const b1 = await showOnB(join(snapshotsPath, s1));
-    const b2 = await showOnB(join(snapshotsPath, s2));
+    const b1 = await b.showSubvolume(join(snapshotsPath, s1));
+    const b2 = await b.showSubvolume(join(snapshotsPath, s2));
     const local2 = await btrfs.show(join(snapshotsPath, s2));
     expect(b2?.Flags).toBe('readonly');
     expect(b2?.['Received UUID']).toBe(local2.uuid);
@@ -197,7 +182,7 @@ describe('replication to a real second host', () => {
       }),
     );
     expect(error.code).toBe('TRANSFER_INTERRUPTED');
-    expect(await showOnB(join(snapshotsPath, s1))).toBeUndefined();
+    expect(await b.showSubvolume(join(snapshotsPath, s1))).toBeUndefined();
     expect(await localMarkers(volume)).toEqual([]);
     const { execa } = await import('execa');
     const { stdout } = await execa('ps', ['-eo', 'args']);
@@ -231,11 +216,7 @@ describe('replication to a real second host', () => {
       snapshotsPath,
       volumesPath,
       ssh: {
-        port: b.sshPort,
-        identityFile: b.identityFile,
-        knownHostsFile: b.knownHostsFile,
-        strictHostKeyChecking: 'yes',
-        configFile: 'none',
+        ...b.ssh,
         sshPath: wrapper,
       },
     });
@@ -260,7 +241,7 @@ describe('replication to a real second host', () => {
       const result = await counting.send(s2, host);
       expect(result).toMatchObject({ incremental: true, parent: s1, alreadyPresent: false });
       expect(await sessions()).toBe(3);
-      expect((await showOnB(join(snapshotsPath, s2)))?.Flags).toBe('readonly');
+      expect((await b.showSubvolume(join(snapshotsPath, s2)))?.Flags).toBe('readonly');
       expect(await localMarkers(volume)).toEqual([`${s2}@${host}`]);
     } finally {
       await counting.close();
@@ -310,7 +291,7 @@ describe('replication to a real second host', () => {
     const result = await replicator.send(s2, host);
     expect(result).toMatchObject({ incremental: false, alreadyPresent: false });
     expect(result.bytes).toBeGreaterThan(5 * MiB);
-    expect((await showOnB(join(snapshotsPath, s2)))?.Flags).toBe('readonly');
+    expect((await b.showSubvolume(join(snapshotsPath, s2)))?.Flags).toBe('readonly');
     expect(await localMarkers(volume)).toEqual([`${s2}@${host}`]);
   });
 
@@ -345,7 +326,7 @@ describe('replication to a real second host', () => {
     );
     expect(error.code).toBe('TRANSFER_INTERRUPTED');
     expect(error.host).toBe(host);
-    expect(await showOnB(join(snapshotsPath, s1))).toBeUndefined();
+    expect(await b.showSubvolume(join(snapshotsPath, s1))).toBeUndefined();
     expect(await localMarkers(volume)).toEqual([]);
   });
 
@@ -370,7 +351,7 @@ describe('replication to a real second host', () => {
       expect(error.message).toContain(host);
       expect(await localMarkers(volume)).toEqual([]);
       // B was unreachable for the clean-up, so the half-received subvolume is still there...
-      const partial = await showOnB(join(snapshotsPath, s1));
+      const partial = await b.showSubvolume(join(snapshotsPath, s1));
       expect(partial).toBeDefined();
       expect(partial?.Flags).not.toBe('readonly');
     } finally {
@@ -380,7 +361,7 @@ describe('replication to a real second host', () => {
     // ...and the next attempt removes it before receiving again.
     const result = await replicator.send(s1, host);
     expect(result).toMatchObject({ incremental: false, alreadyPresent: false });
-    expect((await showOnB(join(snapshotsPath, s1)))?.Flags).toBe('readonly');
+    expect((await b.showSubvolume(join(snapshotsPath, s1)))?.Flags).toBe('readonly');
     expect(await localMarkers(volume)).toEqual([`${s1}@${host}`]);
   });
 
@@ -443,7 +424,7 @@ describe('replication to a real second host', () => {
       expect(error.step).toBe('receive');
       expect(error.host).toBe(host);
       expect(error.stderr).toMatch(/No space left on device/);
-      expect(await showOnB(join(snapshotsPath, s1))).toBeUndefined();
+      expect(await b.showSubvolume(join(snapshotsPath, s1))).toBeUndefined();
       expect(await localMarkers(volume)).toEqual([]);
     } finally {
       await b.exec(['rm', '-f', '--', filler]);
