@@ -77,10 +77,20 @@ describe('loadConfig', () => {
     );
   });
 
+  it('accepts a TIMER and a JOB_TIMEOUT past Node’s 24.8-day timer limit (the scheduler waits in steps)', () => {
+    const config = loadConfig({
+      env: { BUTTERVOLUME_TIMER: '3000000', BUTTERVOLUME_JOB_TIMEOUT: '100000' },
+      iniPath: missing,
+    });
+    expect(config.timer).toBe(3_000_000);
+    expect(config.jobTimeoutMinutes).toBe(100_000);
+  });
+
   it.each([
     [{ BUTTERVOLUME_TIMER: '0' }, /TIMER/],
     [{ BUTTERVOLUME_TIMER: '-5' }, /TIMER/],
     [{ BUTTERVOLUME_TIMER: 'soon' }, /TIMER/],
+    [{ BUTTERVOLUME_TIMER: '31536001' }, /TIMER.*more than a year/],
     [{ BUTTERVOLUME_VOLUMES_PATH: 'relative/path' }, /VOLUMES_PATH.*absolute/],
     [{ BUTTERVOLUME_LOGLEVEL: 'LOUD' }, /LOGLEVEL/],
     [{ BUTTERVOLUME_DTFORMAT: 'plain' }, /DTFORMAT/],
@@ -175,6 +185,7 @@ describe('ssh and scheduler settings', () => {
     ['SCHEDULER_CONCURRENCY', 'four'],
     ['JOB_TIMEOUT', '-1'],
     ['JOB_TIMEOUT', '1.5'],
+    ['JOB_TIMEOUT', '525601'],
     ['STOP_GRACE', 'soon'],
     ['SSH_PORT', '70000'],
   ])('refuses %s=%j naming the variable and where it came from', (key, value) => {

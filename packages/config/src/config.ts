@@ -58,6 +58,10 @@ export interface Config {
   iniPath: string | undefined;
 }
 
+/** Longest TIMER (seconds) and JOB_TIMEOUT (minutes): a year. */
+const MAX_TIMER_SECONDS = 31_536_000;
+const MAX_JOB_TIMEOUT_MINUTES = 525_600;
+
 export const DEFAULT_CONFIG_FILE = '/etc/buttervolume/config.ini';
 
 /** A config value we cannot run with; says which variable, where it came from, and why. */
@@ -134,6 +138,15 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       `"${timerText}" is not a positive number of seconds`,
     );
   }
+  // Durations past Node's 24.8-day timer limit are waited for in steps (the scheduler's long
+  // timer); beyond a year a value is a typo, and saying so beats never running a pass.
+  if (timer > MAX_TIMER_SECONDS) {
+    throw new ConfigError(
+      'TIMER',
+      where('TIMER'),
+      `"${timerText}" seconds is more than a year (${MAX_TIMER_SECONDS}); use a smaller number of seconds between scheduler passes`,
+    );
+  }
   const logLevel = get('LOGLEVEL', 'INFO').toUpperCase();
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     throw new ConfigError(
@@ -181,7 +194,9 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     sshCompression: parsed('SSH_COMPRESSION', 'false', parseBoolean),
     sshBandwidthLimit: optional('SSH_BANDWIDTH_LIMIT', parseBandwidth),
     schedulerConcurrency: parsed('SCHEDULER_CONCURRENCY', '4', (t) => parseWholeNumber(t, 1, 64)),
-    jobTimeoutMinutes: parsed('JOB_TIMEOUT', '360', (t) => parseWholeNumber(t, 1, 525_600)),
+    jobTimeoutMinutes: parsed('JOB_TIMEOUT', '360', (t) =>
+      parseWholeNumber(t, 1, MAX_JOB_TIMEOUT_MINUTES),
+    ),
     stopGraceSeconds: parsed('STOP_GRACE', '10', (t) => parseWholeNumber(t, 0, 3600)),
     sources,
     iniPath: ini ? iniPath : undefined,

@@ -197,6 +197,44 @@ describe('Scheduler', () => {
     expect(job?.lastError).toMatch(/did not finish within 50 ms/);
   });
 
+  it('a JOB_TIMEOUT past Node’s 24.8-day timer limit does not abort jobs at once', async () => {
+    await schedule(['vol1,snapshot,60,True']);
+    let aborted = false;
+    // 100,000 minutes: Node would clamp a plain setTimeout of this to 1 ms.
+    const s = scheduler(
+      async (_job, signal) => {
+        await sleep(60);
+        aborted = signal.aborted;
+      },
+      { jobTimeoutMs: 100_000 * MIN },
+    );
+    await s.tick();
+    expect(aborted).toBe(false);
+    expect((await s.status()).jobs[0]?.lastOutcome).toBe('success');
+  });
+
+  it('a TIMER past Node’s 24.8-day timer limit makes one pass, not one every millisecond', async () => {
+    let passes = 0;
+    const counting = {
+      path: store.path,
+      read: () => {
+        passes++;
+        return store.read();
+      },
+    };
+    const s = new Scheduler({
+      store: counting,
+      execute: async () => {},
+      timerSeconds: 3_000_000,
+      logger: memoryLogger(),
+    });
+    schedulers.push(s);
+    s.start();
+    // The next pass is 34 days away: however long this waits, only the first one may run.
+    await sleep(200);
+    expect(passes).toBe(1);
+  });
+
   it('counts a job that returns after its timeout fired as failed', async () => {
     await schedule(['vol1,snapshot,60,True']);
     const s = scheduler(() => sleep(80), { jobTimeoutMs: 20 });

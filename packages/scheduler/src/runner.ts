@@ -1,6 +1,7 @@
 import { nextRun as decideNextRun, dueJobs } from './decide.js';
 import { JobTimeoutError, SchedulerStoppedError } from './errors.js';
 import { formatTimer, type Job, type JobKey } from './job.js';
+import { type LongTimeout, setLongTimeout } from './long-timeout.js';
 import { defaultStatePath, type JobState, loadStates, saveStates, truncateError } from './state.js';
 import type { Schedule, ScheduleProblem } from './store.js';
 
@@ -94,16 +95,22 @@ export class Scheduler {
   readonly #running = new Map<JobKey, Running>();
   readonly #busyVolumes = new Set<string>();
   readonly #reported = new Set<string>();
-  #timer: NodeJS.Timeout | undefined;
+  #timer: LongTimeout | undefined;
   #started = false;
   #stopping = false;
 
   constructor(options: SchedulerOptions) {
-    if (!(options.timerSeconds > 0)) throw new RangeError('timerSeconds must be positive');
+    if (!(options.timerSeconds > 0 && Number.isFinite(options.timerSeconds))) {
+      throw new RangeError('timerSeconds must be a positive finite number');
+    }
+    const timeoutMs = options.jobTimeoutMs ?? DEFAULT_JOB_TIMEOUT_MS;
+    if (!(timeoutMs > 0 && Number.isFinite(timeoutMs))) {
+      throw new RangeError('jobTimeoutMs must be a positive finite number');
+    }
     this.#options = options;
     this.#statePath = options.statePath ?? defaultStatePath(options.store.path);
     this.#concurrency = Math.max(1, Math.floor(options.concurrency ?? DEFAULT_CONCURRENCY));
-    this.#timeoutMs = options.jobTimeoutMs ?? DEFAULT_JOB_TIMEOUT_MS;
+    this.#timeoutMs = timeoutMs;
     this.#clock = options.clock ?? (() => new Date());
     this.#log = options.logger ?? consoleLogger;
   }
@@ -133,7 +140,7 @@ export class Scheduler {
    */
   async stop({ graceMs = 10_000 }: { graceMs?: number } = {}): Promise<void> {
     this.#stopping = true;
-    clearTimeout(this.#timer);
+    this.#timer?.clear();
     for (const pending of this.#pending.splice(0)) pending.started(undefined);
     const running = () => Promise.all([...this.#running.values()].map((r) => r.finished));
     if (!(await within(running(), graceMs))) {
@@ -177,13 +184,12 @@ export class Scheduler {
 
   #schedulePass(delayMs: number): void {
     if (this.#stopping) return;
-    this.#timer = setTimeout(() => {
+    // Unref'd: the daemon's server keeps the process alive; a forgotten scheduler must not.
+    this.#timer = setLongTimeout(() => {
       this.#pass()
         .catch((error: unknown) => this.#log.error('scheduler pass failed', { error }))
         .finally(() => this.#schedulePass(this.#options.timerSeconds * 1000));
     }, delayMs);
-    // The daemon's server keeps the process alive; a forgotten scheduler must not.
-    this.#timer.unref();
   }
 
   /**
@@ -225,11 +231,10 @@ export class Scheduler {
     const controller = new AbortController();
     const startedAt = this.#clock().getTime();
     this.#busyVolumes.add(job.volume);
-    const timeout = setTimeout(
+    const timeout = setLongTimeout(
       () => controller.abort(new JobTimeoutError(describe(job), this.#timeoutMs)),
       this.#timeoutMs,
     );
-    timeout.unref();
     this.#log.info('scheduled job started', identity(job));
     const finished = Promise.resolve()
       .then(() => this.#options.execute(job, controller.signal))
@@ -241,7 +246,7 @@ export class Scheduler {
         (error: unknown) => this.#record(job, startedAt, error ?? new Error('unknown failure')),
       )
       .finally(() => {
-        clearTimeout(timeout);
+        timeout.clear();
         this.#running.delete(job.key);
         this.#busyVolumes.delete(job.volume);
         this.#pump();
