@@ -1,0 +1,10 @@
+export {
+  COMPOSE_PROJECT_LABEL,
+  type ContainerSummary,
+  DockerClient,
+  type DockerClientOptions,
+  type ExecOptions,
+  type ExecResult,
+  type VolumeSummary,
+} from './client.js';
+export { DockerError, type DockerErrorCode } from './errors.js';
