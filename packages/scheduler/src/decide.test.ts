@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { dueJobs, isDue, nextRun } from './decide.js';
-import { type Job, type JobKey, parseJob } from './job.js';
+import { dueJobs, isDue, nextRun, timerPeriodMs } from './decide.js';
+import { type Job, type JobKey, parseJob, parseTimer } from './job.js';
 import type { JobState } from './state.js';
 
 const MIN = 60_000;
@@ -172,5 +172,17 @@ describe('dueJobs', () => {
         },
       ),
     );
+  });
+});
+
+describe('timerPeriodMs', () => {
+  const from = new Date(Date.UTC(2026, 10, 24, 12, 0, 0));
+  it('is the interval of a minutes timer', () => {
+    expect(timerPeriodMs(parseTimer('90'), from)).toBe(90 * 60_000);
+  });
+  it('is the widest gap of a cron timer: a daily job is a day, a weekday job three at the weekend', () => {
+    expect(timerPeriodMs(parseTimer('30 2 * * *'), from)).toBe(24 * 3600_000);
+    expect(timerPeriodMs(parseTimer('0 2 * * 1-5'), from)).toBe(3 * 24 * 3600_000);
+    expect(timerPeriodMs(parseTimer('*/15 * * * *'), from)).toBe(15 * 60_000);
   });
 });

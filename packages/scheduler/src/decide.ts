@@ -59,3 +59,21 @@ function cronNextAfter(timer: CronTimer, since: number): number | null {
   cronCache.set(timer, { since, next });
   return next;
 }
+
+const PERIOD_SAMPLES = 8;
+
+/**
+ * The longest gap between two runs of a timer: its interval, or for a cron timer the widest gap
+ * among its next few times after `from` (a weekday-only job has a 3-day gap at the weekend).
+ * What "late" means for the job's volume: monitoring compares ages with it.
+ */
+export function timerPeriodMs(timer: JobTimer, from: Date): number | null {
+  if (timer.kind === 'interval') return timer.minutes * MINUTE_MS;
+  const runs = timer.cron.nextRuns(PERIOD_SAMPLES + 1, from);
+  let widest: number | null = null;
+  for (let i = 1; i < runs.length; i++) {
+    const gap = runs[i]!.getTime() - runs[i - 1]!.getTime();
+    widest = widest === null ? gap : Math.max(widest, gap);
+  }
+  return widest;
+}

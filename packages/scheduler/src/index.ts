@@ -4,7 +4,7 @@
 
 export { type AtomicWriteOptions, writeFileAtomic } from './atomic-file.js';
 export { CSV_EOL, type CsvRecord, formatCsvRow, parseCsv } from './csv.js';
-export { dueJobs, isDue, nextRun } from './decide.js';
+export { dueJobs, isDue, nextRun, timerPeriodMs } from './decide.js';
 export {
   InvalidJobError,
   type JobField,
@@ -39,12 +39,18 @@ export {
   type SchedulerLogger,
   type SchedulerOptions,
   type SchedulerStatus,
+  type SendOutcome,
 } from './runner.js';
 export {
   defaultStatePath,
   type JobState,
   type JobStates,
   loadStates,
+  type SchedulerState,
+  type SendKey,
+  type SendState,
+  type SendStates,
   saveStates,
+  sendKey,
 } from './state.js';
 export { type Schedule, type ScheduleProblem, ScheduleStore } from './store.js';

@@ -10,6 +10,7 @@ import {
   type SchedulerLogger,
   type SchedulerOptions,
 } from './runner.js';
+import { sendKey } from './state.js';
 import { ScheduleStore } from './store.js';
 
 const MIN = 60_000;
@@ -334,6 +335,103 @@ describe('Scheduler', () => {
     await third.tick();
     await third.tick();
     expect(ran.slice(2).sort()).toEqual(['vol1', 'vol2']);
+  });
+
+  it('logs job.failed with a running count, then job.recovered once it works again', async () => {
+    await schedule(['vol1,replicate:h1,60,True']);
+    const logger = memoryLogger();
+    const { clock, advance } = manualClock();
+    let fail = true;
+    const finished: string[] = [];
+    const s = scheduler(
+      async () => {
+        if (fail) throw new Error('host h1 unreachable');
+      },
+      { logger, clock, onJobFinished: (job, outcome) => finished.push(`${job.volume}:${outcome}`) },
+    );
+    await s.tick();
+    advance(60 * MIN);
+    await s.tick();
+    const failed = logger.entries.filter((e) => e.fields.event === 'job.failed');
+    expect(failed.map((e) => e.fields.failures)).toEqual([1, 2]);
+    expect(failed[1]?.fields).toMatchObject({ volume: 'vol1', action: 'replicate:h1' });
+    expect((await s.status()).jobs[0]?.failures).toBe(2);
+    fail = false;
+    advance(60 * MIN);
+    await s.tick();
+    const recovered = logger.entries.filter((e) => e.fields.event === 'job.recovered');
+    expect(recovered).toHaveLength(1);
+    expect(recovered[0]?.fields).toMatchObject({
+      volume: 'vol1',
+      action: 'replicate:h1',
+      failures: 2,
+      lastError: 'host h1 unreachable',
+    });
+    expect((await s.status()).jobs[0]?.failures).toBe(0);
+    // a second success is not another recovery
+    advance(60 * MIN);
+    await s.tick();
+    expect(logger.entries.filter((e) => e.fields.event === 'job.recovered')).toHaveLength(1);
+    expect(finished).toEqual(['vol1:failure', 'vol1:failure', 'vol1:success', 'vol1:success']);
+  });
+
+  it('keeps last-send facts in the state file, across a restart, next to the jobs', async () => {
+    await schedule(['vol1,snapshot,60,True']);
+    const { clock, advance } = manualClock();
+    const first = scheduler(async () => {}, { clock });
+    await first.tick();
+    await first.recordSend('vol1', 'backup1', {
+      ok: true,
+      bytes: 4096,
+      incremental: true,
+      durationMs: 12.4,
+    });
+    advance(MIN);
+    await first.recordSend('vol1', 'backup1', { ok: false, error: 'ssh: refused' });
+    await first.recordSend('vol2', '10.0.0.2', { ok: false, error: 'x'.repeat(5000) });
+    await first.stop({ graceMs: 100 });
+    const file = JSON.parse(await readFile(`${store.path}.state.json`, 'utf8'));
+    expect(file.jobs).toHaveLength(1);
+    expect(file.sends[0]).toEqual({
+      volume: 'vol1',
+      host: 'backup1',
+      lastSuccess: {
+        at: new Date(T0).toISOString(),
+        bytes: 4096,
+        incremental: true,
+        durationMs: 12,
+      },
+      lastFailure: { at: new Date(T0 + MIN).toISOString(), error: 'ssh: refused' },
+    });
+    const second = scheduler(async () => {}, { clock });
+    const sends = await second.sendStates();
+    expect(sends.get(sendKey('vol1', 'backup1'))).toEqual({
+      lastSuccess: { at: T0, bytes: 4096, incremental: true, durationMs: 12 },
+      lastFailure: { at: T0 + MIN, error: 'ssh: refused' },
+    });
+    expect(sends.get(sendKey('vol2', '10.0.0.2'))?.lastFailure?.error.length).toBeLessThan(2100);
+    // the jobs' memory survived the send records: nothing is due again within the hour
+    expect((await second.tick()).started).toEqual([]);
+  });
+
+  it('reads a state file without sends (older daemons), and refuses malformed ones whole', async () => {
+    await schedule(['vol1,snapshot,60,True']);
+    const path = `${store.path}.state.json`;
+    await writeFile(path, JSON.stringify({ version: 1, jobs: [] }));
+    expect((await scheduler(async () => {}).sendStates()).size).toBe(0);
+    for (const sends of [
+      'nope',
+      [{ volume: 'v' }],
+      [{ volume: 'v', host: 'h', lastSuccess: { at: 'soon' } }],
+    ]) {
+      await writeFile(path, JSON.stringify({ version: 1, jobs: [], sends }));
+      const logger = memoryLogger();
+      const s = scheduler(async () => {}, { logger });
+      expect((await s.sendStates()).size).toBe(0);
+      expect(logger.entries.some((e) => e.message.startsWith('scheduler state unreadable'))).toBe(
+        true,
+      );
+    }
   });
 
   it('starts from scratch on a corrupt state file, saying so', async () => {

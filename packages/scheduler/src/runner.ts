@@ -2,7 +2,17 @@ import { nextRun as decideNextRun, dueJobs } from './decide.js';
 import { JobTimeoutError, SchedulerStoppedError } from './errors.js';
 import { formatTimer, type Job, type JobKey } from './job.js';
 import { type LongTimeout, setLongTimeout } from './long-timeout.js';
-import { defaultStatePath, type JobState, loadStates, saveStates, truncateError } from './state.js';
+import {
+  defaultStatePath,
+  type JobState,
+  loadStates,
+  type SchedulerState,
+  type SendState,
+  type SendStates,
+  saveStates,
+  sendKey,
+  truncateError,
+} from './state.js';
 import type { Schedule, ScheduleProblem } from './store.js';
 
 export type LogFields = Record<string, unknown>;
@@ -33,7 +43,19 @@ export interface SchedulerOptions {
   /** The time used for every decision and record (default: the system clock). */
   readonly clock?: () => Date;
   readonly logger?: SchedulerLogger;
+  /** Told of every finished run (the daemon counts them for its metrics). */
+  readonly onJobFinished?: (job: Job, outcome: 'success' | 'failure', ms: number) => void;
 }
+
+/** How one send ended, for recordSend(). */
+export type SendOutcome =
+  | {
+      readonly ok: true;
+      readonly bytes: number;
+      readonly incremental: boolean;
+      readonly durationMs: number;
+    }
+  | { readonly ok: false; readonly error: string };
 
 export interface JobStatus {
   readonly job: Job;
@@ -47,6 +69,8 @@ export interface JobStatus {
   readonly lastSuccess: Date | null;
   readonly lastOutcome: 'success' | 'failure' | null;
   readonly lastError: string | null;
+  /** Failed runs in a row since the latest success. */
+  readonly failures: number;
   /** Null when the job or the whole schedule is paused. */
   readonly nextRun: Date | null;
 }
@@ -89,7 +113,7 @@ export class Scheduler {
   readonly #timeoutMs: number;
   readonly #clock: () => Date;
   readonly #log: SchedulerLogger;
-  #states: Map<JobKey, JobState> | undefined;
+  #state: SchedulerState | undefined;
   #saving: Promise<void> = Promise.resolve();
   readonly #pending: Pending[] = [];
   readonly #running = new Map<JobKey, Running>();
@@ -160,7 +184,10 @@ export class Scheduler {
 
   /** Each valid job with its last run, outcome and next run, plus the rows that do not run. */
   async status(): Promise<SchedulerStatus> {
-    const [schedule, states] = await Promise.all([this.#options.store.read(), this.#loadStates()]);
+    const [schedule, { jobs: states }] = await Promise.all([
+      this.#options.store.read(),
+      this.#loadState(),
+    ]);
     const now = this.#clock();
     const jobs = schedule.jobs.map((job): JobStatus => {
       const state = states.get(job.key);
@@ -176,10 +203,41 @@ export class Scheduler {
         lastSuccess: dateOrNull(state?.lastSuccess),
         lastOutcome: state?.lastOutcome ?? null,
         lastError: state?.lastError ?? null,
+        failures: state?.failures ?? 0,
         nextRun: next,
       };
     });
     return { paused: schedule.paused, jobs, problems: schedule.problems };
+  }
+
+  /**
+   * Remembers how a send of `volume` to `host` ended (requested or scheduled), in the same
+   * state file as the jobs, so `buttervolume status` still knows after a restart.
+   */
+  async recordSend(volume: string, host: string, outcome: SendOutcome): Promise<void> {
+    const { sends } = await this.#loadState();
+    const key = sendKey(volume, host);
+    const previous = sends.get(key) ?? {};
+    const at = this.#clock().getTime();
+    const next: SendState = outcome.ok
+      ? {
+          ...previous,
+          lastSuccess: {
+            at,
+            bytes: outcome.bytes,
+            incremental: outcome.incremental,
+            durationMs: Math.round(outcome.durationMs),
+          },
+        }
+      : { ...previous, lastFailure: { at, error: truncateError(outcome.error) } };
+    sends.set(key, next);
+    this.#save();
+    await this.#saving;
+  }
+
+  /** What is remembered of every (volume, host) send; keys from sendKey(). */
+  async sendStates(): Promise<SendStates> {
+    return (await this.#loadState()).sends;
   }
 
   #schedulePass(delayMs: number): void {
@@ -198,7 +256,7 @@ export class Scheduler {
    */
   async #pass(): Promise<Promise<Running | undefined>[]> {
     if (this.#stopping) return [];
-    const states = await this.#loadStates();
+    const { jobs: states } = await this.#loadState();
     let schedule: Schedule;
     try {
       schedule = await this.#options.store.read();
@@ -257,12 +315,21 @@ export class Scheduler {
   }
 
   #record(job: Job, startedAt: number, error: unknown): void {
-    const states = this.#states!;
+    const states = this.#state!.jobs;
     const previous = states.get(job.key) ?? {};
     const ms = this.#clock().getTime() - startedAt;
     if (error === undefined) {
       this.#log.info('scheduled job succeeded', { ...identity(job), ms });
-      const { lastError: _dropped, ...rest } = previous;
+      if (previous.lastOutcome === 'failure') {
+        // Stable event for log-based alerting: the job that was failing works again.
+        this.#log.info('job recovered', {
+          event: 'job.recovered',
+          ...identity(job),
+          failures: previous.failures ?? 1,
+          ...(previous.lastError === undefined ? {} : { lastError: previous.lastError }),
+        });
+      }
+      const { lastError: _dropped, failures: _reset, ...rest } = previous;
       states.set(job.key, {
         ...rest,
         lastAttempt: startedAt,
@@ -271,14 +338,23 @@ export class Scheduler {
       });
     } else {
       const message = error instanceof Error ? error.message : String(error);
-      this.#log.error('scheduled job failed', { ...identity(job), ms, error });
+      const failures = (previous.failures ?? 0) + 1;
+      this.#log.error('scheduled job failed', {
+        event: 'job.failed',
+        ...identity(job),
+        ms,
+        failures,
+        error,
+      });
       states.set(job.key, {
         ...previous,
         lastAttempt: startedAt,
         lastOutcome: 'failure',
         lastError: truncateError(message),
+        failures,
       });
     }
+    this.#options.onJobFinished?.(job, error === undefined ? 'success' : 'failure', ms);
     this.#save();
   }
 
@@ -287,7 +363,7 @@ export class Scheduler {
   }
 
   #rememberNewJobs(jobs: readonly Job[], now: Date): boolean {
-    const states = this.#states!;
+    const states = this.#state!.jobs;
     let changed = false;
     for (const job of jobs) {
       if (!states.has(job.key)) {
@@ -298,21 +374,21 @@ export class Scheduler {
     return changed;
   }
 
-  async #loadStates(): Promise<Map<JobKey, JobState>> {
-    if (this.#states) return this.#states;
-    const { states, problem } = await loadStates(this.#statePath);
+  async #loadState(): Promise<SchedulerState> {
+    if (this.#state) return this.#state;
+    const { jobs, sends, problem } = await loadStates(this.#statePath);
     if (problem) this.#log.warn('scheduler state unreadable, starting afresh', { problem });
     // Another caller may have loaded it while we awaited; keep the first.
-    this.#states ??= states;
-    return this.#states;
+    this.#state ??= { jobs, sends };
+    return this.#state;
   }
 
   /** Saves are chained so they land in order; a failed save is logged and retried at the next. */
   #save(): void {
-    const states = this.#states;
-    if (!states) return;
+    const state = this.#state;
+    if (!state) return;
     this.#saving = this.#saving
-      .then(() => saveStates(this.#statePath, states))
+      .then(() => saveStates(this.#statePath, state.jobs, state.sends))
       .catch((error: unknown) =>
         this.#log.error('cannot save the scheduler state', { path: this.#statePath, error }),
       );
