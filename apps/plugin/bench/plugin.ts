@@ -108,7 +108,7 @@ async function main(): Promise<void> {
         .map((_, i) => `bench${String(Math.floor((i * count) / 200) + 1).padStart(6, '0')}`)
         .filter((name) => !sample.includes(name) && Number(name.slice(5)) < count);
       const warmStarted = performance.now();
-      const warmedCount = await daemon.services.volumes.warm();
+      const warmedCount = await daemon.services.status.warm();
       const warmMs = performance.now() - warmStarted;
       let u = 0;
       // At 10 volumes the sample is every volume: none is left unasked.

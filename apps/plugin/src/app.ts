@@ -1,41 +1,18 @@
-import { readFileSync } from 'node:fs';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { elapsed, type Logger } from './log.js';
-import { pluginRoutes } from './routes/plugin.js';
-import { replicationRoutes } from './routes/replication.js';
-import { scheduleRoutes } from './routes/schedule.js';
-import { snapshotRoutes } from './routes/snapshots.js';
-import { volumeRoutes } from './routes/volumes.js';
-import type { Scheduling } from './scheduling.js';
-import type { Services } from './services/index.js';
-import type { ReplicationService } from './services/replication.js';
+import type { AppDeps } from './deps.js';
+import { elapsed } from './log.js';
+import { type Handlers, pathsOf, registerHandlers } from './routes/handlers.js';
+import { pluginHandlers } from './routes/plugin.js';
+import { replicationHandlers } from './routes/replication.js';
+import { scheduleHandlers } from './routes/schedule.js';
+import { snapshotHandlers } from './routes/snapshots.js';
+import { volumeHandlers } from './routes/volumes.js';
 import { MAX_BODY_BYTES } from './validation.js';
-
-/** What the HTTP layer needs; the scheduler and replication engineers add their handles here. */
-export interface AppDeps {
-  services: Services;
-  logger: Logger;
-  /** strftime format of snapshot timestamps (DTFORMAT). */
-  dtFormat: string;
-  /** Answered by GET /Buttervolume.Version (default: this package's version). */
-  version?: string;
-  /** schedule.csv and the runner; without it the Schedule endpoints answer an Err. */
-  scheduling?: Scheduling;
-  /** Send and sync; without it Snapshot.Send and Volume.Sync answer an Err. */
-  replication?: ReplicationService;
-}
 
 // Docker polls these (every `docker run`, `docker volume ls`): one log line each at INFO
 // would drown the operations that change something.
-const QUIET = new Set([
-  '/VolumeDriver.Get',
-  '/VolumeDriver.List',
-  '/VolumeDriver.Path',
-  '/VolumeDriver.Capabilities',
-  '/Buttervolume.Transfers',
-  '/Buttervolume.Version',
-]);
+const QUIET = pathsOf(['get', 'list', 'path', 'capabilities', 'transfers', 'version']);
 
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
@@ -63,11 +40,15 @@ export function createApp(deps: AppDeps): Hono {
     }),
   );
 
-  app.route('/', pluginRoutes(deps));
-  app.route('/', volumeRoutes(deps));
-  app.route('/', snapshotRoutes(deps));
-  app.route('/', scheduleRoutes(deps));
-  app.route('/', replicationRoutes(deps));
+  // Every endpoint of @buttervolume/api's map has its handler here (or this does not compile).
+  const handlers: Handlers = {
+    ...pluginHandlers(deps),
+    ...volumeHandlers(deps),
+    ...snapshotHandlers(deps),
+    ...scheduleHandlers(deps),
+    ...replicationHandlers(deps),
+  };
+  registerHandlers(app, handlers);
 
   app.notFound((c) => c.json({ Err: `unknown endpoint ${c.req.path}` }, 404));
   // One place maps every failure to COMPAT's shape: HTTP 200 and a non-empty Err.
@@ -79,17 +60,4 @@ export function createApp(deps: AppDeps): Hono {
     return c.json({ Err: error.message || String(error) }, 200);
   });
   return app;
-}
-
-let cachedVersion: string | undefined;
-
-/** This package's version, read once from package.json (next to both src/ and dist/). */
-export function packageVersion(): string {
-  if (cachedVersion === undefined) {
-    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
-      version?: unknown;
-    };
-    cachedVersion = typeof pkg.version === 'string' ? pkg.version : '0.0.0';
-  }
-  return cachedVersion;
 }

@@ -1,20 +1,11 @@
-import { chmod, lstat, mkdir, rm } from 'node:fs/promises';
-import {
-  createServer,
-  type RequestListener,
-  type Server,
-  type ServerOptions,
-  type ServerResponse,
-} from 'node:http';
-import { connect } from 'node:net';
-import { dirname, join } from 'node:path';
-import { Btrfs, isBtrfs } from '@buttervolume/btrfs';
+import { join } from 'node:path';
+import { Btrfs } from '@buttervolume/btrfs';
 import { type Config, loadConfig } from '@buttervolume/config';
 import { Replicator, type SshOptions } from '@buttervolume/replication';
-import { createAdaptorServer } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { createApp } from './app.js';
 import { DaemonStartError } from './errors.js';
+import { requireBtrfsFolder } from './folders.js';
 import { createLogger, type Logger } from './log.js';
 import { createScheduling, type Scheduling, type SchedulingOptions } from './scheduling.js';
 import { RESTORE_STEPS, type RestoreStep } from './services/context.js';
@@ -23,6 +14,7 @@ import { Layout } from './services/layout.js';
 import { VolumeLocks } from './services/locks.js';
 import { MountTable } from './services/mounts.js';
 import { ReplicationService } from './services/replication.js';
+import { removeSocket, serveSocket } from './socket.js';
 
 export interface DaemonOptions {
   logger?: Logger;
@@ -48,8 +40,6 @@ export interface Daemon {
   /** Stops accepting connections, lets in-flight requests finish, removes the socket. */
   close(): Promise<void>;
 }
-
-const SOCKET_MODE = 0o660;
 
 export interface DaemonApp {
   app: Hono;
@@ -150,12 +140,7 @@ export function sshOptionsOf(config: Config): SshOptions {
 export async function startDaemon(config: Config, options: DaemonOptions = {}): Promise<Daemon> {
   const { app, services, logger, scheduling, replication } = await createDaemonApp(config, options);
   const socketPath = config.socket;
-  await claimSocket(socketPath);
-  const server = createAdaptorServer({
-    fetch: app.fetch,
-    createServer: unixSocketServer as typeof createServer,
-  }) as Server;
-  await listen(server, socketPath);
+  const server = await serveSocket(app, socketPath);
   logger.info('listening', {
     socket: socketPath,
     volumes: config.volumesPath,
@@ -163,9 +148,9 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
     pid: process.pid,
   });
 
-  // Docker's first Get of each volume then finds its answer cached (see VolumeService.warm).
+  // Docker's first Get of each volume then finds its answer cached (see VolumeStatusCache.warm).
   const warmUp = new AbortController();
-  const warming = services.volumes
+  const warming = services.status
     .warm({ signal: warmUp.signal })
     .then((count) => logger.debug('status cache warmed', { volumes: count }))
     .catch((error: unknown) => logger.warn('status cache warm-up failed', { error }));
@@ -176,21 +161,13 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
       warmUp.abort();
       // No job starts from now on; running ones get the grace period, in parallel with requests.
       const schedulerStopped = scheduling.scheduler.stop({ graceMs: scheduling.stopGraceMs });
-      // Docker keeps connections alive: once closing, answer with "Connection: close" and drop
-      // connections as soon as they go idle, so shutdown waits only for requests in flight.
-      server.on('request', (_req, res: ServerResponse) => res.setHeader('Connection', 'close'));
-      const reaper = setInterval(() => server.closeIdleConnections(), 20);
-      try {
-        await new Promise<void>((resolve) => server.close(() => resolve()));
-      } finally {
-        clearInterval(reaper);
-      }
+      await server.close();
       await schedulerStopped;
       await warming;
       // A background listing holds the filesystem open: let it end before we report stopped.
-      await services.volumes.settled();
+      await services.status.settled();
       await replication.close();
-      await rm(socketPath, { force: true });
+      await removeSocket(socketPath);
       logger.info('stopped', { socket: socketPath });
     })();
     return closing;
@@ -244,95 +221,4 @@ function crashHookFromEnv(
       if (current === step) process.kill(process.pid, 'SIGKILL');
     },
   };
-}
-
-async function requireBtrfsFolder(variable: string, path: string, logger: Logger): Promise<void> {
-  const stats = await lstat(path).catch(() => undefined);
-  const fix = `create it on a btrfs filesystem (e.g. "mkdir -p ${path}" on a btrfs mount, or run "buttervolume init"), or set BUTTERVOLUME_${variable} to a folder on btrfs`;
-  if (!stats) {
-    // A fresh btrfs mount (a new managed plugin, a new disk) lacks only the last level: create
-    // that one, never a whole tree, which would land on the root filesystem under a failed mount.
-    const parent = dirname(path);
-    const parentStats = await lstat(parent).catch(() => undefined);
-    if (parentStats?.isDirectory() && (await isBtrfs(parent))) {
-      await mkdir(path);
-      logger.info('created folder', { variable, path });
-      return;
-    }
-    throw new DaemonStartError(`${variable} ${path} does not exist: ${fix}`);
-  }
-  if (!stats.isDirectory())
-    throw new DaemonStartError(`${variable} ${path} is not a folder: ${fix}`);
-  if (!(await isBtrfs(path))) {
-    throw new DaemonStartError(`${variable} ${path} is not on a btrfs filesystem: ${fix}`);
-  }
-}
-
-/**
- * A socket file left by a daemon that died is removed; one a live daemon answers on is not:
- * two daemons on the same folders would race each other's snapshots and restores.
- */
-async function claimSocket(socketPath: string): Promise<void> {
-  await mkdir(dirname(socketPath), { recursive: true });
-  const stats = await lstat(socketPath).catch(() => undefined);
-  if (!stats) return;
-  if (!stats.isSocket()) {
-    throw new DaemonStartError(
-      `${socketPath} exists and is not a socket: move it away or set BUTTERVOLUME_SOCKET to another path`,
-    );
-  }
-  const answer = await probe(socketPath);
-  if (answer === 'live') {
-    throw new DaemonStartError(
-      `another daemon is already listening on ${socketPath}: stop it first (e.g. "systemctl stop buttervolume"), or set BUTTERVOLUME_SOCKET to another path`,
-    );
-  }
-  await rm(socketPath, { force: true });
-}
-
-function probe(socketPath: string): Promise<'live' | 'stale'> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(socketPath);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve('live');
-    });
-    socket.once('error', (error: NodeJS.ErrnoException) => {
-      socket.destroy();
-      if (error.code === 'ECONNREFUSED' || error.code === 'ENOENT') resolve('stale');
-      else
-        reject(
-          new DaemonStartError(`cannot check ${socketPath}: ${error.message}`, { cause: error }),
-        );
-    });
-  });
-}
-
-async function listen(server: Server, socketPath: string): Promise<void> {
-  // The umask closes the window between bind() and chmod() in which others could connect.
-  const previous = process.umask(0o117);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(socketPath, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-  } finally {
-    process.umask(previous);
-  }
-  await chmod(socketPath, SOCKET_MODE);
-}
-
-/**
- * Docker's plugin client sends the socket path as the Host header (`/run/docker/plugins/…`),
- * which is no valid URL authority: @hono/node-server would answer an empty 400 before our app
- * sees the request. On a unix socket the Host header means nothing, so it is normalised.
- */
-function unixSocketServer(options: ServerOptions, listener: RequestListener): Server {
-  return createServer(options, (req, res) => {
-    req.headers.host = 'localhost';
-    listener(req, res);
-  });
 }

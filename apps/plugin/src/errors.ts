@@ -1,14 +1,21 @@
 // What the daemon refuses, as typed errors with a stable `code`. The HTTP layer turns every
 // one of them into {"Err": message} in one place (app.ts); services never see HTTP.
 
+// Requests the daemon refuses (the caller can fix them) and faults on the server's side (a
+// setting, the disk) carry different codes, so logs and clients can tell them apart.
 export type PluginErrorCode =
+  // The request: fix it and ask again.
   | 'INVALID_REQUEST'
   | 'NO_SUCH_VOLUME'
   | 'NO_SUCH_SNAPSHOT'
   | 'VOLUME_EXISTS'
   | 'VOLUME_IN_USE'
+  // The server: its setup or its disk.
   | 'NOT_WIRED'
-  | 'DAEMON_START';
+  | 'DAEMON_START'
+  | 'BAD_CONFIG'
+  | 'NO_FREE_NAME'
+  | 'PURGE_INCOMPLETE';
 
 export class PluginError extends Error {
   override name = 'PluginError';

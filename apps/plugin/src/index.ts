@@ -1,6 +1,6 @@
 // @buttervolume/plugin: the daemon. `buttervolume run` calls runDaemon(); tests and embedders
 // use startDaemon(config) or createApp(deps) with app.request().
-export { type AppDeps, createApp, packageVersion } from './app.js';
+export { createApp } from './app.js';
 export {
   createDaemonApp,
   type Daemon,
@@ -9,6 +9,7 @@ export {
   runDaemon,
   startDaemon,
 } from './daemon.js';
+export { type AppDeps, type AppServices, packageVersion } from './deps.js';
 export {
   DaemonStartError,
   InvalidRequestError,

@@ -4,8 +4,11 @@
 export type HttpMethod = 'GET' | 'POST';
 
 export interface EndpointSpec {
+  /** GET endpoints answer POST too: Docker-style clients post everything. */
   readonly method: HttpMethod;
   readonly path: string;
+  /** An optional last path segment the endpoint takes (`<path>/<param>`). */
+  readonly param?: string;
 }
 
 export const endpoints = {
@@ -21,7 +24,7 @@ export const endpoints = {
   capabilities: { method: 'POST', path: '/VolumeDriver.Capabilities' },
   // buttervolume's own endpoints.
   snapshot: { method: 'POST', path: '/VolumeDriver.Snapshot' },
-  snapshotList: { method: 'GET', path: '/VolumeDriver.Snapshot.List' },
+  snapshotList: { method: 'GET', path: '/VolumeDriver.Snapshot.List', param: 'volume' },
   snapshotRemove: { method: 'POST', path: '/VolumeDriver.Snapshot.Remove' },
   snapshotRestore: { method: 'POST', path: '/VolumeDriver.Snapshot.Restore' },
   clone: { method: 'POST', path: '/VolumeDriver.Clone' },

@@ -14,50 +14,48 @@ import {
   type ScheduleCommand,
   type ScheduleProblem,
 } from '@buttervolume/scheduler';
-import { Hono } from 'hono';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 import { PluginError } from '../errors.js';
-import type { Scheduling } from '../scheduling.js';
 import { readRequest } from '../validation.js';
+import type { Handlers } from './handlers.js';
 
-export function scheduleRoutes(deps: AppDeps): Hono {
-  const app = new Hono();
-  const scheduling = (): Scheduling => {
+export function scheduleHandlers(deps: AppDeps) {
+  const scheduling = (): NonNullable<AppDeps['scheduling']> => {
     if (deps.scheduling) return deps.scheduling;
     throw new PluginError('NOT_WIRED', 'this daemon was started without a scheduler');
   };
 
   const schemas = requestSchemas({ format: deps.dtFormat });
 
-  app.post('/VolumeDriver.Schedule', async (c) => {
-    const request = await readRequest(c, schemas.schedule);
-    await applyScheduleCommand(scheduling().store, commandOf(request));
-    return c.json({ Err: '' });
-  });
+  return {
+    schedule: async (c) => {
+      const request = await readRequest(c, schemas.schedule);
+      await applyScheduleCommand(scheduling().store, commandOf(request));
+      return c.json({ Err: '' });
+    },
 
-  // 3.x answers GET; POST too, since Docker-style clients post everything.
-  app.on(['GET', 'POST'], '/VolumeDriver.Schedule.List', async (c) => {
-    const status = await scheduling().scheduler.status();
-    const schedule = [...status.jobs.map(entryOf), ...status.problems.flatMap(problemEntry)];
-    // 3.x answers a paused schedule with this Err alone; the list (all inactive) is ours.
-    const err = status.paused ? SCHEDULE_PAUSED_MESSAGE : '';
-    const response: ScheduleListResponse = {
-      Err: err,
-      Schedule: schedule,
-      Paused: status.paused,
-    };
-    return c.json(response);
-  });
+    scheduleList: async (c) => {
+      const status = await scheduling().scheduler.status();
+      const schedule = [...status.jobs.map(entryOf), ...status.problems.flatMap(problemEntry)];
+      // 3.x answers a paused schedule with this Err alone; the list (all inactive) is ours.
+      const err = status.paused ? SCHEDULE_PAUSED_MESSAGE : '';
+      const response: ScheduleListResponse = {
+        Err: err,
+        Schedule: schedule,
+        Paused: status.paused,
+      };
+      return c.json(response);
+    },
 
-  app.post('/VolumeDriver.Schedule.Pause', async (c) => {
-    await scheduling().store.pause();
-    return c.json({ Err: '' });
-  });
-  app.post('/VolumeDriver.Schedule.Resume', async (c) => {
-    await scheduling().store.resume();
-    return c.json({ Err: '' });
-  });
-  return app;
+    schedulePause: async (c) => {
+      await scheduling().store.pause();
+      return c.json({ Err: '' });
+    },
+    scheduleResume: async (c) => {
+      await scheduling().store.resume();
+      return c.json({ Err: '' });
+    },
+  } satisfies Partial<Handlers>;
 }
 
 /**

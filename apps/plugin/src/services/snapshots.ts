@@ -130,7 +130,7 @@ export class SnapshotService {
         if (purged.length > 0) this.#index.invalidate();
         if (failures.length > 0) {
           throw new PluginError(
-            'INVALID_REQUEST',
+            'PURGE_INCOMPLETE',
             `Purge of ${volume} deleted ${purged.length} snapshot(s) but failed on ${failures.length}: ${failures.join('; ')}`,
           );
         }
@@ -151,14 +151,14 @@ export class SnapshotService {
       const name = SnapshotName.of(volume, this.ctx.now(), { format: this.ctx.dtFormat });
       if (name.includes('/')) {
         throw new PluginError(
-          'INVALID_REQUEST',
+          'BAD_CONFIG',
           `DTFORMAT ${this.ctx.dtFormat} produces "/" in snapshot names; fix BUTTERVOLUME_DTFORMAT`,
         );
       }
       if (!(await pathTaken(this.ctx.layout.snapshot(name)))) return name;
       await sleep(1);
     }
-    throw new PluginError('INVALID_REQUEST', `could not find a free snapshot name for ${volume}`);
+    throw new PluginError('NO_FREE_NAME', `could not find a free snapshot name for ${volume}`);
   }
 
   // Names come from a directory listing: parse them before they become a path again.

@@ -48,7 +48,7 @@ describe('CreatedAt is each volume’s own creation time, also for volumes made 
   it('after the warm-up and without it, a snapshot made before the start shows its own time', async () => {
     for (const warm of [true, false]) {
       const { call, services } = await inProcess(fx.config);
-      if (warm) expect(await services.volumes.warm()).toBe(2);
+      if (warm) expect(await services.status.warm()).toBe(2);
       const byhand = await createdAt(call, 'byhand');
       expect(byhand).toBe(await shown(join(fx.volumesPath, 'byhand')));
       expect(Date.parse(byhand)).toBeGreaterThan(sourceBorn);
@@ -58,7 +58,7 @@ describe('CreatedAt is each volume’s own creation time, also for volumes made 
 
   it('a clone and a Create with `from` of a volume made earlier show when they were made', async () => {
     const { call, services } = await inProcess(fx.config);
-    await services.volumes.warm();
+    await services.status.warm();
     const before = Date.now();
     expect((await call('/VolumeDriver.Clone', { Name: 'src', Target: 'cloned' })).json.Err).toBe(
       '',

@@ -34,7 +34,7 @@ describe('Get’s status cache: warmed in the background, dropped when a volume 
       const warmed = lines.find((l) => l.includes('status cache warmed'));
       expect(JSON.parse(warmed ?? '{}')).toMatchObject({ volumes: 12 });
       // Nothing left to do: every volume's facts are cached.
-      expect(await daemon.services.volumes.warm()).toBe(0);
+      expect(await daemon.services.status.warm()).toBe(0);
       const call = overSocket(daemon.socketPath);
       for (let i = 0; i < 12; i++) {
         const path = join(fx.volumesPath, `w${i}`);
@@ -50,7 +50,7 @@ describe('Get’s status cache: warmed in the background, dropped when a volume 
 
   it('a volume removed and created again is looked at afresh', async () => {
     const { call, services } = await inProcess(fx.config);
-    await services.volumes.warm();
+    await services.status.warm();
     const before = (await call('/VolumeDriver.Get', { Name: 'w1' })).json.Volume as {
       Status: { CopyOnWrite: boolean };
     };
@@ -62,12 +62,12 @@ describe('Get’s status cache: warmed in the background, dropped when a volume 
       Status: { CopyOnWrite: boolean };
     };
     expect(after.Status.CopyOnWrite).toBe(false);
-    expect(await services.volumes.warm()).toBe(0);
+    expect(await services.status.warm()).toBe(0);
   });
 
   it('a restored volume reports the restored subvolume’s creation time', async () => {
     const { call, services } = await inProcess(fx.config);
-    await services.volumes.warm();
+    await services.status.warm();
     const get = async () =>
       ((await call('/VolumeDriver.Get', { Name: 'w2' })).json.Volume as { CreatedAt: string })
         .CreatedAt;

@@ -1,0 +1,179 @@
+import type { BigIntStats } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { VolumeName } from '@buttervolume/names';
+import type { ServiceContext } from './context.js';
+import { CreationTimes } from './creation-times.js';
+
+const QUOTA_TTL_MS = 2_000;
+/** Volumes per warm-up step (one `lsattr` process); Docker's calls go first between steps. */
+const WARM_BATCH = 1000;
+const QUOTA_OFF_TTL_MS = 30_000;
+
+export interface QuotaFacts {
+  limit?: number;
+  usage?: number;
+}
+
+/**
+ * What Get reports about a volume, kept so that repeated calls start no process: Get is called
+ * on every `docker run` and `docker volume inspect`. The C flag only changes with the root's
+ * ctime (chattr) or birth time (a new subvolume); quota numbers are refreshed every 2 s;
+ * creation times come from CreationTimes. VolumeService tells it what changed.
+ */
+export class VolumeStatusCache {
+  readonly #flags = new Map<string, { key: string; copyOnWrite: boolean }>();
+  readonly #times: CreationTimes;
+  // Bumped when a volume is created, removed or replaced: flags read before that (by the
+  // warmer, concurrently) are not stored.
+  readonly #epochs = new Map<string, number>();
+  readonly #quota = new Map<string, { at: number } & QuotaFacts>();
+  #quotaOffUntil = 0;
+  /** Docker's calls in progress: the warmer waits for them (it must never delay a request). */
+  #busy = 0;
+
+  constructor(
+    private readonly ctx: ServiceContext,
+    private readonly names: () => Promise<VolumeName[]>,
+  ) {
+    this.#times = new CreationTimes(ctx.layout.volumesPath, ctx.btrfs, ctx.logger);
+  }
+
+  /** Runs one of Docker's calls; the warmer pauses while any is in progress. */
+  async tracked<T>(run: () => Promise<T>): Promise<T> {
+    this.#busy++;
+    try {
+      return await run();
+    } finally {
+      this.#busy--;
+    }
+  }
+
+  createdAt(path: string, stats: BigIntStats): Promise<Date> {
+    return this.#times.of(path, stats);
+  }
+
+  /** The C flag, one `lsattr` on a cache miss; cached until the root is replaced or chattr'ed. */
+  async copyOnWrite(name: VolumeName, path: string, stats: BigIntStats): Promise<boolean> {
+    const key = flagKey(stats);
+    const cached = this.#flags.get(name);
+    if (cached?.key === key) return cached.copyOnWrite;
+    const epoch = this.#epochs.get(name) ?? 0;
+    const copyOnWrite = !(await this.ctx.btrfs.isNocow(path));
+    if ((this.#epochs.get(name) ?? 0) === epoch) this.#flags.set(name, { key, copyOnWrite });
+    return copyOnWrite;
+  }
+
+  /** Quota limit and usage, or undefined while quotas are off (asked again after 30 s). */
+  async quota(name: VolumeName, path: string): Promise<QuotaFacts | undefined> {
+    const now = Date.now();
+    if (now < this.#quotaOffUntil) return undefined;
+    const cached = this.#quota.get(name);
+    if (cached && now - cached.at < QUOTA_TTL_MS) return cached;
+    const info = await this.ctx.btrfs.quota(path).catch((error: unknown) => {
+      this.ctx.logger.debug('quota unavailable', { volume: name, error });
+      return undefined;
+    });
+    if (info === undefined) {
+      this.#quotaOffUntil = now + QUOTA_OFF_TTL_MS;
+      return undefined;
+    }
+    const entry: { at: number } & QuotaFacts = { at: now, usage: info.referenced };
+    if (info.limit !== undefined) entry.limit = info.limit;
+    this.#quota.set(name, entry);
+    return entry;
+  }
+
+  /** Quotas were just enabled: ask btrfs again at once. */
+  quotaEnabled(): void {
+    this.#quotaOffUntil = 0;
+  }
+
+  /** A volume was made: from scratch (its birth time is its creation time) or as a snapshot. */
+  created(name: VolumeName, path: string, how: 'fresh' | 'snapshot'): void {
+    if (how === 'fresh') this.#times.fresh(path);
+    else this.#times.snapshotted(path);
+    this.#bump(name);
+  }
+
+  removed(name: VolumeName, path: string): void {
+    this.#forget(name);
+    this.#times.fresh(path);
+  }
+
+  /** A volume's subvolume was replaced by a snapshot (restore). */
+  replaced(name: VolumeName, path: string): void {
+    this.#forget(name);
+    this.#times.snapshotted(path);
+  }
+
+  /**
+   * Fills the cache for every volume not in it, so that the first Get of each volume after
+   * a start is as cheap as a repeated one: one `btrfs subvolume list` for every creation time,
+   * then the C flags with one `lsattr` per 1,000 volumes (~0.3 s for 10,000 volumes), pausing
+   * between batches while Docker's calls are in progress. Stops when `signal` aborts.
+   */
+  async warm(options: { signal?: AbortSignal } = {}): Promise<number> {
+    const { signal } = options;
+    const names = (await this.names()).filter((name) => !this.#flags.has(name));
+    // Without the listing, Gets list on demand; the C flags are still worth warming.
+    await this.#times.refresh().catch((error: unknown) => {
+      this.ctx.logger.warn('could not list snapshot creation times', { error });
+    });
+    let warmed = 0;
+    for (let start = 0; start < names.length; start += WARM_BATCH) {
+      while (this.#busy > 0 && !signal?.aborted) await sleep(5);
+      if (signal?.aborted) break;
+      warmed += await this.#warmBatch(names.slice(start, start + WARM_BATCH));
+    }
+    return warmed;
+  }
+
+  /** Resolves once no background work (a listing of snapshot times) is running. */
+  settled(): Promise<void> {
+    return this.#times.settled();
+  }
+
+  /** The C flags of some volumes into the cache; those gone or unreadable are skipped (Get will say). */
+  async #warmBatch(names: readonly VolumeName[]): Promise<number> {
+    const stated = await Promise.all(
+      names.map(async (name) => {
+        const path = this.ctx.layout.volume(name);
+        const epoch = this.#epochs.get(name) ?? 0;
+        const stats = await stat(path, { bigint: true }).catch(() => undefined);
+        return stats && { name, path, key: flagKey(stats), epoch };
+      }),
+    );
+    const seen = stated.filter((entry) => entry !== undefined);
+    let flags: Map<string, boolean>;
+    try {
+      flags = await this.ctx.btrfs.nocowFlags(seen.map(({ path }) => path));
+    } catch (error) {
+      this.ctx.logger.debug('warm-up skipped a batch of volumes', { error });
+      return 0;
+    }
+    let warmed = 0;
+    for (const { name, path, key, epoch } of seen) {
+      const nocow = flags.get(path);
+      if (nocow === undefined || (this.#epochs.get(name) ?? 0) !== epoch) continue;
+      this.#flags.set(name, { key, copyOnWrite: !nocow });
+      warmed++;
+    }
+    return warmed;
+  }
+
+  #forget(name: VolumeName): void {
+    this.#bump(name);
+    this.#quota.delete(name);
+  }
+
+  #bump(name: VolumeName): void {
+    this.#epochs.set(name, (this.#epochs.get(name) ?? 0) + 1);
+    this.#flags.delete(name);
+  }
+}
+
+// A new subvolume has a new birth time; chattr moves the ctime.
+function flagKey(stats: BigIntStats): string {
+  return `${stats.birthtimeNs}:${stats.ctimeNs}`;
+}
