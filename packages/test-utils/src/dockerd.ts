@@ -67,6 +67,10 @@ export interface DockerdOptions {
   startTimeoutMs?: number;
   /** Extra dockerd flags. */
   extraArgs?: readonly string[];
+  /** Command prefix that runs containerd and dockerd elsewhere (e.g. `nsenter -t … --`). */
+  prefix?: readonly string[];
+  /** Extra environment for containerd and dockerd. */
+  env?: Readonly<Record<string, string>>;
 }
 
 export type DockerdErrorCode =
@@ -255,11 +259,9 @@ export async function startDockerd(options: DockerdOptions = {}): Promise<Docker
         '',
       ].join('\n'),
     );
-    containerd = spawnDaemon(
-      'containerd',
-      ['--config', containerdConfig],
-      join(dir, 'containerd.log'),
-    );
+    const spawn = (file: string, args: readonly string[], logFile: string) =>
+      spawnDaemon(file, args, logFile, options);
+    containerd = spawn('containerd', ['--config', containerdConfig], join(dir, 'containerd.log'));
     if (containerd.pid !== undefined) entry.pids.push(containerd.pid);
     await waitFor(
       async () => existsSync(containerdSocket),
@@ -302,7 +304,7 @@ export async function startDockerd(options: DockerdOptions = {}): Promise<Docker
       ...(options.extraArgs ?? []),
     ];
     const started = performance.now();
-    dockerd = spawnDaemon('dockerd', args, join(dir, 'dockerd.log'));
+    dockerd = spawn('dockerd', args, join(dir, 'dockerd.log'));
     if (dockerd.pid !== undefined) entry.pids.push(dockerd.pid);
     await waitFor(
       () => ping(socketPath),
@@ -383,11 +385,19 @@ export async function withDockerd<T>(
   }
 }
 
-function spawnDaemon(file: string, args: readonly string[], logFile: string) {
-  return execa(file, args, {
+function spawnDaemon(
+  file: string,
+  args: readonly string[],
+  logFile: string,
+  options: Pick<DockerdOptions, 'prefix' | 'env'> = {},
+) {
+  // The prefix (nsenter) execs the daemon, so the pid we hold is the daemon's own.
+  const [head, ...rest] = [...(options.prefix ?? []), file, ...args];
+  return execa(head!, rest, {
     stdout: { file: logFile },
     stderr: { file: logFile },
     reject: false,
+    ...(options.env !== undefined ? { env: { ...options.env } } : {}),
   });
 }
 type Daemon = ReturnType<typeof spawnDaemon>;

@@ -4,3 +4,4 @@ export * from './dockerd.js';
 export * from './environment.js';
 export * from './host-b.js';
 export * from './loop-btrfs.js';
+export * from './swarm.js';

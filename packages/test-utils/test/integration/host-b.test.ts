@@ -17,7 +17,7 @@ async function expectGone(host: HostB, holderState: { images: string[] }): Promi
   const { stdout: netns } = await execa('ip', ['netns', 'list']);
   expect(netns).not.toContain(host.netns);
   const { stdout: links } = await execa('ip', ['-o', 'link', 'show']);
-  expect(links).not.toContain(host.netns.replace('bv-b-', 'bv-a'));
+  expect(links).not.toContain(host.netns.replace('bv-b-', 'vb-'));
   // By backing file, not device name: another test may already have reused the freed device.
   const { stdout: loops } = await execa('losetup', ['--list', '--noheadings', '-O', 'BACK-FILE']);
   for (const image of holderState.images) expect(loops).not.toContain(image);
