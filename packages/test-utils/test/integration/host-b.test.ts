@@ -77,8 +77,9 @@ describe('host B fixture', () => {
         '-O',
         'NAME,BACK-FILE',
       ]);
+      // Only this B's images (named after its netns): other tests may run their own B meanwhile.
       for (const line of loops.split('\n')) {
-        if (line.includes('bv-hostb-')) images.push(line.trim().split(/\s+/)[1]!);
+        if (line.includes(`/${host.netns}-`)) images.push(line.trim().split(/\s+/)[1]!);
       }
       expect(images.length).toBe(1);
     } finally {
