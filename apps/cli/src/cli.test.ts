@@ -90,6 +90,16 @@ describe('exit codes', () => {
     ]);
   });
 
+  it('0, the bare name on stdout and the warning on stderr when the snapshot lacks nested subvolumes', async () => {
+    const Warning = `${SNAP} does not contain the 1 nested subvolume(s) of pgdata (inner)`;
+    answers['/VolumeDriver.Snapshot'] = { Err: '', Snapshot: SNAP, Warning };
+    expect(await cli(['snapshot', 'pgdata'])).toEqual({
+      code: 0,
+      out: `${SNAP}\n`,
+      err: `warning: ${Warning}\n`,
+    });
+  });
+
   it('1 and "Error: <Err>" on stderr when the daemon answers an error', async () => {
     answers['/VolumeDriver.Snapshot'] = { Err: 'pgdata: no such volume' };
     expect(await cli(['snapshot', 'pgdata'])).toEqual({

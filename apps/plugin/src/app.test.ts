@@ -40,7 +40,7 @@ function stubs(fail: Partial<Record<string, Error>> = {}) {
       clone: record('volumes.clone', undefined),
     },
     snapshots: {
-      create: record('snapshots.create', SNAP as SnapshotName),
+      take: record('snapshots.take', { name: SNAP as SnapshotName, lacking: [] as string[] }),
       list: record('snapshots.list', [SNAP]),
       remove: record('snapshots.remove', undefined),
       purge: record('snapshots.purge', {

@@ -8,11 +8,13 @@ import { DaemonStartError } from './errors.js';
 import { requireBtrfsFolder } from './folders.js';
 import { createLogger, type Logger } from './log.js';
 import { createScheduling, type Scheduling, type SchedulingOptions } from './scheduling.js';
+import { Attention } from './services/attention.js';
 import { RESTORE_STEPS, type RestoreStep } from './services/context.js';
 import { createServices, type Services } from './services/index.js';
 import { Layout } from './services/layout.js';
 import { VolumeLocks } from './services/locks.js';
 import { MountTable } from './services/mounts.js';
+import { NestedSubvolumes } from './services/nested.js';
 import { ReplicationService } from './services/replication.js';
 import { removeSocket, serveSocket } from './socket.js';
 
@@ -66,11 +68,15 @@ export async function createDaemonApp(
     options.mountStatePath ?? join(config.runPath, 'buttervolume', 'mounts.json'),
     logger,
   );
+  const btrfs = options.btrfs ?? new Btrfs();
+  const layout = new Layout(config.volumesPath, config.snapshotsPath);
   const services = createServices({
-    btrfs: options.btrfs ?? new Btrfs(),
-    layout: new Layout(config.volumesPath, config.snapshotsPath),
+    btrfs,
+    layout,
     locks: new VolumeLocks(),
     mounts,
+    attention: new Attention(),
+    nested: new NestedSubvolumes(layout.volumesPath, btrfs, logger),
     logger,
     dtFormat: config.dtFormat,
     now: options.now ?? (() => new Date()),
@@ -166,6 +172,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
       await warming;
       // A background listing holds the filesystem open: let it end before we report stopped.
       await services.status.settled();
+      await services.context.nested.settled();
       await replication.close();
       await removeSocket(socketPath);
       logger.info('stopped', { socket: socketPath });

@@ -17,7 +17,7 @@ export interface AppServices {
     VolumeService,
     'create' | 'remove' | 'mount' | 'path' | 'unmount' | 'get' | 'list' | 'clone'
   >;
-  snapshots: Pick<SnapshotService, 'create' | 'list' | 'remove' | 'purge'>;
+  snapshots: Pick<SnapshotService, 'take' | 'list' | 'remove' | 'purge'>;
   restore: Pick<RestoreService, 'restore'>;
   /** VOLUMES_PATH: List answers each volume's mountpoint under it. */
   volumesPath: string;

@@ -10,12 +10,14 @@ export type PluginErrorCode =
   | 'NO_SUCH_SNAPSHOT'
   | 'VOLUME_EXISTS'
   | 'VOLUME_IN_USE'
+  | 'NESTED_SUBVOLUMES'
   // The server: its setup or its disk.
   | 'NOT_WIRED'
   | 'DAEMON_START'
   | 'BAD_CONFIG'
   | 'NO_FREE_NAME'
-  | 'PURGE_INCOMPLETE';
+  | 'PURGE_INCOMPLETE'
+  | 'VOLUME_NEEDS_ATTENTION';
 
 export class PluginError extends Error {
   override name = 'PluginError';
@@ -77,6 +79,37 @@ export class VolumeInUseError extends PluginError {
     super(
       'VOLUME_IN_USE',
       `${volume} is mounted by ${mountIds.length} container(s) (${mountIds.join(', ')}); stop them first or pass Force`,
+    );
+  }
+}
+
+/**
+ * A restore would replace a volume holding nested subvolumes, which no snapshot contains: they
+ * would be lost. Refused before anything changes.
+ */
+export class NestedSubvolumesInVolumeError extends PluginError {
+  override name = 'NestedSubvolumesInVolumeError';
+  constructor(
+    readonly volume: string,
+    readonly nested: readonly string[],
+  ) {
+    super(
+      'NESTED_SUBVOLUMES',
+      `${volume} holds nested subvolume(s) (${nested.join(', ')}), which no snapshot contains: restoring over it would lose them. Restore into a new volume instead (buttervolume restore <snapshot> <new volume>), or delete them first (stop the containers using ${volume}, then btrfs subvolume delete each one, deepest first)`,
+    );
+  }
+}
+
+/** A volume the daemon left alone at start (an interrupted restore it could not finish). */
+export class VolumeNeedsAttentionError extends PluginError {
+  override name = 'VolumeNeedsAttentionError';
+  constructor(
+    readonly volume: string,
+    readonly reason: string,
+  ) {
+    super(
+      'VOLUME_NEEDS_ATTENTION',
+      `${volume} needs attention: ${reason}; once fixed, restart buttervolume (it finishes the restore at start)`,
     );
   }
 }

@@ -145,6 +145,10 @@ export type SnapshotRequest = NameRequest;
 
 export interface SnapshotResponse extends ErrResponse {
   Snapshot: string;
+  /** The volume's nested subvolumes (relative paths), which the snapshot does not contain. */
+  NestedSubvolumes?: string[];
+  /** Set when the snapshot lacks something of the volume (its nested subvolumes). */
+  Warning?: string;
 }
 
 export interface SnapshotListResponse extends ErrResponse {

@@ -5,6 +5,7 @@ import {
   AlreadyExistsError,
   BtrfsCommandError,
   type CommandFailure,
+  NestedSubvolumesError,
   NoSuchPathError,
   NotASubvolumeError,
   NotBtrfsError,
@@ -17,6 +18,7 @@ import {
   parseLsattrNocow,
   parseQgroupShow,
   parseSnapshotList,
+  parseSubvolumeList,
   parseSubvolumeShow,
 } from './parse.js';
 import { run, runTolerant } from './run.js';
@@ -24,6 +26,7 @@ import { startReceive, startSend } from './streams.js';
 import type {
   BtrfsOptions,
   CreateSubvolumeOptions,
+  DeleteOptions,
   QuotaInfo,
   ReceiveProcess,
   SendOptions,
@@ -70,11 +73,43 @@ export class Btrfs {
     }
   }
 
-  /** Deletes a subvolume or snapshot, read-only ones included. */
-  async deleteSubvolume(path: string): Promise<void> {
+  /**
+   * Deletes a subvolume or snapshot, read-only ones included. A subvolume holding subvolumes
+   * fails with NestedSubvolumesError, unless `recursive`: then those are deleted first, deepest
+   * first (read-only holders made writable on the way). Answers the nested subvolumes deleted.
+   */
+  async deleteSubvolume(path: string, options: DeleteOptions = {}): Promise<string[]> {
     const target = resolve(path);
     await this.#requireSubvolume(target);
+    try {
+      await this.#btrfsRun(['subvolume', 'delete', '--', target], target);
+      return [];
+    } catch (error) {
+      // Listing first would cost every delete a process; nesting is rare.
+      if (!(options.recursive && error instanceof NestedSubvolumesError)) throw error;
+    }
+    const nested = await this.subvolumesBelow(target);
+    // A subvolume in a read-only one cannot be unlinked (EROFS): open up every holder first.
+    for (const holder of [target, ...nested].filter((p) => nested.some((n) => isInside(n, p)))) {
+      if (await this.isReadOnly(holder)) await this.setReadOnly(holder, false, { force: true });
+    }
+    for (const inner of nested) await this.#btrfsRun(['subvolume', 'delete', '--', inner], inner);
     await this.#btrfsRun(['subvolume', 'delete', '--', target], target);
+    return nested;
+  }
+
+  /**
+   * Every subvolume inside the subvolume or folder `path`, at any depth, deepest first (the
+   * order to delete them in), as absolute paths under `path` as given. One process.
+   */
+  async subvolumesBelow(path: string): Promise<string[]> {
+    const target = resolve(path);
+    await this.#requireBtrfs(target);
+    const stdout = await this.#btrfsRun(['subvolume', 'list', '-a', '--', target], target);
+    const below = [...(await this.#seenUnder(target, parseSubvolumeList(stdout)))]
+      .map(([seen]) => seen)
+      .filter((seen) => seen !== target);
+    return below.sort((a, b) => depth(b) - depth(a) || (a < b ? -1 : a > b ? 1 : 0));
   }
 
   /** Snapshots subvolume `src` as the new subvolume `dst` (which must not exist yet). */
@@ -254,25 +289,39 @@ export class Btrfs {
   async snapshotTimes(path: string): Promise<Map<string, Date>> {
     const target = resolve(path);
     await this.#requireBtrfs(target);
-    // Listed paths are filesystem paths; map them through the mount that `target` is on.
-    const real = await realpath(target);
-    const mount = await mountOf(real);
-    if (mount?.fsType !== 'btrfs') throw new NotBtrfsError(target);
     // TZ=UTC: btrfs-progs prints otime in local time, ambiguous when DST repeats an hour.
     const stdout = await run(this.#btrfs, ['subvolume', 'list', '-a', '-s', '--', target], target, {
       TZ: 'UTC',
     });
     const times = new Map<string, Date>();
-    for (const listed of parseSnapshotList(stdout)) {
-      const seen = absoluteThrough(mount, listed.path);
-      if (seen === undefined || listed.otime === undefined) continue;
-      // Keys under `target` as the caller wrote it, symlinks and all.
-      if (seen === real) times.set(target, listed.otime);
-      else if (seen.startsWith(real === '/' ? '/' : `${real}/`)) {
-        times.set(`${target}${seen.slice(real === '/' ? 0 : real.length)}`, listed.otime);
-      }
+    for (const [seen, listed] of await this.#seenUnder(target, parseSnapshotList(stdout))) {
+      if (listed.otime !== undefined) times.set(seen, listed.otime);
     }
     return times;
+  }
+
+  /**
+   * Listed subvolumes at or under `target`, keyed by their path under `target` as the caller
+   * wrote it (symlinks and all). Listed paths are filesystem paths: they are mapped through the
+   * mount that `target` is on.
+   */
+  async #seenUnder<T extends { path: string }>(
+    target: string,
+    listed: readonly T[],
+  ): Promise<Map<string, T>> {
+    const real = await realpath(target);
+    const mount = await mountOf(real);
+    if (mount?.fsType !== 'btrfs') throw new NotBtrfsError(target);
+    const seenUnder = new Map<string, T>();
+    for (const entry of listed) {
+      const seen = absoluteThrough(mount, entry.path);
+      if (seen === undefined) continue;
+      if (seen === real) seenUnder.set(target, entry);
+      else if (isInside(seen, real)) {
+        seenUnder.set(`${target}${seen.slice(real === '/' ? 0 : real.length)}`, entry);
+      }
+    }
+    return seenUnder;
   }
 
   /**
@@ -324,6 +373,15 @@ export class Btrfs {
     if (await lstatOrUndefined(path)) throw new AlreadyExistsError(path);
     await this.#requireBtrfs(dirname(path));
   }
+}
+
+/** True when `path` is strictly inside the folder `dir` (both absolute, normalised). */
+function isInside(path: string, dir: string): boolean {
+  return path !== dir && path.startsWith(dir === '/' ? '/' : `${dir}/`);
+}
+
+function depth(path: string): number {
+  return path.split('/').length;
 }
 
 /** A birth time in nanoseconds to a Date to the second, the precision btrfs shows otime with. */

@@ -9,6 +9,7 @@ export type BtrfsErrorCode =
   | 'BTRFS_QUOTA_DISABLED'
   | 'BTRFS_INVALID_SIZE'
   | 'BTRFS_ABORTED'
+  | 'BTRFS_NESTED_SUBVOLUMES'
   | 'BTRFS_COMMAND_FAILED';
 
 /** What a failed btrfs-progs (or chattr/lsattr) run left behind, for diagnosis. */
@@ -141,6 +142,21 @@ export class InvalidSizeError extends BtrfsError {
       `invalid size ${JSON.stringify(input)}: use a whole number of bytes with an optional unit K, M, G, T, P or E (powers of 1024), e.g. 10G`,
     );
     this.input = input;
+  }
+}
+
+/**
+ * A subvolume could not be deleted because subvolumes live inside it (Docker-in-Docker with the
+ * btrfs storage driver makes them): deleteSubvolume(path, { recursive: true }) removes them too.
+ */
+export class NestedSubvolumesError extends BtrfsError {
+  override name = 'NestedSubvolumesError';
+  constructor(path: string, details: Omit<BtrfsErrorDetails, 'path'> = {}) {
+    super(
+      'BTRFS_NESTED_SUBVOLUMES',
+      `${path} still contains subvolumes: delete those first (btrfs subvolume list -o ${path}), or delete recursively`,
+      { ...details, path },
+    );
   }
 }
 

@@ -2,7 +2,8 @@
 //
 //   const btrfs = new Btrfs({ btrfsPath?: '/usr/bin/btrfs' });
 //   await btrfs.createSubvolume(path, { nocow?: boolean });
-//   await btrfs.deleteSubvolume(path);                        // also works on read-only ones
+//   await btrfs.deleteSubvolume(path, { recursive? });        // also works on read-only ones; answers nested ones deleted
+//   await btrfs.subvolumesBelow(path): string[]               // nested subvolumes at any depth, deepest first; one process
 //   await btrfs.snapshot(src, dst, { readonly: true });
 //   await btrfs.isSubvolume(path);                            // no process spawned
 //   await btrfs.listSubvolumes(dir);                          // names of direct children that are subvolumes, sorted; no process per entry
@@ -23,9 +24,9 @@
 //   parseSize('10G'): number                                  // quota sizes, powers of 1024
 //
 // Errors: BtrfsError (base, has `code`; `command`, `exitCode`, `stderr` when a process failed),
-// with subclasses NotASubvolumeError, NotBtrfsError, AlreadyExistsError, NoSuchPathError,
-// NoSpaceError, PermissionError, QuotaDisabledError, InvalidSizeError, AbortedError,
-// BtrfsCommandError (command: string[], exitCode, stderr).
+// with subclasses NotASubvolumeError, NestedSubvolumesError, NotBtrfsError, AlreadyExistsError,
+// NoSuchPathError, NoSpaceError, PermissionError, QuotaDisabledError, InvalidSizeError,
+// AbortedError, BtrfsCommandError (command: string[], exitCode, stderr).
 
 export { Btrfs } from './btrfs.js';
 export {
@@ -36,6 +37,7 @@ export {
   type BtrfsErrorCode,
   type CommandFailure,
   InvalidSizeError,
+  NestedSubvolumesError,
   NoSpaceError,
   NoSuchPathError,
   NotASubvolumeError,

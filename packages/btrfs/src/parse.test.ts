@@ -8,6 +8,7 @@ import {
   parseReceived,
   parseSize,
   parseSnapshotList,
+  parseSubvolumeList,
   parseSubvolumeShow,
 } from './parse.js';
 
@@ -173,6 +174,31 @@ describe('parseSnapshotList', () => {
   it('answers nothing for an empty listing, and ignores text before the first entry', () => {
     expect(parseSnapshotList('')).toEqual([]);
     expect(parseSnapshotList('WARNING: something\n')).toEqual([]);
+  });
+});
+
+// Captured from btrfs-progs v6.2 (`btrfs subvolume list`), plus a path with " top level " in it
+// and a name with a newline.
+const SUBVOLUME_LIST = `ID 256 gen 3007 top level 5 path volumes/v
+ID 257 gen 7 top level 256 path <FS_TREE>/volumes/v/inner
+ID 259 gen 7 top level 257 path volumes/v/inner/x top level 3 path y
+ID 260 gen 7 top level 5 path snapshots/nl
+second line
+`;
+
+describe('parseSubvolumeList', () => {
+  it('reads id, the holding subvolume and the top-level path (without <FS_TREE>/)', () => {
+    expect(parseSubvolumeList(SUBVOLUME_LIST)).toEqual([
+      { id: 256, parentId: 5, path: 'volumes/v' },
+      { id: 257, parentId: 256, path: 'volumes/v/inner' },
+      { id: 259, parentId: 257, path: 'volumes/v/inner/x top level 3 path y' },
+      { id: 260, parentId: 5, path: 'snapshots/nl\nsecond line' },
+    ]);
+  });
+
+  it('answers nothing for an empty listing, and ignores text before the first entry', () => {
+    expect(parseSubvolumeList('')).toEqual([]);
+    expect(parseSubvolumeList('WARNING: something\n')).toEqual([]);
   });
 });
 

@@ -126,25 +126,59 @@ const FS_TREE_PREFIX = '<FS_TREE>/';
 
 /**
  * Parses `btrfs subvolume list -a -s` run with TZ=UTC (btrfs-progs prints otime in local time,
- * which is ambiguous in the hour a DST change repeats). A line that does not start a new entry
- * continues the previous path: the name contained a newline.
+ * which is ambiguous in the hour a DST change repeats).
  */
 export function parseSnapshotList(stdout: string): ListedSnapshot[] {
-  const entries: ListedSnapshot[] = [];
+  return parseListLines(stdout, SNAPSHOT_LINE, (match) => {
+    const otime = match[2] === '-' ? undefined : new Date(`${match[2]?.replace(' ', 'T')}Z`);
+    return {
+      id: Number(match[1]),
+      path: match[3] ?? '',
+      otime: otime === undefined || Number.isNaN(otime.getTime()) ? undefined : otime,
+    };
+  });
+}
+
+/** One line of `btrfs subvolume list`: a subvolume and the one it sits in. */
+export interface ListedSubvolume {
+  id: number;
+  /** Id of the subvolume holding this one ("top level"; 5 for the filesystem's top level). */
+  parentId: number;
+  /** Path relative to the filesystem's top level (subvolid 5), without `<FS_TREE>/`. */
+  path: string;
+}
+
+// `ID 257 gen 7 top level 256 path volumes/v/inner`; the lazy middle as above.
+const SUBVOLUME_LINE = /^ID (\d+) .*?top level (\d+) path (.*)$/;
+
+/** Parses `btrfs subvolume list [-a]`: every subvolume of the filesystem. */
+export function parseSubvolumeList(stdout: string): ListedSubvolume[] {
+  return parseListLines(stdout, SUBVOLUME_LINE, (match) => ({
+    id: Number(match[1]),
+    parentId: Number(match[2]),
+    path: match[3] ?? '',
+  }));
+}
+
+/**
+ * The lines of a `btrfs subvolume list` that `line` matches, built into entries. A line that
+ * does not start a new entry continues the previous path: the name contained a newline.
+ */
+function parseListLines<T extends { path: string }>(
+  stdout: string,
+  line: RegExp,
+  build: (match: RegExpExecArray) => T,
+): T[] {
+  const entries: T[] = [];
   const text = stdout.endsWith('\n') ? stdout.slice(0, -1) : stdout;
-  for (const line of text === '' ? [] : text.split('\n')) {
-    const match = SNAPSHOT_LINE.exec(line);
-    if (!match?.[1] || match[2] === undefined || match[3] === undefined) {
+  for (const row of text === '' ? [] : text.split('\n')) {
+    const match = line.exec(row);
+    if (!match) {
       const last = entries.at(-1);
-      if (last !== undefined) last.path += `\n${line}`;
+      if (last !== undefined) last.path += `\n${row}`;
       continue;
     }
-    const otime = match[2] === '-' ? undefined : new Date(`${match[2].replace(' ', 'T')}Z`);
-    entries.push({
-      id: Number(match[1]),
-      path: match[3],
-      otime: otime === undefined || Number.isNaN(otime.getTime()) ? undefined : otime,
-    });
+    entries.push(build(match));
   }
   for (const entry of entries) {
     if (entry.path.startsWith(FS_TREE_PREFIX)) entry.path = entry.path.slice(FS_TREE_PREFIX.length);

@@ -4,6 +4,7 @@ import {
   BtrfsCommandError,
   type BtrfsError,
   type CommandFailure,
+  NestedSubvolumesError,
   NoSpaceError,
   NoSuchPathError,
   NotASubvolumeError,
@@ -37,14 +38,8 @@ export function classifyFailure(failure: CommandFailure, path: string | undefine
   if (/Not a Btrfs subvolume|not a subvolume/i.test(stderr)) {
     return new NotASubvolumeError(subject, details);
   }
-  if (/Directory not empty/i.test(stderr)) {
-    // The usual cause: a nested subvolume (e.g. docker's btrfs storage driver inside a volume).
-    return new BtrfsCommandError(
-      `${subject} still contains subvolumes: delete those first (btrfs subvolume list -o)`,
-      failure,
-      { path },
-    );
-  }
+  // The usual cause: a nested subvolume (e.g. docker's btrfs storage driver inside a volume).
+  if (/Directory not empty/i.test(stderr)) return new NestedSubvolumesError(subject, details);
   // Subcommand words only (no paths), e.g. "btrfs subvolume delete".
   const words = failure.command.slice(1).filter((arg) => /^[a-z]+$/.test(arg));
   const what = [failure.command[0], ...words.slice(0, 2)].join(' ');

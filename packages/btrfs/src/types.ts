@@ -23,6 +23,11 @@ export interface CreateSubvolumeOptions {
   nocow?: boolean;
 }
 
+export interface DeleteOptions {
+  /** Delete the subvolumes inside it too, deepest first (default: refuse, NestedSubvolumesError). */
+  recursive?: boolean;
+}
+
 export interface SnapshotOptions {
   /** A read-only snapshot (`btrfs subvolume snapshot -r`). */
   readonly: boolean;

@@ -17,6 +17,10 @@ export class SnapshotCommand extends DaemonCommand {
   protected async run(): Promise<void> {
     const answer = await this.client().snapshot(this.volumeName(this.volume));
     if (this.json) this.printJson(answer);
-    else this.print(answer.Snapshot);
+    else {
+      this.print(answer.Snapshot);
+      // stdout stays the bare name scripts capture; what the snapshot lacks goes to stderr.
+      if (answer.Warning) this.context.stderr.write(`warning: ${answer.Warning}\n`);
+    }
   }
 }

@@ -11,7 +11,14 @@ export function snapshotHandlers(deps: AppDeps) {
   return {
     snapshot: async (c) => {
       const { Name } = await readRequest(c, schemas.snapshot);
-      return c.json({ Err: '', Snapshot: await snapshots.create(Name) });
+      const { name, lacking } = await snapshots.take(Name);
+      if (lacking.length === 0) return c.json({ Err: '', Snapshot: name });
+      return c.json({
+        Err: '',
+        Snapshot: name,
+        NestedSubvolumes: lacking,
+        Warning: `${name} does not contain the ${lacking.length} nested subvolume(s) of ${Name} (${lacking.join(', ')}): btrfs snapshots stop at subvolume boundaries`,
+      });
     },
 
     // `/VolumeDriver.Snapshot.List` lists every snapshot, `…/<volume>` one volume's.

@@ -60,6 +60,12 @@ export function volumeHandlers(deps: AppDeps) {
             ...(v.status.quotaBytes === undefined ? {} : { QuotaBytes: v.status.quotaBytes }),
             ...(v.status.usageBytes === undefined ? {} : { UsageBytes: v.status.usageBytes }),
             Snapshots: v.status.snapshots,
+            ...(v.status.nestedSubvolumes === undefined
+              ? {}
+              : {
+                  NestedSubvolumes: v.status.nestedSubvolumes,
+                  Warning: `snapshots of ${v.name} do not contain its nested subvolumes`,
+                }),
           },
         },
         Err: '',

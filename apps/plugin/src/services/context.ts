@@ -1,8 +1,10 @@
 import type { Btrfs } from '@buttervolume/btrfs';
 import type { Logger } from '../log.js';
+import type { Attention } from './attention.js';
 import type { Layout } from './layout.js';
 import type { VolumeLocks } from './locks.js';
 import type { MountTable } from './mounts.js';
+import type { NestedSubvolumes } from './nested.js';
 
 /** The steps of a restore, in order; a test hook may stop the daemon dead after any of them. */
 export const RESTORE_STEPS = [
@@ -21,6 +23,10 @@ export interface ServiceContext {
   layout: Layout;
   locks: VolumeLocks;
   mounts: MountTable;
+  /** Volumes left alone at start (an interrupted restore that could not be finished). */
+  attention: Attention;
+  /** Subvolumes nested in volumes, which snapshots do not contain. */
+  nested: NestedSubvolumes;
   logger: Logger;
   /** strftime format of snapshot timestamps (DTFORMAT). */
   dtFormat: string;

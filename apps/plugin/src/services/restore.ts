@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, rename } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import type { SnapshotName } from '@buttervolume/names';
 import { VolumeName } from '@buttervolume/names';
-import { PluginError, VolumeInUseError } from '../errors.js';
+import { NestedSubvolumesInVolumeError, PluginError, VolumeInUseError } from '../errors.js';
 import { logged } from '../log.js';
 import type { RestoreStep, ServiceContext } from './context.js';
 import {
@@ -69,6 +69,7 @@ export class RestoreService {
 
   async #restore(request: RestoreRequest, target: VolumeName): Promise<RestoreResult> {
     const { layout, btrfs } = this.ctx;
+    this.ctx.attention.check(target);
     const snapshot = await resolveSnapshot(
       this.snapshots,
       request.source.name,
@@ -84,6 +85,11 @@ export class RestoreService {
     }
     const ids = this.ctx.mounts.ids(target);
     if (targetExists && ids.length > 0 && !request.force) throw new VolumeInUseError(target, ids);
+    if (targetExists) {
+      // No snapshot holds nested subvolumes: neither the backup nor the restored copy would.
+      const nested = await this.ctx.nested.check(target, targetPath);
+      if (nested.length > 0) throw new NestedSubvolumesInVolumeError(target, nested);
+    }
 
     const backup = targetExists ? await this.snapshots.createLocked(target) : undefined;
     await this.#step('backup');
@@ -114,17 +120,14 @@ export class RestoreService {
       this.volumes.changed(target);
       await this.#step('in-place');
       if (targetExists) {
-        await btrfs.deleteSubvolume(old);
+        await this.#deleteReplaced(old, target);
         await this.#step('old-deleted');
       }
       await removeDurably(journalPath);
     } catch (error) {
       // Same path as after a crash: the journal says what to finish or undo.
       await this.recoverJournal(journalPath).catch((recovery: unknown) => {
-        this.ctx.logger.error('restore rollback failed; the journal stays for the next start', {
-          journal: journalPath,
-          error: recovery,
-        });
+        this.#needsAttention(target, journalPath, recovery);
       });
       throw error;
     } finally {
@@ -133,15 +136,51 @@ export class RestoreService {
     return { restored: snapshot, target, volumeBackup: backup };
   }
 
-  /** Finishes or rolls back every restore a killed daemon left half-done. Run before serving. */
+  /**
+   * Finishes or rolls back every restore a killed daemon left half-done. Run before serving.
+   * Never throws for one journal: a volume whose restore cannot be brought to an end is marked
+   * as needing attention (its calls say what to do) and the others are served.
+   */
   async recover(): Promise<string[]> {
     const outcomes: string[] = [];
     for (const entry of await readdir(this.ctx.layout.volumesPath)) {
       const match = JOURNAL_RE.exec(entry);
-      if (!match) continue;
-      outcomes.push(await this.recoverJournal(join(this.ctx.layout.volumesPath, entry)));
+      if (!match?.[1]) continue;
+      const journalPath = join(this.ctx.layout.volumesPath, entry);
+      try {
+        outcomes.push(await this.recoverJournal(journalPath));
+      } catch (error) {
+        outcomes.push(`${match[1]}: ${this.#needsAttention(match[1], journalPath, error)}`);
+      }
     }
     return outcomes;
+  }
+
+  /** Leaves the volume alone, says so in the log and to its callers; answers the reason. */
+  #needsAttention(volume: string, journalPath: string, error: unknown): string {
+    const why = (error instanceof Error ? error.message : String(error)).split('\n', 1)[0];
+    const reason = `an interrupted restore could not be finished (${why}). The journal ${journalPath} stays; in ${this.ctx.layout.volumesPath}, ${volume} or .restore-old-${volume}-<id> holds the previous data and .restore-${volume}-<id> the restored copy, if they exist`;
+    this.ctx.logger.error('volume needs attention: an interrupted restore could not be finished', {
+      volume,
+      journal: journalPath,
+      error,
+    });
+    this.ctx.attention.mark(volume, reason);
+    return `needs attention: ${reason}`;
+  }
+
+  /**
+   * Deletes the replaced copy. Nested subvolumes in it were refused before the restore began;
+   * any found now appeared meanwhile (a forced restore of a live volume): said in the log.
+   */
+  async #deleteReplaced(old: string, target: VolumeName | string): Promise<void> {
+    const nested = await this.ctx.btrfs.deleteSubvolume(old, { recursive: true });
+    if (nested.length > 0) {
+      this.ctx.logger.warn('deleted nested subvolumes of the replaced copy', {
+        volume: target,
+        nested: nested.map((path) => relative(old, path)),
+      });
+    }
   }
 
   /** Brings one interrupted restore to a consistent end; answers what it did. */
@@ -159,17 +198,18 @@ export class RestoreService {
       pathExists(old),
     ]);
     let outcome: string;
+    // The staging copy never served anyone: nothing nested can be in it but by hand.
     if (hasStaging && !hasTarget && hasOld) {
       await rename(old, targetPath);
-      await btrfs.deleteSubvolume(staging);
+      await btrfs.deleteSubvolume(staging, { recursive: true });
       outcome = 'rolled back: the previous data is back in place';
     } else if (hasStaging) {
       // Killed before the old volume was moved aside (or the target never existed): the
       // target still holds what it held before; the staging copy is dropped.
-      await btrfs.deleteSubvolume(staging);
+      await btrfs.deleteSubvolume(staging, { recursive: true });
       outcome = 'rolled back: the restored copy was dropped before it replaced anything';
     } else if (hasOld && hasTarget) {
-      await btrfs.deleteSubvolume(old);
+      await this.#deleteReplaced(old, target);
       outcome = 'finished: the restored data was already in place';
     } else if (hasOld) {
       await rename(old, targetPath);

@@ -53,8 +53,25 @@ export class SnapshotService {
     );
   }
 
+  /**
+   * create(), and which nested subvolumes of the volume the snapshot does not contain (btrfs
+   * leaves an empty folder in their place), looked up meanwhile.
+   */
+  async take(volume: VolumeName): Promise<{ name: SnapshotName; lacking: string[] }> {
+    const path = this.ctx.layout.volume(volume);
+    const [name, lacking] = await Promise.all([
+      this.create(volume),
+      this.ctx.nested.check(volume, path).catch((error: unknown) => {
+        this.ctx.logger.warn('could not list nested subvolumes', { volume, error });
+        return [];
+      }),
+    ]);
+    return { name, lacking };
+  }
+
   /** For callers that already hold the volume's lock (restore, sync). */
   async createLocked(volume: VolumeName): Promise<SnapshotName> {
+    this.ctx.attention.check(volume);
     const source = this.ctx.layout.volume(volume);
     if (!(await this.ctx.btrfs.isSubvolume(source))) throw new NoSuchVolumeError(volume);
     const name = await this.#freshName(volume);
@@ -102,6 +119,8 @@ export class SnapshotService {
     const parsed = parsePattern(pattern);
     return this.ctx.locks.run(volume, () =>
       logged(this.ctx.logger, 'purge', { volume, pattern, dryrun }, async () => {
+        // An unfinished restore's journal names its backup snapshot: keep them all until fixed.
+        this.ctx.attention.check(volume);
         const names = await this.#readVolumeEntries(volume);
         const explained = explainPurge(names, parsed, this.ctx.now(), {
           format: this.ctx.dtFormat,

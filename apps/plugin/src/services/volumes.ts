@@ -34,6 +34,8 @@ export interface VolumeStatus {
   quotaBytes?: number;
   usageBytes?: number;
   snapshots: number;
+  /** Subvolumes nested in the volume (relative paths), which its snapshots do not contain. */
+  nestedSubvolumes?: string[];
 }
 
 export interface VolumeDetails {
@@ -73,6 +75,8 @@ export class VolumeService {
   }
 
   async #create(name: VolumeName, options: CreateVolumeOptions): Promise<{ created: boolean }> {
+    // Its data may be aside under a restore's name: a new empty volume would hide that.
+    this.ctx.attention.check(name);
     const path = this.ctx.layout.volume(name);
     if (await this.ctx.btrfs.isSubvolume(path)) return { created: false };
     if (await pathExists(path)) {
@@ -112,9 +116,17 @@ export class VolumeService {
         const path = await this.#requireVolume(name);
         const ids = this.ctx.mounts.ids(name);
         if (ids.length > 0 && !force) throw new VolumeInUseError(name, ids);
-        await this.ctx.btrfs.deleteSubvolume(path);
+        // Nested subvolumes (Docker-in-Docker) are the volume's content: they go with it.
+        const nested = await this.ctx.btrfs.deleteSubvolume(path, { recursive: true });
+        if (nested.length > 0) {
+          this.ctx.logger.info('deleted nested subvolumes with the volume', {
+            volume: name,
+            nested: nested.length,
+          });
+        }
         this.listing.touched(name);
         this.status.removed(name, path);
+        this.ctx.nested.forget(name);
         await this.ctx.mounts.forget(name);
       }),
     );
@@ -143,13 +155,15 @@ export class VolumeService {
     return this.status.tracked(async () => {
       const path = await this.#requireVolume(name);
       const stats = await stat(path, { bigint: true });
-      const [copyOnWrite, createdAt, quota, snapshots] = await Promise.all([
+      const [copyOnWrite, createdAt, quota, snapshots, nested] = await Promise.all([
         this.status.copyOnWrite(name, path, stats),
         this.status.createdAt(path, stats),
         this.status.quota(name, path),
         this.snapshots.count(name),
+        this.ctx.nested.of(name),
       ]);
       const status: VolumeStatus = { createdAt, copyOnWrite, snapshots };
+      if (nested.length > 0) status.nestedSubvolumes = nested;
       if (quota?.limit !== undefined) status.quotaBytes = quota.limit;
       if (quota?.usage !== undefined) status.usageBytes = quota.usage;
       return { name, mountpoint: path, createdAt, status };
@@ -160,6 +174,7 @@ export class VolumeService {
   async clone(source: VolumeSource, target: VolumeName): Promise<void> {
     await this.ctx.locks.run([volumeOf(source.name), target], () =>
       logged(this.ctx.logger, 'clone', { source: source.name, target }, async () => {
+        this.ctx.attention.check(target);
         const targetPath = this.ctx.layout.volume(target);
         // 3.x let btrfs nest the copy inside an existing target; we refuse.
         if (await pathExists(targetPath)) throw new VolumeExistsError(target);
@@ -176,9 +191,11 @@ export class VolumeService {
   changed(name: VolumeName): void {
     this.listing.touched(name);
     this.status.replaced(name, this.ctx.layout.volume(name));
+    this.ctx.nested.forget(name);
   }
 
   async #requireVolume(name: VolumeName): Promise<string> {
+    this.ctx.attention.check(name);
     const path = this.ctx.layout.volume(name);
     if (!(await this.ctx.btrfs.isSubvolume(path))) throw new NoSuchVolumeError(name);
     return path;

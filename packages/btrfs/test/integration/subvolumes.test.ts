@@ -11,6 +11,7 @@ import {
   BtrfsCommandError,
   BtrfsError,
   isBtrfs,
+  NestedSubvolumesError,
   NoSuchPathError,
   NotASubvolumeError,
   NotBtrfsError,
@@ -155,6 +156,58 @@ describe('subvolumes', () => {
     await expect(btrfs.syncFilesystem(join(fs.mountPoint, 'missing'))).rejects.toBeInstanceOf(
       NoSuchPathError,
     );
+  });
+});
+
+describe('nested subvolumes (Docker-in-Docker with the btrfs driver makes them)', () => {
+  /** vol/inner, vol/inner/x (read-only), vol/a/b/deep, and a read-only vol/ro holding vol/ro/in. */
+  async function nestedTree(dir: string): Promise<string> {
+    const vol = join(dir, 'vol');
+    await btrfs.createSubvolume(vol);
+    await btrfs.createSubvolume(join(vol, 'inner'));
+    await writeFile(join(vol, 'inner', 'file'), 'x');
+    await btrfs.createSubvolume(join(vol, 'inner', 'x'));
+    await btrfs.setReadOnly(join(vol, 'inner', 'x'), true);
+    await mkdir(join(vol, 'a', 'b'), { recursive: true });
+    await btrfs.createSubvolume(join(vol, 'a', 'b', 'deep'));
+    await btrfs.createSubvolume(join(vol, 'ro'));
+    await btrfs.createSubvolume(join(vol, 'ro', 'in'));
+    await btrfs.setReadOnly(join(vol, 'ro'), true);
+    return vol;
+  }
+
+  it('lists every nested subvolume at any depth, deepest first, and nothing beside', async () => {
+    const dir = await scratch();
+    const vol = await nestedTree(dir);
+    await btrfs.createSubvolume(join(dir, 'beside'));
+    expect(await btrfs.subvolumesBelow(vol)).toEqual([
+      join(vol, 'a', 'b', 'deep'),
+      join(vol, 'inner', 'x'),
+      join(vol, 'ro', 'in'),
+      join(vol, 'inner'),
+      join(vol, 'ro'),
+    ]);
+    expect(await btrfs.subvolumesBelow(join(vol, 'a', 'b', 'deep'))).toEqual([]);
+  });
+
+  it('refuses a plain delete with NestedSubvolumesError, changing nothing', async () => {
+    const vol = await nestedTree(await scratch());
+    const error = await btrfs.deleteSubvolume(vol).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NestedSubvolumesError);
+    expect((error as NestedSubvolumesError).code).toBe('BTRFS_NESTED_SUBVOLUMES');
+    expect(await btrfs.subvolumesBelow(vol)).toHaveLength(5);
+    expect(await readFile(join(vol, 'inner', 'file'), 'utf8')).toBe('x');
+  });
+
+  it('deletes recursively bottom-up, read-only holders included, and says what it deleted', async () => {
+    const dir = await scratch();
+    const vol = await nestedTree(dir);
+    const deleted = await btrfs.deleteSubvolume(vol, { recursive: true });
+    expect(deleted).toHaveLength(5);
+    expect(existsSync(vol)).toBe(false);
+    // A subvolume without nested ones takes the one-process path and answers nothing nested.
+    await btrfs.createSubvolume(join(dir, 'plain'));
+    expect(await btrfs.deleteSubvolume(join(dir, 'plain'), { recursive: true })).toEqual([]);
   });
 });
 
