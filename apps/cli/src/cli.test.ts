@@ -290,6 +290,18 @@ describe('commands', () => {
     ]);
   });
 
+  it('schedule: timer "00" removes the job, as the daemon reads it (one parser)', async () => {
+    answers['/VolumeDriver.Schedule'] = { Err: '' };
+    expect(await cli(['schedule', 'snapshot', '00', 'pgdata'])).toEqual({
+      code: 0,
+      out: 'Removed the scheduled snapshot of pgdata\n',
+      err: '',
+    });
+    expect(calls.map((call) => call.body)).toEqual([
+      { Name: 'pgdata', Action: 'snapshot', Timer: '00' },
+    ]);
+  });
+
   it('scheduled: a cron timer quoted, invalid rows with their reason, old and new outcomes', async () => {
     answers['/VolumeDriver.Schedule.List'] = {
       Err: '',

@@ -1,6 +1,10 @@
 // Route behaviour without root: createApp over plain stub services, driven by app.request().
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type EndpointKey, endpoints } from '@buttervolume/api';
 import type { SnapshotName, VolumeName } from '@buttervolume/names';
+import { ScheduleStore } from '@buttervolume/scheduler';
 import { describe, expect, it } from 'vitest';
 import { createApp } from './app.js';
 import type { AppDeps, AppServices } from './deps.js';
@@ -224,5 +228,34 @@ describe('createApp', () => {
       ['/VolumeDriver.Get', 'DEBUG'],
       ['/VolumeDriver.Remove', 'INFO'],
     ]);
+  });
+
+  it('schedules through the scheduler’s parser: timer "00" removes the job, as in the CLI', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bv-h9s-app-'));
+    try {
+      const path = join(dir, 'schedule.csv');
+      const store = new ScheduleStore(path);
+      const scheduler = { status: async () => ({ paused: false, jobs: [], problems: [] }) };
+      const { call } = appWith(stubs().services, { scheduling: { store, scheduler } });
+      const job = { Name: 'data', Action: 'purge:4h:1d', Timer: 60 };
+      expect((await call('/VolumeDriver.Schedule', job)).json).toEqual({ Err: '' });
+      expect(await readFile(path, 'utf8')).toBe('data,purge:4h:1d,60,True\r\n');
+      for (const bad of [
+        { ...job, Name: '../x' },
+        { ...job, Action: 'replicate:$(touch /tmp/p)' },
+        { ...job, Timer: 'often' },
+        '{"Name": ',
+      ]) {
+        const { json } = await call('/VolumeDriver.Schedule', bad);
+        expect(json.Err).toMatch(/^Invalid request to \/VolumeDriver\.Schedule: /);
+      }
+      expect(await readFile(path, 'utf8')).toBe('data,purge:4h:1d,60,True\r\n');
+      expect((await call('/VolumeDriver.Schedule', { ...job, Timer: '00' })).json).toEqual({
+        Err: '',
+      });
+      expect(await readFile(path, 'utf8')).toBe('');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

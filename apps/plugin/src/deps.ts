@@ -32,7 +32,7 @@ export interface AppDeps {
   /** Answered by GET /Buttervolume.Version (default: this package's version). */
   version?: string;
   /** schedule.csv and the runner; without it the Schedule endpoints answer an Err. */
-  scheduling?: Pick<Scheduling, 'store' | 'scheduler'>;
+  scheduling?: { store: Scheduling['store']; scheduler: Pick<Scheduling['scheduler'], 'status'> };
   /** Send and sync; without it Snapshot.Send and Volume.Sync answer an Err. */
   replication?: Pick<ReplicationService, 'send' | 'sync' | 'transfers'>;
 }

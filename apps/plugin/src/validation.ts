@@ -8,6 +8,7 @@ import {
   parseRequest,
   type SourceName,
 } from '@buttervolume/api';
+import { InvalidJobError } from '@buttervolume/scheduler';
 import type { Context } from 'hono';
 import { InvalidRequestError } from './errors.js';
 import type { VolumeSource } from './services/volumes.js';
@@ -26,12 +27,18 @@ export async function readRequest<S extends Schema>(
   return asRequestError(c.req.path, () => parseRequest(schema, parseJsonBody(text)));
 }
 
-/** Runs an api parser, turning its refusal into the daemon's InvalidRequestError. */
+/** The body of `c` as JSON (empty: `{}`), or an InvalidRequestError naming the endpoint. */
+export async function readJson(c: Context): Promise<unknown> {
+  const text = await c.req.text();
+  return asRequestError(c.req.path, () => parseJsonBody(text));
+}
+
+/** Runs a parser (the api's or the scheduler's), turning its refusal into InvalidRequestError. */
 export function asRequestError<T>(endpoint: string, parse: () => T): T {
   try {
     return parse();
   } catch (error) {
-    if (error instanceof ApiInvalidRequestError) {
+    if (error instanceof ApiInvalidRequestError || error instanceof InvalidJobError) {
       throw new InvalidRequestError(endpoint, error.message);
     }
     throw error;

@@ -7,7 +7,6 @@ import {
   parseJsonBody,
   parseRequest,
   parseSize,
-  parseTimer,
   requestSchemas,
 } from './schemas.js';
 
@@ -56,7 +55,6 @@ const VOLUME_FIELDS = [
   ['snapshotRestore', { Name: SNAP, Target: 'other' }, 'Target'],
   ['clone', { Name: 'data', Target: 'copy' }, 'Target'],
   ['snapshotsPurge', { Name: 'data', Pattern: '1h:1d' }, 'Name'],
-  ['schedule', { Name: 'data', Action: 'snapshot', Timer: 60 }, 'Name'],
 ] as const;
 
 describe('request schemas', () => {
@@ -104,12 +102,12 @@ describe('request schemas', () => {
   });
 
   it('lists every bad field in one message', () => {
-    const error = refusal(schemas.schedule, { Name: '-rf', Action: 'explode', Timer: [] });
-    expect(error.fields).toEqual(['Name', 'Action', 'Timer']);
+    const error = refusal(schemas.snapshotSend, { Name: '-rf', Host: '-x', Incremental: 2 });
+    expect(error.fields).toEqual(['Name', 'Host', 'Incremental']);
     expect(error.message.split('; ').map((part) => part.split(':')[0])).toEqual([
       'Name',
-      'Action',
-      'Timer',
+      'Host',
+      'Incremental',
     ]);
   });
 
@@ -170,22 +168,6 @@ describe('request schemas', () => {
     for (const bad of [`${SNAP}@-oProxyCommand=x`, `${SNAP}@a@b`, 'data', '../x@y', 42]) {
       expect(refusal(schemas.snapshotRemove, { Name: bad }).fields).toEqual(['Name']);
     }
-  });
-
-  it('schedule lets delete, pause and resume name any existing row, but checks new jobs', () => {
-    for (const Timer of [0, '0', 'delete', 'pause', 'resume']) {
-      const parsed = parseRequest(schemas.schedule, { Name: 'bad name', Action: 'explode', Timer });
-      expect(parsed).toMatchObject({ Name: 'bad name', Action: 'explode' });
-    }
-    expect(
-      refusal(schemas.schedule, { Name: 'bad name', Action: 'snapshot', Timer: 60 }).fields,
-    ).toEqual(['Name']);
-    expect(
-      refusal(schemas.schedule, { Name: '', Action: 'snapshot', Timer: 'delete' }).fields,
-    ).toEqual(['Name']);
-    expect(refusal(schemas.schedule, { Name: 'data', Action: 5, Timer: 'pause' }).fields).toEqual([
-      'Action',
-    ]);
   });
 
   it('mount needs a string ID', () => {
@@ -257,61 +239,6 @@ describe('request schemas', () => {
     // Judged by retention in the daemon, so the Err starts with "Invalid purge pattern".
     expect(parseRequest(schemas.snapshotsPurge, { ...body, Pattern: '' }).Pattern).toBe('');
     expect(refusal(schemas.snapshotsPurge, { ...body, Pattern: 3 }).fields).toEqual(['Pattern']);
-  });
-
-  it('schedule checks the action words and host names', () => {
-    const base = { Name: 'data', Timer: 60 };
-    for (const action of [
-      'snapshot',
-      'purge:4h:1w:1y',
-      'replicate:backup-1',
-      'synchronize:h1,h2',
-    ]) {
-      expect(parseRequest(schemas.schedule, { ...base, Action: action }).Action).toBe(action);
-    }
-    for (const action of [
-      '',
-      'snap',
-      'purge:',
-      'purge:1h;rm',
-      'replicate:-rf',
-      'synchronize:h1,,h2',
-      'rm:x',
-      3,
-    ]) {
-      expect(refusal(schemas.schedule, { ...base, Action: action }).fields).toEqual(['Action']);
-    }
-  });
-});
-
-describe('parseTimer', () => {
-  it('reads minutes, delete, pause, resume and cron', () => {
-    expect(parseTimer(60)).toEqual({ kind: 'minutes', minutes: 60 });
-    expect(parseTimer('60')).toEqual({ kind: 'minutes', minutes: 60 });
-    expect(parseTimer(0)).toEqual({ kind: 'delete' });
-    expect(parseTimer('0')).toEqual({ kind: 'delete' });
-    expect(parseTimer('delete')).toEqual({ kind: 'delete' });
-    expect(parseTimer('pause')).toEqual({ kind: 'pause' });
-    expect(parseTimer('resume')).toEqual({ kind: 'resume' });
-    expect(parseTimer('30  2 * * 1-5')).toEqual({ kind: 'cron', expression: '30 2 * * 1-5' });
-  });
-
-  it.each([
-    -1,
-    1.5,
-    Number.NaN,
-    '1.5',
-    '-5',
-    'soon',
-    '* * *',
-    '30 2 * * * *',
-    '30 2 * * $(x)',
-    null,
-    [],
-    {},
-  ])('refuses %j', (timer) => {
-    const error = refusal(schemas.schedule, { Name: 'data', Action: 'snapshot', Timer: timer });
-    expect(error.fields).toEqual(['Timer']);
   });
 });
 

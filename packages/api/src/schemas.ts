@@ -150,71 +150,6 @@ function opts(value: unknown): Record<string, string> {
   return result;
 }
 
-// ---- Timer and action of a scheduled job --------------------------------------------------
-
-/** What `Timer` asks of the schedule. */
-export type ScheduleTimer =
-  | { kind: 'minutes'; minutes: number }
-  | { kind: 'cron'; expression: string }
-  | { kind: 'delete' }
-  | { kind: 'pause' }
-  | { kind: 'resume' };
-
-const CRON_FIELD = /^[0-9A-Za-z*,/\-?#]+$/;
-const TIMER_RULE =
-  'expected minutes, 0 or "delete", "pause", "resume", or a 5-field cron expression like "30 2 * * *"';
-
-function minutes(count: number): ScheduleTimer {
-  if (!Number.isSafeInteger(count) || count < 0) {
-    throw new FieldProblem(`expected a whole number of minutes (0 or more), got ${count}`);
-  }
-  return count === 0 ? { kind: 'delete' } : { kind: 'minutes', minutes: count };
-}
-
-function timer(value: unknown): ScheduleTimer {
-  if (typeof value === 'number') return minutes(value);
-  if (typeof value !== 'string') throw new FieldProblem(`${TIMER_RULE}, got ${describe(value)}`);
-  const text = value.trim();
-  if (text === 'delete' || text === 'pause' || text === 'resume') return { kind: text };
-  if (/^\d{1,15}$/.test(text)) return minutes(Number(text));
-  const fields = text.split(/\s+/);
-  if (fields.length === 5 && fields.every((part) => CRON_FIELD.test(part))) {
-    return { kind: 'cron', expression: fields.join(' ') };
-  }
-  throw new FieldProblem(`${TIMER_RULE}, got ${describe(value)}`);
-}
-
-/** The action words `schedule` takes (COMPAT's schedule.csv `Action` column). */
-export type ScheduleAction =
-  | 'snapshot'
-  | `purge:${string}`
-  | `replicate:${string}`
-  | `synchronize:${string}`;
-
-const ACTION_RULE =
-  'expected "snapshot", "purge:<pattern>", "replicate:<host>" or "synchronize:<host>[,<host>…]"';
-
-/**
- * Checks the shape and the host names; the purge pattern itself is the retention package's to
- * judge (so its "Invalid purge pattern" message reaches the user unchanged).
- */
-function action(value: unknown): ScheduleAction {
-  const text = string(value);
-  if (text === 'snapshot') return text;
-  const colon = text.indexOf(':');
-  const kind = text.slice(0, colon);
-  const rest = text.slice(colon + 1);
-  if (colon > 0 && kind === 'purge' && /^[0-9A-Za-z:]{1,200}$/.test(rest)) return `purge:${rest}`;
-  if (colon > 0 && kind === 'replicate') return `replicate:${HostName.parse(rest)}`;
-  if (colon > 0 && kind === 'synchronize') {
-    return `synchronize:${rest
-      .split(',')
-      .map((name) => HostName.parse(name))
-      .join(',')}`;
-  }
-  throw new FieldProblem(`${ACTION_RULE}, got ${describe(value)}`);
-}
-
 // ---- Request schemas ----------------------------------------------------------------------
 
 const body = <T extends z.core.$ZodLooseShape>(shape: T) =>
@@ -295,60 +230,6 @@ export const purgeRequestSchema = body({
   Dryrun: field((value) => optional(flag)(value) ?? false),
 });
 
-/** A schedule.csv row's Name or Action as text, for the commands that only look rows up. */
-function rowText(value: unknown): string {
-  const text = string(value);
-  if (text === '' || text.length > 4096) {
-    throw new FieldProblem(`expected 1 to 4096 characters, got ${text.length}`);
-  }
-  return text;
-}
-
-type RowTimer = Extract<ScheduleTimer, { kind: 'delete' | 'pause' | 'resume' }>;
-type JobTimer = Extract<ScheduleTimer, { kind: 'minutes' | 'cron' }>;
-
-/** What Schedule asks: add or replace a job (checked names), or act on an existing row. */
-export type ScheduleBody =
-  | { Name: VolumeName; Action: ScheduleAction; Timer: JobTimer }
-  | { Name: string; Action: string; Timer: RowTimer };
-
-/**
- * Adding a job checks Name and Action fully. Delete, pause and resume only compare text with
- * schedule.csv's rows, so a row 3.x let in with a name refused today can still be removed.
- */
-export const scheduleRequestSchema = z.unknown().transform((raw, ctx): ScheduleBody => {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    ctx.issues.push({
-      code: 'custom',
-      message: `the request body must be a JSON object, got ${describe(raw)}`,
-      input: raw,
-    });
-    return z.NEVER;
-  }
-  const fields = raw as Record<string, unknown>;
-  const check = <T>(key: string, parse: (value: unknown) => T): T | undefined => {
-    try {
-      return parse(fields[key]);
-    } catch (error) {
-      if (!(error instanceof FieldProblem || error instanceof InvalidNameError)) throw error;
-      ctx.issues.push({ code: 'custom', message: error.message, input: fields[key], path: [key] });
-      return undefined;
-    }
-  };
-  let kind: ScheduleTimer['kind'] | undefined;
-  try {
-    kind = timer(fields.Timer).kind;
-  } catch {
-    kind = undefined; // reported below, after Name and Action
-  }
-  const byRow = kind === 'delete' || kind === 'pause' || kind === 'resume';
-  const name = check('Name', required(byRow ? rowText : volume));
-  const what = check('Action', required(byRow ? rowText : action));
-  const when = check('Timer', required(timer));
-  if (name === undefined || what === undefined || when === undefined) return z.NEVER;
-  return { Name: name, Action: what, Timer: when } as ScheduleBody;
-});
-
 /** Every request schema, the snapshot-naming ones bound to `format`. */
 export function requestSchemas(options: SchemaOptions = {}) {
   return {
@@ -369,7 +250,6 @@ export function requestSchemas(options: SchemaOptions = {}) {
     snapshotSend: sendRequestSchema(options),
     volumeSync: syncRequestSchema,
     snapshotsPurge: purgeRequestSchema,
-    schedule: scheduleRequestSchema,
     scheduleList: emptyRequestSchema,
     schedulePause: emptyRequestSchema,
     scheduleResume: emptyRequestSchema,
@@ -417,16 +297,6 @@ export function parseJsonBody(text: string): unknown {
     const reason = error instanceof Error ? error.message : String(error);
     throw new InvalidRequestError(`malformed JSON in the request body: ${reason}`);
   }
-}
-
-/** A schedule Timer on its own (e.g. a CLI argument); throws InvalidRequestError. */
-export function parseTimer(value: unknown): ScheduleTimer {
-  return parseRequest(field(required(timer)), value);
-}
-
-/** A schedule Action on its own (e.g. a CLI argument); throws InvalidRequestError. */
-export function parseAction(value: unknown): ScheduleAction {
-  return parseRequest(field(required(action)), value);
 }
 
 // ---- Create options -----------------------------------------------------------------------

@@ -1,22 +1,15 @@
 // COMPAT's Schedule endpoints, over @buttervolume/scheduler's store (schedule.csv) and runner.
-import {
-  type JobOutcome,
-  requestSchemas,
-  type ScheduleBody,
-  type ScheduleEntry,
-  type ScheduleListResponse,
-} from '@buttervolume/api';
+import type { JobOutcome, ScheduleEntry, ScheduleListResponse } from '@buttervolume/api';
 import {
   applyScheduleCommand,
   type JobStatus,
-  parseJob,
+  parseScheduleRequest,
   SCHEDULE_PAUSED_MESSAGE,
-  type ScheduleCommand,
   type ScheduleProblem,
 } from '@buttervolume/scheduler';
 import type { AppDeps } from '../deps.js';
 import { PluginError } from '../errors.js';
-import { readRequest } from '../validation.js';
+import { asRequestError, readJson } from '../validation.js';
 import type { Handlers } from './handlers.js';
 
 export function scheduleHandlers(deps: AppDeps) {
@@ -25,12 +18,12 @@ export function scheduleHandlers(deps: AppDeps) {
     throw new PluginError('NOT_WIRED', 'this daemon was started without a scheduler');
   };
 
-  const schemas = requestSchemas({ format: deps.dtFormat });
-
   return {
     schedule: async (c) => {
-      const request = await readRequest(c, schemas.schedule);
-      await applyScheduleCommand(scheduling().store, commandOf(request));
+      const body = await readJson(c);
+      // The scheduler's own parser (the CLI's too): the job it makes goes to the store as is.
+      const command = asRequestError(c.req.path, () => parseScheduleRequest(body));
+      await applyScheduleCommand(scheduling().store, command);
       return c.json({ Err: '' });
     },
 
@@ -56,29 +49,6 @@ export function scheduleHandlers(deps: AppDeps) {
       return c.json({ Err: '' });
     },
   } satisfies Partial<Handlers>;
-}
-
-/**
- * The request, checked by the api schema, as the scheduler's command: a new job goes through
- * the job model (which judges the purge pattern); the other commands look a row up by text.
- */
-function commandOf(request: ScheduleBody): ScheduleCommand {
-  const { Name: name, Action: action, Timer: timer } = request;
-  switch (timer.kind) {
-    case 'minutes':
-    case 'cron': {
-      const text = timer.kind === 'minutes' ? String(timer.minutes) : timer.expression;
-      return {
-        kind: 'set',
-        job: parseJob({ Name: name, Action: action, Timer: text, Active: true }),
-      };
-    }
-    case 'delete':
-      return { kind: 'remove', name, action };
-    case 'pause':
-    case 'resume':
-      return { kind: timer.kind, name, action };
-  }
 }
 
 function entryOf(job: JobStatus): ScheduleEntry {
