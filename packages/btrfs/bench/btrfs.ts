@@ -1,9 +1,11 @@
 // Benchmarks of @buttervolume/btrfs on a real loop-mounted btrfs (needs root).
 //   pnpm --filter @buttervolume/btrfs bench
 // Prints plain "name: value" lines. Entry and sample counts: BENCH_ENTRIES, BENCH_SAMPLES.
+import { execFile } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { promisify } from 'node:util';
 import { createLoopBtrfs, requireRealEnvironment } from '@buttervolume/test-utils';
 import { execa } from 'execa';
 import { Btrfs } from '../src/index.js';
@@ -135,6 +137,18 @@ async function main(): Promise<void> {
       }
     }
     const w = median(wrapper);
+    // What starting a process costs through execa and through node:child_process (what run()
+    // uses), for a command that does nothing: the difference is per btrfs call.
+    const version = ['--version'];
+    const spawnExeca: number[] = [];
+    const spawnPlain: number[] = [];
+    for (let i = 0; i < SAMPLES * 4; i++) {
+      spawnExeca.push(await timed(() => execa('btrfs', version, { stdin: 'ignore' })));
+      spawnPlain.push(await timed(() => promisify(execFile)('btrfs', version)));
+    }
+    console.log(
+      `spawn of btrfs --version: execa median ${fmt(median(spawnExeca))} ms, node:child_process median ${fmt(median(spawnPlain))} ms (${SAMPLES * 4} runs each, alternated)`,
+    );
     const d = median(direct);
     console.log(`snapshot via Btrfs.snapshot: median ${fmt(w)} ms (${SAMPLES} runs)`);
     console.log(`snapshot via execa btrfs: median ${fmt(d)} ms (${SAMPLES} runs)`);

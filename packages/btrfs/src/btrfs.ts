@@ -27,6 +27,7 @@ import type {
   BtrfsOptions,
   CreateSubvolumeOptions,
   DeleteOptions,
+  DeleteSubvolumesResult,
   QuotaInfo,
   ReceiveProcess,
   SendOptions,
@@ -39,6 +40,9 @@ import type {
 // Paths per `lsattr` process: spawning costs ~3 ms, reading 1,000 flags ~8 ms. The byte budget
 // keeps long paths far below ARG_MAX (2 MiB on Linux, arguments and environment together).
 const LSATTR_LIMITS = { maxCount: 1000, maxBytes: 256 * 1024 } as const;
+// Paths per `btrfs subvolume delete`: one process per path spends ~5 ms starting up, while the
+// ioctl itself takes ~0.15 ms (1,000 deletions: 5.5 s one by one, 0.15 s in one process).
+const DELETE_LIMITS = { maxCount: 1000, maxBytes: 256 * 1024 } as const;
 
 /**
  * Typed wrapper over btrfs-progs. Every path is made absolute before it reaches a command, so
@@ -110,6 +114,62 @@ export class Btrfs {
       .map(([seen]) => seen)
       .filter((seen) => seen !== target);
     return below.sort((a, b) => depth(b) - depth(a) || (a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  /**
+   * Deletes many subvolumes with one `btrfs subvolume delete` per 1,000 paths. Never throws for
+   * a path: each one is either deleted or listed in `failed` with its own error, in the order
+   * given. Duplicates count once.
+   */
+  async deleteSubvolumes(paths: readonly string[]): Promise<DeleteSubvolumesResult> {
+    const failed = new Map<string, Error>();
+    const targets = new Set<string>();
+    for (const path of paths) {
+      const target = resolve(path);
+      if (targets.has(target) || failed.has(target)) continue;
+      try {
+        await this.#requireSubvolume(target);
+        targets.add(target);
+      } catch (error) {
+        failed.set(target, error as Error);
+      }
+    }
+    for (const chunk of argumentBatches([...targets], DELETE_LIMITS)) {
+      let failure: CommandFailure | Error | undefined;
+      try {
+        ({ failure } = await runTolerant(this.#btrfs, ['subvolume', 'delete', '--', ...chunk]));
+      } catch (error) {
+        // The process could not run at all (a missing binary): no retry would do better.
+        failure = error as Error;
+      }
+      if (failure === undefined) continue;
+      // btrfs-progs goes on past a path it cannot delete, and its stderr does not always name
+      // that path ("Not a Btrfs filesystem" for a mount on top of it): ask the disk which are
+      // still there, and give each of those a process of its own for its own error.
+      for (const target of chunk) {
+        if (!(await lstatOrUndefined(target))) continue;
+        if (failure instanceof Error) {
+          failed.set(target, failure);
+          continue;
+        }
+        try {
+          await this.#btrfsRun(['subvolume', 'delete', '--', target], target);
+        } catch (error) {
+          failed.set(target, error as Error);
+        }
+      }
+    }
+    const result: DeleteSubvolumesResult = { deleted: [], failed: [] };
+    const seen = new Set<string>();
+    for (const path of paths) {
+      const target = resolve(path);
+      if (seen.has(target)) continue;
+      seen.add(target);
+      const error = failed.get(target);
+      if (error === undefined) result.deleted.push(path);
+      else result.failed.push({ path, error });
+    }
+    return result;
   }
 
   /** Snapshots subvolume `src` as the new subvolume `dst` (which must not exist yet). */

@@ -4,6 +4,7 @@
 //   await btrfs.createSubvolume(path, { nocow?: boolean });
 //   await btrfs.deleteSubvolume(path, { recursive? });        // also works on read-only ones; answers nested ones deleted
 //   await btrfs.subvolumesBelow(path): string[]               // nested subvolumes at any depth, deepest first; one process
+//   await btrfs.deleteSubvolumes(paths): { deleted, failed }  // one process per 1,000 paths; never throws per path
 //   await btrfs.snapshot(src, dst, { readonly: true });
 //   await btrfs.isSubvolume(path);                            // no process spawned
 //   await btrfs.listSubvolumes(dir);                          // names of direct children that are subvolumes, sorted; no process per entry

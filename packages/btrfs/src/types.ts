@@ -28,6 +28,13 @@ export interface DeleteOptions {
   recursive?: boolean;
 }
 
+/** What `deleteSubvolumes` did with each path, paths as given and in their order. */
+export interface DeleteSubvolumesResult {
+  deleted: string[];
+  /** Not deleted (still there, or never a subvolume), each with its own error. */
+  failed: { path: string; error: Error }[];
+}
+
 export interface SnapshotOptions {
   /** A read-only snapshot (`btrfs subvolume snapshot -r`). */
   readonly: boolean;

@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 
 // A folder's mtime only moves in clock ticks (a jiffy, up to 4 ms on btrfs): a listing taken in
 // the same tick as a change may miss a second change in that tick without the mtime moving.
@@ -28,7 +28,9 @@ export class DirCache<T> {
   ) {}
 
   async get(): Promise<T> {
-    const before = await stat(this.dir, { bigint: true });
+    // Synchronous on purpose: one stat of a local folder takes microseconds, a round trip
+    // through libuv's thread pool more than the rest of a cached answer (see btrfs/inspect.ts).
+    const before = statSync(this.dir, { bigint: true });
     const cached = this.#entry;
     if (
       cached !== undefined &&

@@ -1,8 +1,10 @@
-import { lstat, readdir, readFile, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { lstat, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Btrfs } from '@buttervolume/btrfs';
 import { formatTimestamp } from '@buttervolume/retention';
 import { requireRealEnvironment } from '@buttervolume/test-utils';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Caller, createFixture, type Fixture, inProcess } from './helpers.js';
 
@@ -259,6 +261,65 @@ describe('purge through the API (COMPAT’s numbers)', () => {
     expect(
       (await readdir(fx.snapshotsPath)).filter((n) => n.startsWith(`${volume}@`)),
     ).toHaveLength(20 - purged);
+  });
+
+  it('a snapshot the kernel will not delete fails alone: the others go, the error names it', async () => {
+    const { call } = await inProcess(fx.config, { now: () => now });
+    const names = await twentySnapshots('stuck');
+    // The default subvolume cannot be deleted; btrfs goes on with the rest of its batch.
+    const stuck = names[7]!;
+    const { stdout: id } = await execa('btrfs', [
+      'inspect-internal',
+      'rootid',
+      join(fx.snapshotsPath, stuck),
+    ]);
+    await execa('btrfs', ['subvolume', 'set-default', id.trim(), fx.fs.mountPoint]);
+    try {
+      const res = await call('/VolumeDriver.Snapshots.Purge', { Name: 'stuck', Pattern: '2h:2h' });
+      expect(res.json.Err).toMatch(
+        /^Purge of stuck deleted 17 snapshot\(s\) but failed on 1: stuck@[^:]+:\d\d:\d\d\.\d+: /,
+      );
+      expect(res.json.Err).toContain(`${stuck}: btrfs subvolume delete failed for`);
+      expect(res.json.Err).toMatch(/default subvolume/);
+      expect(
+        (await readdir(fx.snapshotsPath)).filter((n) => n.startsWith('stuck@')).sort(),
+      ).toEqual([...names.slice(0, 2), stuck].sort());
+      const list = await call('/VolumeDriver.Snapshot.List/stuck', undefined, 'GET');
+      expect((list.json.Snapshots as string[]).sort()).toEqual(
+        [...names.slice(0, 2), stuck].sort(),
+      );
+    } finally {
+      await execa('btrfs', ['subvolume', 'set-default', '5', fx.fs.mountPoint]);
+    }
+  });
+
+  it('purges on a full disk, which is when it is needed most', async () => {
+    const { call } = await inProcess(fx.config, { now: () => now });
+    const names = await twentySnapshots('full');
+    // Each snapshot holds its own copy of 2 MiB, so the purge really frees space.
+    for (const name of names.slice(2)) {
+      await btrfs.deleteSubvolume(join(fx.snapshotsPath, name));
+      await writeFile(join(fx.volumesPath, 'full', 'data'), randomBytes(2 * 1024 * 1024));
+      await btrfs.snapshot(join(fx.volumesPath, 'full'), join(fx.snapshotsPath, name), {
+        readonly: true,
+      });
+    }
+    const filler = join(fx.volumesPath, 'full', 'filler');
+    try {
+      const dd = await execa('dd', ['if=/dev/zero', `of=${filler}`, 'bs=1M', 'status=none'], {
+        reject: false,
+      });
+      expect(dd.stderr).toMatch(/No space left on device/);
+      await execa('sync', ['-f', filler]);
+      const res = await call('/VolumeDriver.Snapshots.Purge', { Name: 'full', Pattern: '2h:2h' });
+      expect(res.json.Err).toBe('');
+      expect(res.json.Purged).toHaveLength(18);
+      expect((await readdir(fx.snapshotsPath)).filter((n) => n.startsWith('full@')).sort()).toEqual(
+        names.slice(0, 2).sort(),
+      );
+    } finally {
+      await rm(filler, { force: true });
+    }
   });
 
   it('an invalid pattern is "Invalid purge pattern…" and deletes nothing', async () => {

@@ -239,7 +239,9 @@ describe('hostile paths are names, never options or shell', () => {
     await btrfs.setReadOnly(vol, false);
     expect(await readFile(join(snap, 'f'), 'utf8')).toBe(name);
     await btrfs.deleteSubvolume(snap);
-    await btrfs.deleteSubvolume(vol);
+    const copy = join(dir, `${name}@copy`);
+    await btrfs.snapshot(vol, copy, { readonly: true });
+    expect(await btrfs.deleteSubvolumes([copy, vol])).toEqual({ deleted: [copy, vol], failed: [] });
     expect(await btrfs.listSubvolumes(dir)).toEqual([]);
     expect(existsSync(join(process.cwd(), marker))).toBe(false);
     expect(existsSync(join(dir, marker))).toBe(false);
@@ -253,7 +255,11 @@ describe('hostile paths are names, never options or shell', () => {
       await btrfs.createSubvolume('-v');
       await btrfs.snapshot('-v', '--', { readonly: true });
       expect(await btrfs.listSubvolumes('.')).toEqual(['--', '-v']);
-      await btrfs.deleteSubvolume('--');
+      await btrfs.snapshot('-v', '-rf', { readonly: true });
+      expect(await btrfs.deleteSubvolumes(['-rf', '--'])).toEqual({
+        deleted: ['-rf', '--'],
+        failed: [],
+      });
       await btrfs.deleteSubvolume('-v');
     } finally {
       process.chdir(cwd);
@@ -316,6 +322,69 @@ describe('typed errors', () => {
     expect(failed.exitCode).toBe(1);
     expect(failed.stderr).toMatch(/ERROR/);
     expect(failed.message).toContain(failed.stderr.trim());
+  });
+
+  it('deletes many subvolumes in one go, read-only snapshots included', async () => {
+    const dir = await scratch();
+    await btrfs.createSubvolume(join(dir, 'vol'));
+    const paths: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      paths.push(join(dir, `s${i}`));
+      await btrfs.snapshot(join(dir, 'vol'), join(dir, `s${i}`), { readonly: i % 2 === 0 });
+    }
+    const result = await btrfs.deleteSubvolumes([...paths, paths[0]!]);
+    expect(result).toEqual({ deleted: paths, failed: [] });
+    expect(await btrfs.listSubvolumes(dir)).toEqual(['vol']);
+    expect(await btrfs.deleteSubvolumes([])).toEqual({ deleted: [], failed: [] });
+  });
+
+  it('names exactly the subvolumes a batch could not delete, each with its own error', async () => {
+    const dir = await scratch();
+    await btrfs.createSubvolume(join(dir, 'vol'));
+    const names = ['a', 'b', 'default', 'c', 'holder', 'd'];
+    for (const name of names) await btrfs.snapshot(join(dir, 'vol'), join(dir, name));
+    await btrfs.createSubvolume(join(dir, 'holder', 'nested'));
+    await mkdir(join(dir, 'plain'));
+    // The kernel refuses to delete the default subvolume, and btrfs-progs then goes on with
+    // the next path: a failure in the middle of a batch, found only by the process itself.
+    const { stdout: id } = await execa('btrfs', [
+      'inspect-internal',
+      'rootid',
+      join(dir, 'default'),
+    ]);
+    await execa('btrfs', ['subvolume', 'set-default', id.trim(), fs.mountPoint]);
+    try {
+      const asked = [...names, 'plain', 'missing'].map((name) => join(dir, name));
+      const result = await btrfs.deleteSubvolumes(asked);
+      expect(result.deleted).toEqual(['a', 'b', 'c', 'd'].map((name) => join(dir, name)));
+      expect(result.failed.map((f) => f.path)).toEqual(
+        ['default', 'holder', 'plain', 'missing'].map((name) => join(dir, name)),
+      );
+      const [byDefault, byNested, byPlain, byMissing] = result.failed.map((f) => f.error);
+      expect(byDefault).toMatchObject({
+        command: ['btrfs', 'subvolume', 'delete', '--', join(dir, 'default')],
+        exitCode: 1,
+      });
+      expect((byDefault as BtrfsError).stderr).toMatch(/default subvolume/);
+      expect(byNested).toBeInstanceOf(NestedSubvolumesError);
+      expect(byPlain).toBeInstanceOf(NotASubvolumeError);
+      expect(byMissing).toBeInstanceOf(NoSuchPathError);
+      expect(await btrfs.listSubvolumes(dir)).toEqual(['default', 'holder', 'vol']);
+    } finally {
+      await execa('btrfs', ['subvolume', 'set-default', '5', fs.mountPoint]);
+    }
+  });
+
+  it('a batch whose btrfs cannot start deletes nothing and says why for every path', async () => {
+    const dir = await scratch();
+    await btrfs.createSubvolume(join(dir, 'x'));
+    await btrfs.createSubvolume(join(dir, 'y'));
+    const broken = new Btrfs({ btrfsPath: '/nonexistent/btrfs' });
+    const result = await broken.deleteSubvolumes([join(dir, 'x'), join(dir, 'y')]);
+    expect(result.deleted).toEqual([]);
+    expect(result.failed.map((f) => f.path)).toEqual([join(dir, 'x'), join(dir, 'y')]);
+    for (const { error } of result.failed) expect(error.message).toMatch(/nonexistent\/btrfs/);
+    expect(await btrfs.listSubvolumes(dir)).toEqual(['x', 'y']);
   });
 
   it('reports a missing btrfs binary with the path it tried', async () => {
