@@ -10,6 +10,7 @@ export type PluginErrorCode =
   | 'NO_SUCH_SNAPSHOT'
   | 'VOLUME_EXISTS'
   | 'VOLUME_IN_USE'
+  | 'VOLUME_BUSY'
   | 'NESTED_SUBVOLUMES'
   // The server: its setup or its disk.
   | 'NOT_WIRED'
@@ -79,6 +80,20 @@ export class VolumeInUseError extends PluginError {
     super(
       'VOLUME_IN_USE',
       `${volume} is mounted by ${mountIds.length} container(s) (${mountIds.join(', ')}); stop them first or pass Force`,
+    );
+  }
+}
+
+/** A job that writes or replaces the volume runs: Docker's calls answer this rather than wait. */
+export class VolumeBusyError extends PluginError {
+  override name = 'VolumeBusyError';
+  constructor(
+    readonly volume: string,
+    readonly job: string,
+  ) {
+    super(
+      'VOLUME_BUSY',
+      `${volume} is busy: a ${job} is running on it; try again once it ends (buttervolume's log says when)`,
     );
   }
 }

@@ -74,7 +74,7 @@ export function createScheduling(
  * snapshot → take a snapshot; replicate:<host> → snapshot, then send it (the snapshot is
  * removed again if the send fails, as 3.x does, so a host that is down does not pile up
  * snapshots); purge:<pattern> → purge; synchronize:<hosts> → snapshot (the state before the
- * pull), then rsync from each host under the volume's lock.
+ * pull), then rsync from each host under the volume's job lock.
  */
 export function createJobExecutor(
   services: Services,
@@ -105,7 +105,9 @@ export function createJobExecutor(
         const port = required(replication, job);
         await services.snapshots.create(volume);
         signal.throwIfAborted();
-        await services.context.locks.run(volume, () => port.sync(volume, action.hosts, { signal }));
+        await services.context.locks.job(volume, 'sync', () =>
+          port.sync(volume, action.hosts, { signal }),
+        );
         return;
       }
     }

@@ -104,7 +104,7 @@ export class ReplicationService {
 
   /**
    * Pulls each volume from the same-named volume on each host (rsync). Every volume must exist
-   * here before anything starts. Per volume, under its lock: a safety snapshot first (rsync
+   * here before anything starts. Per volume, under its job lock: a safety snapshot first (rsync
    * overwrites the content), then each host in turn; a failing host does not stop the others.
    */
   async sync(
@@ -119,9 +119,9 @@ export class ReplicationService {
     }
     const outcome: SyncOutcome = { snapshots: [], errors: [] };
     for (const volume of volumes) {
-      await this.ctx.locks.run(volume, () =>
+      await this.ctx.locks.job(volume, 'sync', () =>
         logged(this.ctx.logger, 'sync', { volume, hosts: hosts.join(',') }, async () => {
-          outcome.snapshots.push(await this.snapshots.createLocked(volume));
+          outcome.snapshots.push(await this.snapshots.create(volume));
           outcome.errors.push(...(await this.pullLocked(volume, hosts, options)));
         }),
       );
@@ -130,7 +130,7 @@ export class ReplicationService {
   }
 
   /**
-   * rsync only, for a caller that holds the volume's lock and took its own safety snapshot
+   * rsync only, for a caller that holds the volume's job lock and took its own safety snapshot
    * (the scheduler's synchronize job). Throws SyncFailedError naming every failed host.
    */
   async syncLocked(
@@ -145,7 +145,7 @@ export class ReplicationService {
     });
   }
 
-  /** rsync under a lock the caller holds; failures come back per host instead of thrown. */
+  /** rsync under the job lock the caller holds; failures come back per host instead of thrown. */
   async pullLocked(
     volume: VolumeName,
     hosts: readonly HostName[],

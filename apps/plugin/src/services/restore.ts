@@ -60,9 +60,16 @@ export class RestoreService {
   async restore(request: RestoreRequest): Promise<RestoreResult> {
     const sourceVolume = volumeOf(request.source.name) as VolumeName;
     const target = request.target ?? sourceVolume;
-    return this.ctx.locks.run([sourceVolume, target], () =>
-      logged(this.ctx.logger, 'restore', { source: request.source.name, target }, () =>
-        this.#restore(request, target),
+    // The job lock keeps syncs and purges off both volumes for the whole restore; Docker's
+    // calls on the target wait only for the swap itself, under the structural lock.
+    return this.ctx.locks.job([sourceVolume, target], 'restore', () =>
+      this.ctx.locks.change(
+        target,
+        () =>
+          logged(this.ctx.logger, 'restore', { source: request.source.name, target }, () =>
+            this.#restore(request, target),
+          ),
+        { reading: [sourceVolume] },
       ),
     );
   }

@@ -46,9 +46,9 @@ export class SnapshotService {
     return entries.filter((name) => this.#isSnapshot(name)).length;
   }
 
-  /** Takes a read-only snapshot of a volume, under the volume's lock. */
+  /** Takes a read-only snapshot of a volume, under its structural lock (shared). */
   create(volume: VolumeName): Promise<SnapshotName> {
-    return this.ctx.locks.run(volume, () =>
+    return this.ctx.locks.read(volume, () =>
       logged(this.ctx.logger, 'snapshot', { volume }, () => this.createLocked(volume)),
     );
   }
@@ -69,7 +69,7 @@ export class SnapshotService {
     return { name, lacking };
   }
 
-  /** For callers that already hold the volume's lock (restore, sync). */
+  /** For callers that already hold the volume's structural lock (restore). */
   async createLocked(volume: VolumeName): Promise<SnapshotName> {
     this.ctx.attention.check(volume);
     const source = this.ctx.layout.volume(volume);
@@ -101,7 +101,7 @@ export class SnapshotService {
 
   async remove(name: SnapshotName | MarkerName): Promise<void> {
     const volume = name.slice(0, name.indexOf('@'));
-    await this.ctx.locks.run(volume, () =>
+    await this.ctx.locks.read(volume, () =>
       logged(this.ctx.logger, 'snapshot.remove', { snapshot: name }, async () => {
         const path = this.ctx.layout.snapshot(name);
         if (!(await this.ctx.btrfs.isSubvolume(path))) throw new NoSuchSnapshotError(name);
@@ -117,7 +117,7 @@ export class SnapshotService {
    */
   async purge(volume: VolumeName, pattern: string, dryrun: boolean): Promise<PurgeResult> {
     const parsed = parsePattern(pattern);
-    return this.ctx.locks.run(volume, () =>
+    return this.ctx.locks.job(volume, 'purge', () =>
       logged(this.ctx.logger, 'purge', { volume, pattern, dryrun }, async () => {
         // An unfinished restore's journal names its backup snapshot: keep them all until fixed.
         this.ctx.attention.check(volume);

@@ -4,6 +4,7 @@ import {
   NoSuchSnapshotError,
   NoSuchVolumeError,
   PluginError,
+  VolumeBusyError,
   VolumeExistsError,
   VolumeInUseError,
 } from '../errors.js';
@@ -66,11 +67,14 @@ export class VolumeService {
 
   /** Creates a volume; an existing one is left as it is (Docker re-sends Create). */
   async create(name: VolumeName, options: CreateVolumeOptions): Promise<{ created: boolean }> {
-    const keys = options.from ? [name, volumeOf(options.from.name)] : [name];
-    return this.ctx.locks.run(keys, () =>
-      logged(this.ctx.logger, 'create', { volume: name, ...describeOptions(options) }, () =>
-        this.#create(name, options),
-      ),
+    const reading = options.from ? [volumeOf(options.from.name)] : [];
+    return this.ctx.locks.change(
+      name,
+      () =>
+        logged(this.ctx.logger, 'create', { volume: name, ...describeOptions(options) }, () =>
+          this.#create(name, options),
+        ),
+      { reading },
     );
   }
 
@@ -111,9 +115,12 @@ export class VolumeService {
   }
 
   async remove(name: VolumeName, force = false): Promise<void> {
-    await this.ctx.locks.run(name, () =>
+    await this.ctx.locks.change(name, () =>
       logged(this.ctx.logger, 'remove', { volume: name, force }, async () => {
         const path = await this.#requireVolume(name);
+        // Never wait for a job: answer what writes the volume (a purge only touches snapshots).
+        const job = this.ctx.locks.contentJobOf(name);
+        if (job !== undefined) throw new VolumeBusyError(name, job);
         const ids = this.ctx.mounts.ids(name);
         if (ids.length > 0 && !force) throw new VolumeInUseError(name, ids);
         // Nested subvolumes (Docker-in-Docker) are the volume's content: they go with it.
@@ -134,7 +141,7 @@ export class VolumeService {
 
   /** Records Docker's mount ID and answers the mountpoint. */
   async mount(name: VolumeName, id: string | undefined): Promise<string> {
-    return this.ctx.locks.run(name, async () => {
+    return this.ctx.locks.read(name, async () => {
       const path = await this.#requireVolume(name);
       if (id !== undefined) await this.ctx.mounts.add(name, id);
       return path;
@@ -144,15 +151,19 @@ export class VolumeService {
   /** Forgets Docker's mount ID; an unknown volume or ID is not an error (3.x). */
   async unmount(name: VolumeName, id: string | undefined): Promise<void> {
     if (id === undefined) return;
-    await this.ctx.locks.run(name, () => this.ctx.mounts.remove(name, id));
+    await this.ctx.locks.read(name, () => this.ctx.mounts.remove(name, id));
   }
 
   path(name: VolumeName): Promise<string> {
-    return this.status.tracked(() => this.#requireVolume(name));
+    return this.status.tracked(() => this.ctx.locks.read(name, () => this.#requireVolume(name)));
   }
 
   get(name: VolumeName): Promise<VolumeDetails> {
-    return this.status.tracked(async () => {
+    return this.status.tracked(() => this.ctx.locks.read(name, () => this.#get(name)));
+  }
+
+  async #get(name: VolumeName): Promise<VolumeDetails> {
+    {
       const path = await this.#requireVolume(name);
       const stats = await stat(path, { bigint: true });
       const [copyOnWrite, createdAt, quota, snapshots, nested] = await Promise.all([
@@ -167,12 +178,12 @@ export class VolumeService {
       if (quota?.limit !== undefined) status.quotaBytes = quota.limit;
       if (quota?.usage !== undefined) status.usageBytes = quota.usage;
       return { name, mountpoint: path, createdAt, status };
-    });
+    }
   }
 
   /** A new volume `target` as a writable snapshot of a volume or snapshot; never onto an existing one. */
   async clone(source: VolumeSource, target: VolumeName): Promise<void> {
-    await this.ctx.locks.run([volumeOf(source.name), target], () =>
+    const clone = () =>
       logged(this.ctx.logger, 'clone', { source: source.name, target }, async () => {
         this.ctx.attention.check(target);
         const targetPath = this.ctx.layout.volume(target);
@@ -183,8 +194,8 @@ export class VolumeService {
         });
         this.status.created(target, targetPath, 'snapshot');
         this.listing.touched(target);
-      }),
-    );
+      });
+    await this.ctx.locks.change(target, clone, { reading: [volumeOf(source.name)] });
   }
 
   /** Drop cached facts about a volume whose subvolume was replaced (restore). */
