@@ -11,6 +11,7 @@ import { Btrfs } from '@buttervolume/btrfs';
 import { createHostB, createLoopBtrfs, requireRealEnvironment } from '@buttervolume/test-utils';
 import { execa } from 'execa';
 import { type PipelineStage, startPipeline } from '../src/pipe.js';
+import { receiveCommand } from '../src/remote.js';
 import { sshArgv, sshSettings, withControlMaster } from '../src/ssh.js';
 import { pipelineProcesses, startCpuSampler } from './cpu.js';
 
@@ -44,15 +45,25 @@ async function main() {
     const receive: PipelineStage = { command: 'btrfs', args: ['receive', '--', localRecv] };
     variants['local send|receive'] = () => [send, receive];
     variants['local send|dd|receive'] = () => [send, dd, receive];
-    const sshStage = (options: object, mux: boolean, extra: string[] = []): PipelineStage => {
+    const sshStage = (
+      options: object,
+      mux: boolean,
+      extra: string[] = [],
+      remote = ['btrfs', 'receive', '--', snaps],
+    ): PipelineStage => {
       let settings = sshSettings({ ...base, ...options });
       if (mux) settings = withControlMaster(settings, control);
-      const argv = sshArgv(settings, b.address, ['btrfs', 'receive', '--', snaps]);
+      const argv = sshArgv(settings, b.address, remote);
       return { command: 'ssh', args: [...extra, ...argv] };
     };
     const gcm = { extraOptions: ['Ciphers=aes128-gcm@openssh.com'] };
     const chacha = { extraOptions: ['Ciphers=chacha20-poly1305@openssh.com'] };
     variants['ssh mux gcm dd'] = () => [send, dd, sshStage(gcm, true)];
+    // What Replicator.send runs: the count taken on B (see RECEIVE_SCRIPT).
+    variants['ssh mux gcm, dd on B'] = () => [
+      send,
+      sshStage(gcm, true, [], receiveCommand('btrfs', join(snaps, 'vol@1'), snaps)),
+    ];
     variants['ssh mux gcm'] = () => [send, sshStage(gcm, true)];
     variants['ssh mux chacha'] = () => [send, sshStage(chacha, true)];
     variants['ssh new connection gcm'] = () => [send, sshStage(gcm, false)];

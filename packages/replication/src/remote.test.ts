@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ddBytes } from './pipe.js';
 import { ALREADY_RECEIVED, RECEIVE_SCRIPT, receiveCommand } from './remote.js';
 import { remoteCommand } from './ssh.js';
 
@@ -20,6 +21,13 @@ async function runAsSshd(target: string, dir: string) {
   const line = remoteCommand(receiveCommand('/bin/echo', target, dir));
   return execa('sh', ['-c', line], { reject: false, stdin: 'ignore' });
 }
+
+/** stdout without dd's closing statistics (the stream's byte count, see the count test). */
+const withoutCount = (stdout: string) =>
+  stdout
+    .split('\n')
+    .filter((line) => !/records (in|out)$|bytes? .*copied/.test(line))
+    .join('\n');
 
 describe('the receiving session', () => {
   it('is fixed text: paths and the btrfs binary only arrive as positional parameters', () => {
@@ -42,7 +50,27 @@ describe('the receiving session', () => {
     dirs.push(dir);
     const result = await runAsSshd(join(dir, 'v@1'), dir);
     expect(result.exitCode).toBe(0);
-    expect(result.stdout).toBe(`receive -- ${dir}`);
+    expect(withoutCount(result.stdout)).toBe(`receive -- ${dir}`);
+  });
+
+  it('counts the stream on its way into receive, on stdout, leaving stderr to receive', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bv-recv-'));
+    dirs.push(dir);
+    // `tee` stands in for btrfs: it drains what dd passes on into the file `receive` (its
+    // first argument) and says the folder is no file.
+    const stream = Buffer.alloc(3 * 1024 * 1024 + 17, 7);
+    const line = remoteCommand(receiveCommand('/usr/bin/tee', join(dir, 'v@1'), dir));
+    const result = await execa('sh', ['-c', line], {
+      reject: false,
+      input: stream,
+      cwd: dir,
+    });
+    expect(result.stderr).toMatch(/tee: .*Is a directory/);
+    expect(result.stderr).not.toMatch(/records|copied/);
+    expect((await readFile(join(dir, 'receive'))).equals(stream)).toBe(true);
+    // tee's copy of the stream shares stdout here; btrfs receive writes only a status line.
+    const statistics = result.stdout.slice(result.stdout.lastIndexOf('records in'));
+    expect(ddBytes(statistics.slice(statistics.indexOf('\n') + 1))).toBe(stream.length);
   });
 
   it('with something at the target, asks for its read-only flag; not read-only: delete, receive', async () => {
@@ -54,7 +82,7 @@ describe('the receiving session', () => {
     // is discarded, so only the receive shows.
     const result = await runAsSshd(target, dir);
     expect(result.exitCode).toBe(0);
-    expect(result.stdout).toBe(`receive -- ${dir}`);
+    expect(withoutCount(result.stdout)).toBe(`receive -- ${dir}`);
     expect(result.stdout).not.toContain(ALREADY_RECEIVED);
   });
 
@@ -76,7 +104,7 @@ describe('the receiving session', () => {
     const target = `${dir}/$(touch ${canary})\`touch ${canary}\`;touch ${canary}`;
     const result = await runAsSshd(target, dir);
     expect(result.exitCode).toBe(0);
-    expect(result.stdout).toBe(`receive -- ${dir}`);
+    expect(withoutCount(result.stdout)).toBe(`receive -- ${dir}`);
     expect(existsSync(canary)).toBe(false);
   });
 });

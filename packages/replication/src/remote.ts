@@ -65,6 +65,11 @@ const DELETE_FAILED = 103;
  * unread: ssh then ends and the local send stops on EPIPE) and a writable one is what an
  * interrupted receive left (delete it, then receive). One line, `;`-joined: the remote login
  * shell only has to pass a single-quoted word on to `sh -c`.
+ *
+ * The stream is counted here, by `dd` in front of `btrfs receive`, rather than on the sending
+ * host: there it was one more process copying every byte between `btrfs send` and ssh, on the
+ * host whose CPU the send competes for. dd's closing statistics go to stdout (fd 3 is the
+ * session's stdout), so stderr stays receive's own for error messages.
  */
 export const RECEIVE_SCRIPT = [
   't=$1 d=$2 b=$3',
@@ -72,7 +77,8 @@ export const RECEIVE_SCRIPT = [
     ` || exit ${CHECK_FAILED}`,
   `if [ "$ro" = ro=true ]; then echo ${ALREADY_RECEIVED}; exit 0; fi`,
   `"$b" subvolume delete -- "$t" </dev/null >/dev/null || exit ${DELETE_FAILED}; fi`,
-  'exec "$b" receive -- "$d"',
+  'exec 3>&1',
+  'dd bs=1M 2>&3 3>&- | "$b" receive -- "$d" 3>&-',
 ].join('; ');
 
 /** The remote argument array running RECEIVE_SCRIPT for `target` (a path inside `dir`). */
@@ -164,21 +170,21 @@ export async function transfer(request: TransferRequest): Promise<TransferOutcom
   return interpret(raw, request, command);
 }
 
-// `dd` sits between send and ssh only to count: it prints the exact total when it ends, while
-// /proc/<pid>/io can no longer be read once a process has exited. It copies with no per-chunk
-// work (where this process would parse, allocate and schedule each 64 KiB chunk).
-const DD = 'dd';
 const MIN_POLL_MS = 20;
 
 /**
- * `btrfs send | dd | ssh`, each stage's stdout the next one's stdin, so the send stream never
- * enters this process. Progress comes from polling dd's written-byte counter.
+ * `btrfs send | ssh`, send's stdout being ssh's stdin, so the send stream never enters this
+ * process. Progress comes from polling the written-byte counter of `btrfs send` (the kernel
+ * counts what the send ioctl writes into the pipe); the exact total from the receiving
+ * session's dd (see RECEIVE_SCRIPT).
  */
 async function pipedTransfer(request: TransferRequest, argv: string[]): Promise<RawTransfer> {
   const started = performance.now();
   const { send } = request;
+  // -q: nothing but the stream is written, so the counter is stream bytes only.
   const sendArgs = [
     'send',
+    '-q',
     ...(send.parent === undefined ? [] : ['-p', send.parent]),
     '--',
     send.snapshot,
@@ -186,17 +192,12 @@ async function pipedTransfer(request: TransferRequest, argv: string[]): Promise<
   const stages = startPipeline(
     [
       { command: send.btrfsPath, args: sendArgs },
-      { command: DD, args: ['bs=1M'] },
       { command: request.ssh.sshPath, args: argv },
     ],
     { ...process.env, ...ENV },
     { captureStdout: true },
   );
-  const [senderExit, ddExit, sshExit] = stages.exits as [
-    Promise<Exit>,
-    Promise<Exit>,
-    Promise<Exit>,
-  ];
+  const [senderExit, sshExit] = stages.exits as [Promise<Exit>, Promise<Exit>];
   let cancelled = false;
   const onAbort = () => {
     cancelled = true;
@@ -209,15 +210,15 @@ async function pipedTransfer(request: TransferRequest, argv: string[]): Promise<
   let first: 'send' | 'ssh' | undefined;
   const watched = [
     senderExit.then((exit) => {
-      // SIGPIPE: ssh ended first, either failing (its exit says why) or because the host
-      // already had the snapshot and read nothing.
-      if (exit.code !== 0 && exit.signal !== 'SIGPIPE') {
+      // A broken link (SIGPIPE, or ECONNRESET: Node's stdio pipes are socketpairs): ssh ended
+      // first, either failing (its exit says why) or because the host already had the snapshot
+      // and read nothing. Without a process in between, send's exit may be seen before ssh's.
+      if (exit.code !== 0 && !brokenLink(exit)) {
         first ??= 'send';
         stages.kill();
       }
       return exit;
     }),
-    ddExit,
     sshExit.then((exit) => {
       if (exit.code !== 0) {
         first ??= 'ssh';
@@ -228,7 +229,7 @@ async function pipedTransfer(request: TransferRequest, argv: string[]): Promise<
   ] as const;
 
   const meter = request.meter;
-  const ddPid = stages.pids[1];
+  const senderPid = stages.pids[0];
   let bytes = 0;
   const report = (): Progress => {
     const elapsedMs = performance.now() - started;
@@ -239,7 +240,7 @@ async function pipedTransfer(request: TransferRequest, argv: string[]): Promise<
     ? setInterval(
         () => {
           polling = polling.then(async () => {
-            const written = await bytesWritten(ddPid);
+            const written = await bytesWritten(senderPid);
             if (written === undefined || written <= bytes) return;
             bytes = written;
             meter.onProgress?.(report());
@@ -249,17 +250,17 @@ async function pipedTransfer(request: TransferRequest, argv: string[]): Promise<
       )
     : undefined;
   try {
-    const [sent, counted, received] = await Promise.all(watched);
+    const [sent, received] = await Promise.all(watched);
     if (timer) clearInterval(timer);
     await polling;
-    bytes = ddBytes(counted.stderr) ?? bytes;
+    bytes = ddBytes(received.stdout) ?? bytes;
     meter?.onProgress?.(report());
     return {
       bytes,
       durationMs: performance.now() - started,
       cancelled,
       sendFailure:
-        first === 'send' || (first === undefined && sent.code !== 0)
+        first === 'send' || (first === undefined && sent.code !== 0 && !brokenLink(sent))
           ? {
               command: [send.btrfsPath, ...sendArgs],
               exitCode: sent.code ?? undefined,
@@ -275,6 +276,11 @@ async function pipedTransfer(request: TransferRequest, argv: string[]): Promise<
     if (timer) clearInterval(timer);
     request.signal?.removeEventListener('abort', onAbort);
   }
+}
+
+/** `btrfs send` stopped because its reader went away, not for a reason of its own. */
+function brokenLink(exit: Exit): boolean {
+  return exit.signal === 'SIGPIPE' || /Broken pipe|Connection reset by peer/.test(exit.stderr);
 }
 
 /** The same transfer through this process, so a Meter can hold the average rate down. */
