@@ -76,10 +76,22 @@ export class VolumeInUseError extends PluginError {
   constructor(
     readonly volume: string,
     readonly mountIds: readonly string[],
+    /** Mounts the kernel shows, in any mount namespace (a process of each, and where). */
+    readonly mounts: ReadonlyArray<{ pid: number; mountPoint: string }> = [],
   ) {
+    const users = [
+      ...(mountIds.length > 0
+        ? [`by ${mountIds.length} container(s) (${mountIds.join(', ')})`]
+        : []),
+      ...(mounts.length > 0
+        ? [
+            `in ${mounts.length} place(s) (${mounts.map((m) => `${m.mountPoint} as seen by pid ${m.pid}`).join(', ')})`,
+          ]
+        : []),
+    ];
     super(
       'VOLUME_IN_USE',
-      `${volume} is mounted by ${mountIds.length} container(s) (${mountIds.join(', ')}); stop them first or pass Force`,
+      `${volume} is mounted ${users.join(' and ')}; stop them first or pass Force`,
     );
   }
 }

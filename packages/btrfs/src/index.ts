@@ -22,6 +22,7 @@
 //   await btrfs.snapshotTimes(dir): Map<absolutePath, Date>   // otime of every snapshot under dir, one process
 //   await btrfs.createdAt(path): Date                         // creation time to the second, no `subvolume show`
 //   await isBtrfs(path): boolean                              // fs.statfs magic, no process
+//   await mountsUnder(path): ForeignMount[]                   // mounts of path or inside it, in every mount namespace
 //   parseSize('10G'): number                                  // quota sizes, powers of 1024
 //
 // Errors: BtrfsError (base, has `code`; `command`, `exitCode`, `stderr` when a process failed),
@@ -47,5 +48,6 @@ export {
   QuotaDisabledError,
 } from './errors.js';
 export { BTRFS_SUPER_MAGIC, isBtrfs, SUBVOLUME_ROOT_INODE } from './inspect.js';
+export { type ForeignMount, mountsUnder } from './mounts.js';
 export { parseSize } from './parse.js';
 export type * from './types.js';

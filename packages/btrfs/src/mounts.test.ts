@@ -15,10 +15,15 @@ const MOUNTINFO = [
 describe('parseMountInfo', () => {
   it('reads root, mount point (unescaped) and filesystem type, skipping malformed lines', () => {
     expect(parseMountInfo(MOUNTINFO)).toEqual([
-      { root: '/', mountPoint: '/', fsType: 'ext4' },
-      { root: '/', mountPoint: '/mnt/top', fsType: 'btrfs' },
-      { root: '/@', mountPoint: '/srv/bv data', fsType: 'btrfs' },
-      { root: '/@/volumes', mountPoint: '/var/lib/buttervolume/volumes', fsType: 'btrfs' },
+      { device: '254:0', root: '/', mountPoint: '/', fsType: 'ext4' },
+      { device: '0:47', root: '/', mountPoint: '/mnt/top', fsType: 'btrfs' },
+      { device: '0:47', root: '/@', mountPoint: '/srv/bv data', fsType: 'btrfs' },
+      {
+        device: '0:47',
+        root: '/@/volumes',
+        mountPoint: '/var/lib/buttervolume/volumes',
+        fsType: 'btrfs',
+      },
     ]);
   });
 });
@@ -57,6 +62,8 @@ describe('absoluteThrough', () => {
   });
 
   it('maps through a filesystem mounted on /', () => {
-    expect(absoluteThrough({ root: '/', mountPoint: '/', fsType: 'btrfs' }, 'v/a')).toBe('/v/a');
+    expect(
+      absoluteThrough({ device: '0:1', root: '/', mountPoint: '/', fsType: 'btrfs' }, 'v/a'),
+    ).toBe('/v/a');
   });
 });

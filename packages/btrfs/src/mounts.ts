@@ -2,10 +2,12 @@
 // level, subvolid 5), while callers hold paths through a mount that may show only part of it
 // (`-o subvol=@`, a bind mount of a folder). The kernel says which part in mountinfo's "root"
 // column; this file turns one kind of path into the other.
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, readlink, realpath } from 'node:fs/promises';
 
 /** One line of /proc/self/mountinfo, the columns we need. */
 export interface MountEntry {
+  /** The filesystem's device, `major:minor`: the same for every mount of one filesystem. */
+  device: string;
   /** What of the filesystem this mount shows: `/` for the top level, `/@` for `subvol=@`. */
   root: string;
   /** Where it is mounted. */
@@ -27,11 +29,18 @@ export function parseMountInfo(text: string): MountEntry[] {
     const fields = line.split(' ');
     // The optional fields end with a lone "-", then fstype, source and super options.
     const separator = fields.indexOf('-', 6);
+    const device = fields[2];
     const root = fields[3];
     const mountPoint = fields[4];
     const fsType = separator < 0 ? undefined : fields[separator + 1];
-    if (root === undefined || mountPoint === undefined || fsType === undefined) continue;
-    mounts.push({ root: unescapeOctal(root), mountPoint: unescapeOctal(mountPoint), fsType });
+    if (device === undefined || root === undefined || mountPoint === undefined) continue;
+    if (fsType === undefined) continue;
+    mounts.push({
+      device,
+      root: unescapeOctal(root),
+      mountPoint: unescapeOctal(mountPoint),
+      fsType,
+    });
   }
   return mounts;
 }
@@ -70,4 +79,47 @@ export function absoluteThrough(mount: MountEntry, fsPath: string): string | und
 /** The mount of `path` (absolute, symlinks resolved), from this process' mountinfo. */
 export async function mountOf(path: string): Promise<MountEntry | undefined> {
   return findMount(parseMountInfo(await readFile('/proc/self/mountinfo', 'utf8')), path);
+}
+
+/** A mount of a folder (or of something inside it) seen in some mount namespace. */
+export interface ForeignMount {
+  /** A process of that mount namespace. */
+  pid: number;
+  /** Where it is mounted, as that namespace sees it. */
+  mountPoint: string;
+}
+
+/**
+ * Every mount of the folder `path` or of anything inside it, in every mount namespace of the
+ * machine (a container's bind mount of a volume lives in the container's namespace only), one
+ * per namespace and mount point. Reads /proc/<pid>/mountinfo once per namespace; processes
+ * that end or cannot be read meanwhile are skipped.
+ */
+export async function mountsUnder(path: string): Promise<ForeignMount[]> {
+  const real = await realpath(path);
+  const own = await mountOf(real);
+  if (own === undefined) return [];
+  // The folder as a path inside its filesystem: what mountinfo's root column shows.
+  const rest = own.mountPoint === '/' ? real : real.slice(own.mountPoint.length);
+  const inside = own.root === '/' ? rest || '/' : `${own.root}${rest}`;
+  const seen = new Set<string>();
+  const found: ForeignMount[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let text: string;
+    try {
+      const namespace = await readlink(`/proc/${entry}/ns/mnt`);
+      if (seen.has(namespace)) continue;
+      seen.add(namespace);
+      text = await readFile(`/proc/${entry}/mountinfo`, 'utf8');
+    } catch {
+      continue; // Ended meanwhile, or a kernel thread: no mounts of its own to read.
+    }
+    for (const mount of parseMountInfo(text)) {
+      if (mount.device === own.device && isWithin(mount.root, inside) && inside !== '/') {
+        found.push({ pid: Number(entry), mountPoint: mount.mountPoint });
+      }
+    }
+  }
+  return found;
 }

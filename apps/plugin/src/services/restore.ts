@@ -13,6 +13,7 @@ import {
   removeDurably,
   writeFileAtomic,
 } from './files.js';
+import { usersOf } from './in-use.js';
 import { resolveSnapshot, type SnapshotService } from './snapshots.js';
 import { type VolumeService, volumeOf } from './volumes.js';
 
@@ -90,8 +91,12 @@ export class RestoreService {
         `${targetPath} exists but is not a btrfs subvolume: move it out of the volumes folder first`,
       );
     }
-    const ids = this.ctx.mounts.ids(target);
-    if (targetExists && ids.length > 0 && !request.force) throw new VolumeInUseError(target, ids);
+    if (targetExists && !request.force) {
+      // Stale IDs block a restore too (Force overrides): a starting container has an ID before
+      // it has a mount.
+      const { ids, mounts } = await usersOf(this.ctx, target, targetPath);
+      if (ids.length > 0 || mounts.length > 0) throw new VolumeInUseError(target, ids, mounts);
+    }
     if (targetExists) {
       // No snapshot holds nested subvolumes: neither the backup nor the restored copy would.
       const nested = await this.ctx.nested.check(target, targetPath);

@@ -11,6 +11,7 @@ import {
 import { logged } from '../log.js';
 import type { ServiceContext } from './context.js';
 import { pathExists } from './files.js';
+import { usersOf } from './in-use.js';
 import type { SnapshotService } from './snapshots.js';
 import type { VolumeList } from './volume-list.js';
 import type { VolumeStatusCache } from './volume-status.js';
@@ -121,8 +122,7 @@ export class VolumeService {
         // Never wait for a job: answer what writes the volume (a purge only touches snapshots).
         const job = this.ctx.locks.contentJobOf(name);
         if (job !== undefined) throw new VolumeBusyError(name, job);
-        const ids = this.ctx.mounts.ids(name);
-        if (ids.length > 0 && !force) throw new VolumeInUseError(name, ids);
+        if (!force) await this.#requireUnused(name, path);
         // Nested subvolumes (Docker-in-Docker) are the volume's content: they go with it.
         const nested = await this.ctx.btrfs.deleteSubvolume(path, { recursive: true });
         if (nested.length > 0) {
@@ -137,6 +137,23 @@ export class VolumeService {
         await this.ctx.mounts.forget(name);
       }),
     );
+  }
+
+  /**
+   * Remove refuses a volume the kernel shows mounted anywhere. Docker's mount IDs with no such
+   * mount are stale (an Unmount missed while the daemon was down): dropped, so that Docker's
+   * Remove of a volume it no longer uses succeeds.
+   */
+  async #requireUnused(name: VolumeName, path: string): Promise<void> {
+    const { ids, mounts, kernelKnown } = await usersOf(this.ctx, name, path);
+    if (mounts.length > 0) throw new VolumeInUseError(name, ids, mounts);
+    if (ids.length === 0) return;
+    if (!kernelKnown) throw new VolumeInUseError(name, ids);
+    this.ctx.logger.warn('dropping stale mount IDs: the volume is mounted nowhere', {
+      volume: name,
+      ids,
+    });
+    await this.ctx.mounts.forget(name);
   }
 
   /** Records Docker's mount ID and answers the mountpoint. */

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readlink, rm } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Config, loadConfig } from '@buttervolume/config';
@@ -187,4 +188,45 @@ function listening(path: string): Promise<boolean> {
     });
     socket.once('error', () => resolve(false));
   });
+}
+
+export interface ForeignMountFixture {
+  /** The process holding the mount namespace. */
+  pid: number;
+  /** Where `source` is bind-mounted, as that namespace sees it. */
+  mountPoint: string;
+  /** Ends the namespace (and with it the mount). Safe to call more than once. */
+  release(): Promise<void>;
+}
+
+/**
+ * Bind-mounts `source` in a new mount namespace, as a container runtime does with a volume: the
+ * mount is invisible in ours, only /proc/<pid>/mountinfo shows it.
+ */
+export async function mountInOtherNamespace(source: string): Promise<ForeignMountFixture> {
+  const mountPoint = await mkdtemp(join(tmpdir(), 'bv-ns-'));
+  const holder = execa('unshare', ['--mount', '--propagation', 'private', '--', 'sleep', '600'], {
+    reject: false,
+  });
+  const release = async () => {
+    holder.kill('SIGKILL');
+    await holder;
+    await rm(mountPoint, { recursive: true, force: true });
+  };
+  try {
+    const pid = holder.pid;
+    if (pid === undefined) throw new Error('unshare did not start');
+    const own = await readlink('/proc/self/ns/mnt');
+    for (let attempt = 0; ; attempt++) {
+      const theirs = await readlink(`/proc/${pid}/ns/mnt`).catch(() => own);
+      if (theirs !== own) break;
+      if (attempt > 400) throw new Error('unshare did not make a mount namespace');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await execa('nsenter', ['-t', String(pid), '-m', '--', 'mount', '--bind', source, mountPoint]);
+    return { pid, mountPoint, release };
+  } catch (error) {
+    await release();
+    throw error;
+  }
 }

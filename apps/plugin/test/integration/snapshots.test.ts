@@ -6,7 +6,13 @@ import { formatTimestamp } from '@buttervolume/retention';
 import { requireRealEnvironment } from '@buttervolume/test-utils';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Caller, createFixture, type Fixture, inProcess } from './helpers.js';
+import {
+  type Caller,
+  createFixture,
+  type Fixture,
+  inProcess,
+  mountInOtherNamespace,
+} from './helpers.js';
 
 const HOUR = 3_600_000;
 const SNAPSHOT_RE = /^[a-z0-9]+@\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$/;
@@ -132,6 +138,24 @@ describe('snapshot endpoints (in process, real btrfs)', () => {
       (await call('/VolumeDriver.Snapshot.Restore', { Name: 'rest2@2001-01-01T00:00:00.000000' }))
         .json.Err,
     ).toMatch(/^No such snapshot/);
+  });
+
+  it('refuses to restore a volume a container uses though no mount ID says so (3.x containers, lost mounts.json)', async () => {
+    await call('/VolumeDriver.Create', { Name: 'rest4' });
+    const path = join(fx.volumesPath, 'rest4');
+    const snap = (await call('/VolumeDriver.Snapshot', { Name: 'rest4' })).json.Snapshot as string;
+    const elsewhere = await mountInOtherNamespace(path);
+    try {
+      const before = await fx.listing();
+      const refused = await call('/VolumeDriver.Snapshot.Restore', { Name: snap });
+      expect(refused.json.Err).toBe(
+        `rest4 is mounted in 1 place(s) (${elsewhere.mountPoint} as seen by pid ${elsewhere.pid}); stop them first or pass Force`,
+      );
+      expect(await fx.listing()).toEqual(before);
+    } finally {
+      await elsewhere.release();
+    }
+    expect((await call('/VolumeDriver.Snapshot.Restore', { Name: snap })).json.Err).toBe('');
   });
 
   it('refuses to restore onto a mounted volume unless forced', async () => {

@@ -3,7 +3,13 @@ import { join } from 'node:path';
 import { requireRealEnvironment } from '@buttervolume/test-utils';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Caller, createFixture, type Fixture, inProcess } from './helpers.js';
+import {
+  type Caller,
+  createFixture,
+  type Fixture,
+  inProcess,
+  mountInOtherNamespace,
+} from './helpers.js';
 
 describe('volume endpoints (in process, real btrfs)', () => {
   let fx: Fixture;
@@ -90,14 +96,24 @@ describe('volume endpoints (in process, real btrfs)', () => {
     });
   });
 
-  it('refuses to remove a mounted volume unless forced', async () => {
+  it('refuses to remove a volume mounted in another mount namespace unless forced, mount ID or not', async () => {
     await call('/VolumeDriver.Create', { Name: 'busy1' });
-    await call('/VolumeDriver.Mount', { Name: 'busy1', ID: 'abc123' });
-    const refused = await call('/VolumeDriver.Remove', { Name: 'busy1' });
-    expect(refused.json.Err).toBe(
-      'busy1 is mounted by 1 container(s) (abc123); stop them first or pass Force',
-    );
-    expect((await lstat(join(fx.volumesPath, 'busy1'))).ino).toBe(256);
+    const path = join(fx.volumesPath, 'busy1');
+    // A container the daemon never heard of (started under 3.x, or mounts.json lost).
+    const elsewhere = await mountInOtherNamespace(path);
+    try {
+      const refused = await call('/VolumeDriver.Remove', { Name: 'busy1' });
+      expect(refused.json.Err).toBe(
+        `busy1 is mounted in 1 place(s) (${elsewhere.mountPoint} as seen by pid ${elsewhere.pid}); stop them first or pass Force`,
+      );
+      await call('/VolumeDriver.Mount', { Name: 'busy1', ID: 'abc123' });
+      expect((await call('/VolumeDriver.Remove', { Name: 'busy1' })).json.Err).toMatch(
+        /^busy1 is mounted by 1 container\(s\) \(abc123\) and in 1 place\(s\)/,
+      );
+      expect((await lstat(path)).ino).toBe(256);
+    } finally {
+      await elsewhere.release();
+    }
     await call('/VolumeDriver.Unmount', { Name: 'busy1', ID: 'abc123' });
     expect((await call('/VolumeDriver.Remove', { Name: 'busy1' })).json).toEqual({ Err: '' });
     await call('/VolumeDriver.Create', { Name: 'busy2' });
@@ -106,6 +122,18 @@ describe('volume endpoints (in process, real btrfs)', () => {
       Err: '',
     });
     await expect(lstat(join(fx.volumesPath, 'busy2'))).rejects.toThrow(/ENOENT/);
+  });
+
+  it("drops a stale mount ID (its Unmount was missed) so that Docker's Remove succeeds", async () => {
+    await call('/VolumeDriver.Create', { Name: 'stale1' });
+    await call('/VolumeDriver.Mount', { Name: 'stale1', ID: 'gone-container' });
+    // Mounted nowhere: Docker, which sends no Force, removes it.
+    expect((await call('/VolumeDriver.Remove', { Name: 'stale1' })).json).toEqual({ Err: '' });
+    await expect(lstat(join(fx.volumesPath, 'stale1'))).rejects.toThrow(/ENOENT/);
+    // The ID went with it: a new volume of that name starts unmounted.
+    await call('/VolumeDriver.Create', { Name: 'stale1' });
+    const snap = (await call('/VolumeDriver.Snapshot', { Name: 'stale1' })).json.Snapshot;
+    expect((await call('/VolumeDriver.Snapshot.Restore', { Name: snap })).json.Err).toBe('');
   });
 
   it('removes a volume; removing it again says no such volume', async () => {
