@@ -2,7 +2,8 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { AppDeps } from './deps.js';
 import { elapsed } from './log.js';
-import { type Handlers, pathsOf, registerHandlers } from './routes/handlers.js';
+import { endpointLabel, type Handlers, pathsOf, registerHandlers } from './routes/handlers.js';
+import { healthHandlers } from './routes/health.js';
 import { pluginHandlers } from './routes/plugin.js';
 import { replicationHandlers } from './routes/replication.js';
 import { scheduleHandlers } from './routes/schedule.js';
@@ -12,7 +13,7 @@ import { MAX_BODY_BYTES } from './validation.js';
 
 // Docker polls these (every `docker run`, `docker volume ls`): one log line each at INFO
 // would drown the operations that change something.
-const QUIET = pathsOf(['get', 'list', 'path', 'capabilities', 'transfers', 'version']);
+const QUIET = pathsOf(['get', 'list', 'path', 'capabilities', 'transfers', 'version', 'metrics']);
 
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
@@ -30,6 +31,7 @@ export function createApp(deps: AppDeps): Hono {
       outcome: failure ? 'error' : 'ok',
       ...(failure ? { err: failure.message.split('\n', 1)[0] } : {}),
     };
+    deps.metrics?.request(endpointLabel(c.req.path), fields.ms);
     if (QUIET.has(c.req.path) && !failure) logger.debug('request', fields);
     else logger.info('request', fields);
   });
@@ -47,6 +49,7 @@ export function createApp(deps: AppDeps): Hono {
     ...snapshotHandlers(deps),
     ...scheduleHandlers(deps),
     ...replicationHandlers(deps),
+    ...healthHandlers(deps),
   };
   registerHandlers(app, handlers);
 

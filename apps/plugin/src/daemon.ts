@@ -7,9 +7,12 @@ import { createApp } from './app.js';
 import { DaemonStartError } from './errors.js';
 import { requireBtrfsFolder } from './folders.js';
 import { createLogger, type Logger } from './log.js';
+import { DaemonMetrics } from './metrics.js';
+import { type MetricsListener, serveMetrics } from './metrics-listener.js';
 import { createScheduling, type Scheduling, type SchedulingOptions } from './scheduling.js';
 import { Attention } from './services/attention.js';
 import { RESTORE_STEPS, type RestoreStep } from './services/context.js';
+import { HealthService } from './services/health.js';
 import { createServices, type Services } from './services/index.js';
 import { Layout } from './services/layout.js';
 import { VolumeLocks } from './services/locks.js';
@@ -39,6 +42,10 @@ export interface Daemon {
   app: Hono;
   services: Services;
   scheduling: Scheduling;
+  health: HealthService;
+  metrics: DaemonMetrics;
+  /** `host:port` of the METRICS_ADDRESS listener, when one is configured. */
+  metricsAddress: string | undefined;
   /** Stops accepting connections, lets in-flight requests finish, removes the socket. */
   close(): Promise<void>;
 }
@@ -50,6 +57,8 @@ export interface DaemonApp {
   /** Not started: startDaemon starts it once the socket listens. */
   scheduling: Scheduling;
   replication: ReplicationService;
+  health: HealthService;
+  metrics: DaemonMetrics;
 }
 
 /**
@@ -64,6 +73,7 @@ export async function createDaemonApp(
   await requireBtrfsFolder('VOLUMES_PATH', config.volumesPath, logger);
   await requireBtrfsFolder('SNAPSHOTS_PATH', config.snapshotsPath, logger);
 
+  const metrics = new DaemonMetrics();
   const mounts = await MountTable.load(
     options.mountStatePath ?? join(config.runPath, 'buttervolume', 'mounts.json'),
     logger,
@@ -81,6 +91,7 @@ export async function createDaemonApp(
     dtFormat: config.dtFormat,
     now: options.now ?? (() => new Date()),
     afterRestoreStep: options.afterRestoreStep,
+    observe: metrics.observeOperation,
   });
   for (const outcome of await services.restore.recover())
     logger.warn('restore recovery', { outcome });
@@ -101,6 +112,26 @@ export async function createDaemonApp(
         ? {}
         : { bandwidthLimit: config.sshBandwidthLimit }),
     },
+    {
+      // Last-send facts live with the scheduler's state, so they survive a restart.
+      onSend: (record) => {
+        const outcome = record.ok
+          ? {
+              ok: true as const,
+              bytes: record.bytes,
+              incremental: record.incremental,
+              durationMs: record.durationMs,
+            }
+          : { ok: false as const, error: record.error };
+        scheduling.scheduler.recordSend(record.volume, record.host, outcome).catch((error) => {
+          logger.error('cannot record the send', {
+            volume: record.volume,
+            host: record.host,
+            error,
+          });
+        });
+      },
+    },
   );
   const scheduling = createScheduling(
     config,
@@ -111,9 +142,15 @@ export async function createDaemonApp(
         send: (snapshot, host, opts) => replication.send(snapshot, host, opts),
         sync: (volume, hosts, options) => replication.syncLocked(volume, hosts, options),
       },
+      onJobFinished: (job, outcome) => metrics.jobFinished(job.action.kind, outcome),
       ...options.scheduling,
     },
   );
+  const health = new HealthService(services, scheduling.scheduler, services.context.now);
+  metrics.attach({
+    report: () => health.report(),
+    transfers: () => replication.transfers().length,
+  });
   const app = createApp({
     services,
     logger,
@@ -121,8 +158,10 @@ export async function createDaemonApp(
     ...(options.version === undefined ? {} : { version: options.version }),
     scheduling,
     replication,
+    health,
+    metrics,
   });
-  return { app, services, logger, scheduling, replication };
+  return { app, services, logger, scheduling, replication, health, metrics };
 }
 
 /** The ssh settings of the config (SSH_PORT, SSH_USER, SSH_IDENTITY_FILE, …) for the Replicator. */
@@ -144,9 +183,24 @@ export function sshOptionsOf(config: Config): SshOptions {
  * Refuses to start (DaemonStartError) rather than run half-configured.
  */
 export async function startDaemon(config: Config, options: DaemonOptions = {}): Promise<Daemon> {
-  const { app, services, logger, scheduling, replication } = await createDaemonApp(config, options);
+  const { app, services, logger, scheduling, replication, health, metrics } = await createDaemonApp(
+    config,
+    options,
+  );
   const socketPath = config.socket;
-  const server = await serveSocket(app, socketPath);
+  // Before the socket: a METRICS_ADDRESS we cannot bind stops the start with nothing to undo.
+  let metricsListener: MetricsListener | undefined;
+  if (config.metricsAddress) {
+    metricsListener = await serveMetrics(metrics, config.metricsAddress, logger);
+    logger.info('serving metrics', { address: metricsListener.address });
+  }
+  let server: Awaited<ReturnType<typeof serveSocket>>;
+  try {
+    server = await serveSocket(app, socketPath);
+  } catch (error) {
+    await metricsListener?.close();
+    throw error;
+  }
   logger.info('listening', {
     socket: socketPath,
     volumes: config.volumesPath,
@@ -167,7 +221,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
       warmUp.abort();
       // No job starts from now on; running ones get the grace period, in parallel with requests.
       const schedulerStopped = scheduling.scheduler.stop({ graceMs: scheduling.stopGraceMs });
-      await server.close();
+      await Promise.all([server.close(), metricsListener?.close()]);
       await schedulerStopped;
       await warming;
       // A background listing holds the filesystem open: let it end before we report stopped.
@@ -180,7 +234,16 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
     return closing;
   };
   scheduling.scheduler.start();
-  return { socketPath, app, services, scheduling, close };
+  return {
+    socketPath,
+    app,
+    services,
+    scheduling,
+    health,
+    metrics,
+    metricsAddress: metricsListener?.address,
+    close,
+  };
 }
 
 /**

@@ -2,7 +2,9 @@
 // neither imports the other.
 import { readFileSync } from 'node:fs';
 import type { Logger } from './log.js';
+import type { DaemonMetrics } from './metrics.js';
 import type { Scheduling } from './scheduling.js';
+import type { HealthService } from './services/health.js';
 import type { ReplicationService } from './services/replication.js';
 import type { RestoreService } from './services/restore.js';
 import type { SnapshotService } from './services/snapshots.js';
@@ -35,6 +37,10 @@ export interface AppDeps {
   scheduling?: { store: Scheduling['store']; scheduler: Pick<Scheduling['scheduler'], 'status'> };
   /** Send and sync; without it Snapshot.Send and Volume.Sync answer an Err. */
   replication?: Pick<ReplicationService, 'send' | 'sync' | 'transfers'>;
+  /** Volume health for Status and Get; without it Status answers an Err and Get omits it. */
+  health?: Pick<HealthService, 'report' | 'volume' | 'brief'>;
+  /** GET /metrics and the request-latency histogram; without it /metrics is a 404. */
+  metrics?: Pick<DaemonMetrics, 'scrape' | 'request'>;
 }
 
 let cachedVersion: string | undefined;

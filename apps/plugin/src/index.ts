@@ -21,6 +21,8 @@ export {
   VolumeInUseError,
 } from './errors.js';
 export { createLogger, type Logger, type LoggerOptions, silentLogger } from './log.js';
+export { DaemonMetrics, type MetricsSources } from './metrics.js';
+export { type MetricsListener, serveMetrics } from './metrics-listener.js';
 export {
   createJobExecutor,
   createScheduling,
@@ -29,6 +31,12 @@ export {
   type SchedulingOptions,
 } from './scheduling.js';
 export { RESTORE_STEPS, type RestoreStep, type ServiceContext } from './services/context.js';
+export {
+  type HealthReport,
+  HealthService,
+  type SchedulerView,
+  type VolumeHealth,
+} from './services/health.js';
 export { createServices, type Services } from './services/index.js';
 export { Layout } from './services/layout.js';
 export { VolumeLocks } from './services/locks.js';

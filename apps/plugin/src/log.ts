@@ -66,23 +66,37 @@ function errorsAsText(_key: string, value: unknown): unknown {
   return value;
 }
 
+/** Told of every timed operation (the daemon's metrics count them). */
+export type OperationObserver = (operation: string, outcome: 'ok' | 'error', ms: number) => void;
+
+/** A logger, and who else hears of operations (a ServiceContext is one). */
+export interface OperationSink {
+  logger: Logger;
+  observe?: OperationObserver | undefined;
+}
+
 /**
  * Runs one operation and logs a line with its duration and outcome. Failures are logged at
  * WARNING: most are the caller's mistake (a missing volume), not the daemon's.
  */
 export async function logged<T>(
-  logger: Logger,
+  sink: Logger | OperationSink,
   operation: string,
   fields: LogFields,
   fn: () => Promise<T>,
 ): Promise<T> {
+  const { logger, observe } = 'logger' in sink ? sink : { logger: sink, observe: undefined };
   const started = performance.now();
   try {
     const result = await fn();
-    logger.info(operation, { ...fields, outcome: 'ok', ms: elapsed(started) });
+    const ms = elapsed(started);
+    logger.info(operation, { ...fields, outcome: 'ok', ms });
+    observe?.(operation, 'ok', ms);
     return result;
   } catch (error) {
-    logger.warn(operation, { ...fields, outcome: 'error', ms: elapsed(started), error });
+    const ms = elapsed(started);
+    logger.warn(operation, { ...fields, outcome: 'error', ms, error });
+    observe?.(operation, 'error', ms);
     throw error;
   }
 }

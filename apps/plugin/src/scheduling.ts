@@ -34,6 +34,8 @@ export interface SchedulingOptions {
   /** Default: TIMER from the config. */
   timerSeconds?: number;
   clock?: () => Date;
+  /** Told of every finished job run (the metrics count them). */
+  onJobFinished?: SchedulerOptions['onJobFinished'];
   /** Default: SCHEDULER_CONCURRENCY. */
   concurrency?: number;
   /** Default: JOB_TIMEOUT minutes. */
@@ -60,6 +62,7 @@ export function createScheduling(
     timerSeconds: options.timerSeconds ?? config.timer,
     logger: deps.logger,
     ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.onJobFinished ? { onJobFinished: options.onJobFinished } : {}),
     concurrency: options.concurrency ?? config.schedulerConcurrency,
     jobTimeoutMs: options.jobTimeoutMs ?? config.jobTimeoutMinutes * 60_000,
   };

@@ -20,8 +20,10 @@ import {
   type SendResponse,
   type SnapshotListResponse,
   type SnapshotResponse,
+  type StatusResponse,
   type SyncResponse,
   snapshotListPath,
+  statusPath,
   type TimerValue,
   type TransfersResponse,
   type VersionResponse,
@@ -199,6 +201,11 @@ export class ButtervolumeClient {
 
   version(call?: CallOptions): Promise<VersionResponse> {
     return this.call(endpoints.version, undefined, call);
+  }
+
+  /** Every volume's health, or only `volume`'s (an unknown one is a DaemonError). */
+  status(volume?: string, call?: CallOptions): Promise<StatusResponse> {
+    return this.call({ method: 'GET', path: statusPath(volume) }, undefined, call);
   }
 
   /**

@@ -38,6 +38,10 @@ export const endpoints = {
   // Our additions.
   transfers: { method: 'GET', path: '/Buttervolume.Transfers' },
   version: { method: 'GET', path: '/Buttervolume.Version' },
+  /** Each volume's health (all, or `/<volume>`): `buttervolume status` and `check`. */
+  status: { method: 'GET', path: '/Buttervolume.Status', param: 'volume' },
+  /** Prometheus text format, not JSON (also on METRICS_ADDRESS when set). */
+  metrics: { method: 'GET', path: '/metrics' },
 } as const satisfies Record<string, EndpointSpec>;
 
 export type EndpointKey = keyof typeof endpoints;
@@ -45,6 +49,12 @@ export type EndpointKey = keyof typeof endpoints;
 /** `GET /VolumeDriver.Snapshot.List/<volume>`: one volume's snapshots; all of them without. */
 export function snapshotListPath(volume?: string): string {
   const base = endpoints.snapshotList.path;
+  return volume === undefined ? base : `${base}/${encodeURIComponent(volume)}`;
+}
+
+/** `GET /Buttervolume.Status/<volume>`: one volume's health; every volume's without. */
+export function statusPath(volume?: string): string {
+  const base = endpoints.status.path;
   return volume === undefined ? base : `${base}/${encodeURIComponent(volume)}`;
 }
 
@@ -112,7 +122,16 @@ export interface VolumeStatus {
   QuotaBytes?: number;
   UsageBytes?: number;
   Snapshots: number;
+  /** The volume's health in short, as `buttervolume status` has it: OK, WARN or CRIT. */
+  Health?: HealthVerdict;
+  HealthReason?: string;
+  /** ISO 8601 time of the newest snapshot (absent without snapshots). */
+  NewestSnapshot?: string;
+  /** Per host, the ISO 8601 time of the last successful send. */
+  LastSend?: Record<string, string>;
 }
+
+export type HealthVerdict = 'OK' | 'WARN' | 'CRIT';
 
 export interface VolumeInfo {
   Name: string;
@@ -288,4 +307,61 @@ export interface TransfersResponse extends ErrResponse {
 
 export interface VersionResponse extends ErrResponse {
   Version: string;
+}
+
+export interface HealthProblem {
+  Verdict: Exclude<HealthVerdict, 'OK'>;
+  /** attention, no-snapshot, snapshot-age, no-send, send-age, job-failing, job-paused, schedule-paused */
+  Code: string;
+  Message: string;
+  Host?: string;
+  Action?: string;
+}
+
+export interface StatusSend {
+  Host: string;
+  /** ISO 8601 times. */
+  LastSuccess: { At: string; Bytes: number; Incremental: boolean; DurationMs: number } | null;
+  LastFailure: { At: string; Err: string } | null;
+}
+
+export interface StatusJob {
+  Action: string;
+  Kind: 'snapshot' | 'replicate' | 'purge' | 'synchronize';
+  Hosts: string[];
+  Timer: string;
+  /** The widest gap between two runs, in seconds (what "late" is measured against). */
+  PeriodSeconds: number | null;
+  Active: boolean;
+  LastRun: string | null;
+  LastOutcome: 'success' | 'failure' | null;
+  LastError: string | null;
+  /** Failed runs in a row. */
+  Failures: number;
+  NextRun: string | null;
+}
+
+/** One volume's facts and verdict. */
+export interface VolumeHealthEntry {
+  Name: string;
+  Verdict: HealthVerdict;
+  Reason: string;
+  Problems: HealthProblem[];
+  Snapshots: number;
+  NewestSnapshot: string | null;
+  Sends: StatusSend[];
+  Jobs: StatusJob[];
+  SchedulePaused: boolean;
+  /** Why the volume needs an operator, or null. */
+  Attention: string | null;
+  /** Known from the daemon's caches; absent until read once (always there for one volume). */
+  CopyOnWrite?: boolean;
+  QuotaBytes?: number;
+  UsageBytes?: number;
+}
+
+export interface StatusResponse extends ErrResponse {
+  /** ISO 8601: when the verdicts were computed. */
+  At: string;
+  Volumes: VolumeHealthEntry[];
 }

@@ -188,6 +188,13 @@ describe('ssh and scheduler settings', () => {
     ['JOB_TIMEOUT', '525601'],
     ['STOP_GRACE', 'soon'],
     ['SSH_PORT', '70000'],
+    ['METRICS_ADDRESS', 'example.com:9101'],
+    ['METRICS_ADDRESS', '0'],
+    ['METRICS_ADDRESS', '127.0.0.1:70000'],
+    ['METRICS_ADDRESS', '300.1.1.1:9101'],
+    ['METRICS_ADDRESS', '-p9101'],
+    ['METRICS_ADDRESS', '$(touch /tmp/p):9101'],
+    ['METRICS_ADDRESS', '[::1:9101'],
   ])('refuses %s=%j naming the variable and where it came from', (key, value) => {
     const fromEnv = () => loadConfig({ env: { [`BUTTERVOLUME_${key}`]: value }, iniPath: missing });
     expect(fromEnv).toThrow(ConfigError);
@@ -196,6 +203,22 @@ describe('ssh and scheduler settings', () => {
     expect(() => loadConfig({ env: {}, iniPath: path })).toThrow(
       `Invalid configuration ${key} (from ${path}): `,
     );
+  });
+});
+
+describe('METRICS_ADDRESS', () => {
+  const at = (value: string) =>
+    loadConfig({ env: { BUTTERVOLUME_METRICS_ADDRESS: value }, iniPath: missing }).metricsAddress;
+  it('is off by default', () => {
+    expect(loadConfig({ env: {}, iniPath: missing }).metricsAddress).toBeUndefined();
+  });
+  it('binds loopback when given a port alone, and an explicit host otherwise', () => {
+    expect(at('9101')).toEqual({ host: '127.0.0.1', port: 9101 });
+    expect(at(':9101')).toEqual({ host: '127.0.0.1', port: 9101 });
+    expect(at('localhost:9101')).toEqual({ host: '127.0.0.1', port: 9101 });
+    expect(at('0.0.0.0:9101')).toEqual({ host: '0.0.0.0', port: 9101 });
+    expect(at('10.1.2.3:80')).toEqual({ host: '10.1.2.3', port: 80 });
+    expect(at('[::1]:9101')).toEqual({ host: '::1', port: 9101 });
   });
 });
 

@@ -2,9 +2,11 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { parseIniDefaults } from './ini.js';
 import {
+  type ListenAddress,
   type Parsed,
   parseBandwidth,
   parseBoolean,
+  parseListenAddress,
   parseSafePath,
   parseSshOptions,
   parseStrictHostKeyChecking,
@@ -52,6 +54,8 @@ export interface Config {
   jobTimeoutMinutes: number;
   /** Seconds running jobs get to finish at shutdown before they are aborted (STOP_GRACE, 10). */
   stopGraceSeconds: number;
+  /** TCP address serving GET /metrics only (METRICS_ADDRESS); undefined: none (the default). */
+  metricsAddress: ListenAddress | undefined;
   /** Where each value came from, for `buttervolume config` style diagnostics. */
   sources: Record<string, 'env' | 'ini' | 'default'>;
   /** The ini file that was read, if it existed. */
@@ -198,6 +202,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       parseWholeNumber(t, 1, MAX_JOB_TIMEOUT_MINUTES),
     ),
     stopGraceSeconds: parsed('STOP_GRACE', '10', (t) => parseWholeNumber(t, 0, 3600)),
+    metricsAddress: optional('METRICS_ADDRESS', parseListenAddress),
     sources,
     iniPath: ini ? iniPath : undefined,
   };

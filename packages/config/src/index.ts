@@ -7,4 +7,4 @@ export {
   loadConfig,
 } from './config.js';
 export { parseIniDefaults } from './ini.js';
-export type { StrictHostKeyChecking } from './values.js';
+export type { ListenAddress, StrictHostKeyChecking } from './values.js';

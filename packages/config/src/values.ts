@@ -89,3 +89,46 @@ export function parseSshOptions(text: string): Parsed<string[]> {
   }
   return ok(options);
 }
+
+/** Where a TCP listener binds. */
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+const IPV4_RE =
+  /^(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}$/;
+const IPV6_RE = /^[0-9A-Fa-f:.]{2,45}$/;
+
+/**
+ * `9101` or `:9101` (loopback: 127.0.0.1), `127.0.0.1:9101`, `0.0.0.0:9101`, `[::1]:9101`,
+ * `localhost:9101`. Host names other than localhost are refused: the address is bound at
+ * start, before any resolver is trusted, and a typo must never widen it to a public address.
+ */
+export function parseListenAddress(text: string): Parsed<ListenAddress> {
+  const trimmed = text.trim();
+  const fail = bad(
+    `"${text}" is not a port or host:port (e.g. 9101 for loopback, 127.0.0.1:9101, 0.0.0.0:9101, [::1]:9101)`,
+  );
+  let host: string;
+  let portText: string;
+  const bracketed = /^\[([^\]]+)\]:([0-9]+)$/.exec(trimmed);
+  if (bracketed) {
+    host = bracketed[1]!;
+    portText = bracketed[2]!;
+    if (!IPV6_RE.test(host) || !host.includes(':')) return fail;
+  } else if (/^:?[0-9]+$/.test(trimmed)) {
+    host = '127.0.0.1';
+    portText = trimmed.replace(/^:/, '');
+  } else {
+    const colon = trimmed.lastIndexOf(':');
+    if (colon <= 0) return fail;
+    host = trimmed.slice(0, colon);
+    portText = trimmed.slice(colon + 1);
+    if (host === 'localhost') host = '127.0.0.1';
+    else if (!IPV4_RE.test(host)) return fail;
+  }
+  const port = parseWholeNumber(portText, 1, 65535);
+  if (!port.ok) return bad(`"${text}": the port must be a whole number from 1 to 65535`);
+  return ok({ host, port: port.value });
+}

@@ -14,6 +14,7 @@ function job(action: string, periodMs: number | null, extra: Partial<JobFacts> =
     action,
     kind,
     hosts: kind === 'replicate' || kind === 'synchronize' ? (argument ?? '').split(',') : [],
+    timer: '60',
     periodMs,
     active: true,
     lastRun: NOW - 10 * MIN,

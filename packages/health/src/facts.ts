@@ -10,6 +10,8 @@ export interface JobFacts {
   readonly kind: JobKind;
   /** replicate: its host; synchronize: its hosts; otherwise none. */
   readonly hosts: readonly string[];
+  /** The Timer column: minutes or a cron expression. */
+  readonly timer: string;
   /** The widest gap between two runs; null when unknown (a cron that never matches again). */
   readonly periodMs: number | null;
   /** False when the job is paused on its own. */

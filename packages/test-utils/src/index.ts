@@ -5,3 +5,4 @@ export * from './environment.js';
 export * from './host-b.js';
 export * from './loop-btrfs.js';
 export * from './swarm.js';
+export * from './prometheus.js';

@@ -21,3 +21,18 @@ export function registerHandlers(app: Hono, handlers: Handlers): void {
 export function pathsOf(keys: readonly EndpointKey[]): Set<string> {
   return new Set(keys.map((key) => endpoints[key].path));
 }
+
+const KNOWN = new Set<string>(Object.values(endpoints).map((spec) => spec.path));
+const WITH_PARAM = Object.values(endpoints).flatMap((spec) =>
+  'param' in spec ? [`${spec.path}/`] : [],
+);
+
+/**
+ * The endpoint a path belongs to, for metric labels: one of the API's paths, or "other" (any
+ * path a client makes up must not become a label value of its own).
+ */
+export function endpointLabel(path: string): string {
+  if (KNOWN.has(path)) return path;
+  const prefix = WITH_PARAM.find((p) => path.startsWith(p));
+  return prefix === undefined ? 'other' : prefix.slice(0, -1);
+}

@@ -2,6 +2,7 @@ import { parseCreateOpts, requestSchemas } from '@buttervolume/api';
 import type { AppDeps } from '../deps.js';
 import { asRequestError, readRequest, sourceOf } from '../validation.js';
 import type { Handlers } from './handlers.js';
+import { inspectHealth } from './health.js';
 
 /** Docker's VolumeDriver volume endpoints, plus Clone. */
 export function volumeHandlers(deps: AppDeps) {
@@ -48,6 +49,7 @@ export function volumeHandlers(deps: AppDeps) {
     get: async (c) => {
       const { Name } = await readRequest(c, schemas.get);
       const v = await volumes.get(Name);
+      const health = deps.health && (await deps.health.brief(Name).catch(() => undefined));
       const createdAt = v.createdAt.toISOString();
       return c.json({
         Volume: {
@@ -66,6 +68,7 @@ export function volumeHandlers(deps: AppDeps) {
                   NestedSubvolumes: v.status.nestedSubvolumes,
                   Warning: `snapshots of ${v.name} do not contain its nested subvolumes`,
                 }),
+            ...(health ? inspectHealth(health) : {}),
           },
         },
         Err: '',

@@ -18,6 +18,11 @@ export class Attention {
     if (reason !== undefined) throw new VolumeNeedsAttentionError(volume, reason);
   }
 
+  /** Why a volume needs attention, or undefined. */
+  reason(volume: string): string | undefined {
+    return this.#reasons.get(volume);
+  }
+
   /** The volumes that need attention and why, by name. */
   list(): Array<{ volume: string; reason: string }> {
     return [...this.#reasons]

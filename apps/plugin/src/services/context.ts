@@ -1,5 +1,5 @@
 import type { Btrfs } from '@buttervolume/btrfs';
-import type { Logger } from '../log.js';
+import type { Logger, OperationObserver } from '../log.js';
 import type { Attention } from './attention.js';
 import type { Layout } from './layout.js';
 import type { VolumeLocks } from './locks.js';
@@ -33,4 +33,6 @@ export interface ServiceContext {
   now: () => Date;
   /** Called after each restore step; crash tests kill the process here. */
   afterRestoreStep?: ((step: RestoreStep) => Promise<void> | void) | undefined;
+  /** Told of every timed operation (snapshot, send, purge, …): the metrics. */
+  observe?: OperationObserver | undefined;
 }

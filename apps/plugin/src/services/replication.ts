@@ -1,4 +1,4 @@
-import type { HostName, SnapshotName, VolumeName } from '@buttervolume/names';
+import { type HostName, SnapshotName, type VolumeName } from '@buttervolume/names';
 import {
   ReplicationError,
   type Replicator,
@@ -31,6 +31,17 @@ export interface TransportSettings {
   compress?: boolean;
   /** Average send rate, bytes per second. */
   bandwidthLimit?: number;
+}
+
+/** How one send ended; the daemon keeps the latest per (volume, host) in the scheduler state. */
+export type SendRecord = { volume: VolumeName; host: HostName; snapshot: SnapshotName } & (
+  | { ok: true; bytes: number; incremental: boolean; durationMs: number; alreadyPresent: boolean }
+  | { ok: false; error: string }
+);
+
+export interface ReplicationHooks {
+  /** After every send that started, successful or not. */
+  onSend?: (record: SendRecord) => void;
 }
 
 export interface SyncRequestOptions {
@@ -69,6 +80,7 @@ export class ReplicationService {
     private readonly snapshots: SnapshotService,
     private readonly replicator: Replicator,
     private readonly transport: TransportSettings = {},
+    private readonly hooks: ReplicationHooks = {},
   ) {}
 
   /**
@@ -84,8 +96,9 @@ export class ReplicationService {
     const id = this.#nextId++;
     const entry = { snapshot, host, started: performance.now(), bytes: 0 };
     this.#inFlight.set(id, entry);
+    const { volume } = SnapshotName.split(snapshot, { format: this.ctx.dtFormat });
     try {
-      return await logged(this.ctx.logger, 'send', { snapshot, host }, () =>
+      const result = await logged(this.ctx, 'send', { snapshot, host }, () =>
         this.replicator.send(snapshot, host, {
           ...this.transport,
           ...(options.incremental === undefined ? {} : { incremental: options.incremental }),
@@ -95,6 +108,26 @@ export class ReplicationService {
           },
         }),
       );
+      const done = {
+        bytes: result.bytes,
+        incremental: result.incremental,
+        durationMs: Math.round(result.durationMs),
+        alreadyPresent: result.alreadyPresent,
+      };
+      // Stable event for log-based alerting and audit: what reached which host.
+      this.ctx.logger.info('send completed', {
+        event: 'send.completed',
+        volume,
+        host,
+        snapshot,
+        ...done,
+      });
+      this.hooks.onSend?.({ volume, host, snapshot, ok: true, ...done });
+      return result;
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.hooks.onSend?.({ volume, host, snapshot, ok: false, error: message });
+      throw error;
     } finally {
       this.#inFlight.delete(id);
       // The marker changed in SNAPSHOTS_PATH.
@@ -120,7 +153,7 @@ export class ReplicationService {
     const outcome: SyncOutcome = { snapshots: [], errors: [] };
     for (const volume of volumes) {
       await this.ctx.locks.job(volume, 'sync', () =>
-        logged(this.ctx.logger, 'sync', { volume, hosts: hosts.join(',') }, async () => {
+        logged(this.ctx, 'sync', { volume, hosts: hosts.join(',') }, async () => {
           outcome.snapshots.push(await this.snapshots.create(volume));
           outcome.errors.push(...(await this.pullLocked(volume, hosts, options)));
         }),

@@ -67,7 +67,7 @@ export class RestoreService {
       this.ctx.locks.change(
         target,
         () =>
-          logged(this.ctx.logger, 'restore', { source: request.source.name, target }, () =>
+          logged(this.ctx, 'restore', { source: request.source.name, target }, () =>
             this.#restore(request, target),
           ),
         { reading: [sourceVolume] },
@@ -173,7 +173,9 @@ export class RestoreService {
     const why = (error instanceof Error ? error.message : String(error)).split('\n', 1)[0];
     const reason = `an interrupted restore could not be finished (${why}). The journal ${journalPath} stays; in ${this.ctx.layout.volumesPath}, ${volume} or .restore-old-${volume}-<id> holds the previous data and .restore-${volume}-<id> the restored copy, if they exist`;
     this.ctx.logger.error('volume needs attention: an interrupted restore could not be finished', {
+      event: 'volume.attention',
       volume,
+      reason,
       journal: journalPath,
       error,
     });

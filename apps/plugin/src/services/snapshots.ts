@@ -14,6 +14,13 @@ export interface SnapshotIndex {
   byVolume: Map<string, string[]>;
 }
 
+/** One volume's snapshots in short (markers not counted). */
+export interface SnapshotSummary {
+  count: number;
+  /** Epoch ms of the newest snapshot's timestamp; null without snapshots. */
+  newest: number | null;
+}
+
 export interface PurgeDecisionView {
   name: string;
   action: 'keep' | 'purge';
@@ -29,6 +36,8 @@ export interface PurgeResult {
 /** Snapshots and send markers in SNAPSHOTS_PATH. */
 export class SnapshotService {
   readonly #index: DirCache<SnapshotIndex>;
+  // Parsing 100,000 names costs tens of ms: once per listing, not per status call or scrape.
+  readonly #summaries = new WeakMap<SnapshotIndex, Map<string, SnapshotSummary>>();
 
   constructor(private readonly ctx: ServiceContext) {
     this.#index = new DirCache(ctx.layout.snapshotsPath, () => this.#readIndex());
@@ -46,10 +55,33 @@ export class SnapshotService {
     return entries.filter((name) => this.#isSnapshot(name)).length;
   }
 
+  /** Count and newest time per volume, from the cached listing (one stat when unchanged). */
+  async summaries(): Promise<ReadonlyMap<string, SnapshotSummary>> {
+    const index = await this.#index.get();
+    let summaries = this.#summaries.get(index);
+    if (summaries === undefined) {
+      summaries = new Map();
+      for (const [volume, names] of index.byVolume) {
+        let count = 0;
+        let newest: number | null = null;
+        for (const name of names) {
+          const parsed = parseSnapshotName(name, this.ctx.dtFormat);
+          if (parsed === undefined || parsed.host !== undefined) continue;
+          count++;
+          const time = parsed.timestamp.getTime();
+          if (newest === null || time > newest) newest = time;
+        }
+        summaries.set(volume, { count, newest });
+      }
+      this.#summaries.set(index, summaries);
+    }
+    return summaries;
+  }
+
   /** Takes a read-only snapshot of a volume, under its structural lock (shared). */
   create(volume: VolumeName): Promise<SnapshotName> {
     return this.ctx.locks.read(volume, () =>
-      logged(this.ctx.logger, 'snapshot', { volume }, () => this.createLocked(volume)),
+      logged(this.ctx, 'snapshot', { volume }, () => this.createLocked(volume)),
     );
   }
 
@@ -102,7 +134,7 @@ export class SnapshotService {
   async remove(name: SnapshotName | MarkerName): Promise<void> {
     const volume = name.slice(0, name.indexOf('@'));
     await this.ctx.locks.read(volume, () =>
-      logged(this.ctx.logger, 'snapshot.remove', { snapshot: name }, async () => {
+      logged(this.ctx, 'snapshot.remove', { snapshot: name }, async () => {
         const path = this.ctx.layout.snapshot(name);
         if (!(await this.ctx.btrfs.isSubvolume(path))) throw new NoSuchSnapshotError(name);
         await this.ctx.btrfs.deleteSubvolume(path);
@@ -118,7 +150,7 @@ export class SnapshotService {
   async purge(volume: VolumeName, pattern: string, dryrun: boolean): Promise<PurgeResult> {
     const parsed = parsePattern(pattern);
     return this.ctx.locks.job(volume, 'purge', () =>
-      logged(this.ctx.logger, 'purge', { volume, pattern, dryrun }, async () => {
+      logged(this.ctx, 'purge', { volume, pattern, dryrun }, async () => {
         // An unfinished restore's journal names its backup snapshot: keep them all until fixed.
         this.ctx.attention.check(volume);
         const names = await this.#readVolumeEntries(volume);

@@ -39,6 +39,20 @@ export class VolumeStatusCache {
     this.#times = new CreationTimes(ctx.layout.volumesPath, ctx.btrfs, ctx.logger);
   }
 
+  /**
+   * What is already known of a volume, without touching the disk: the C flag once read, the
+   * latest quota numbers. For status lists and metrics, which must stay cheap at 10,000 volumes.
+   */
+  cached(name: string): { copyOnWrite?: boolean; quotaBytes?: number; usageBytes?: number } {
+    const flags = this.#flags.get(name);
+    const quota = this.#quota.get(name);
+    return {
+      ...(flags ? { copyOnWrite: flags.copyOnWrite } : {}),
+      ...(quota?.limit === undefined ? {} : { quotaBytes: quota.limit }),
+      ...(quota?.usage === undefined ? {} : { usageBytes: quota.usage }),
+    };
+  }
+
   /** Runs one of Docker's calls; the warmer pauses while any is in progress. */
   async tracked<T>(run: () => Promise<T>): Promise<T> {
     this.#busy++;

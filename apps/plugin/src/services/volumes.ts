@@ -72,7 +72,7 @@ export class VolumeService {
     return this.ctx.locks.change(
       name,
       () =>
-        logged(this.ctx.logger, 'create', { volume: name, ...describeOptions(options) }, () =>
+        logged(this.ctx, 'create', { volume: name, ...describeOptions(options) }, () =>
           this.#create(name, options),
         ),
       { reading },
@@ -117,7 +117,7 @@ export class VolumeService {
 
   async remove(name: VolumeName, force = false): Promise<void> {
     await this.ctx.locks.change(name, () =>
-      logged(this.ctx.logger, 'remove', { volume: name, force }, async () => {
+      logged(this.ctx, 'remove', { volume: name, force }, async () => {
         const path = await this.#requireVolume(name);
         // Never wait for a job: answer what writes the volume (a purge only touches snapshots).
         const job = this.ctx.locks.contentJobOf(name);
@@ -201,7 +201,7 @@ export class VolumeService {
   /** A new volume `target` as a writable snapshot of a volume or snapshot; never onto an existing one. */
   async clone(source: VolumeSource, target: VolumeName): Promise<void> {
     const clone = () =>
-      logged(this.ctx.logger, 'clone', { source: source.name, target }, async () => {
+      logged(this.ctx, 'clone', { source: source.name, target }, async () => {
         this.ctx.attention.check(target);
         const targetPath = this.ctx.layout.volume(target);
         // 3.x let btrfs nest the copy inside an existing target; we refuse.
