@@ -472,3 +472,141 @@ describe('commands', () => {
     expect(help.out).toContain('buttervolume purge --dryrun 4h:1d:2w:2y pgdata');
   });
 });
+
+describe('status and check', () => {
+  // The test clock is 2026-11-24 21:18:41 local.
+  const NOW = new Date(2026, 10, 24, 21, 18, 41).getTime();
+  const iso = (agoMs: number) => new Date(NOW - agoMs).toISOString();
+  const H = 3600_000;
+  const entry = (name: string, snapshotAgoMs: number, sendAgoMs: number | null) => ({
+    Name: name,
+    Verdict: 'OK',
+    Reason: 'fine',
+    Problems: [],
+    Snapshots: 3,
+    NewestSnapshot: iso(snapshotAgoMs),
+    Sends:
+      sendAgoMs === null
+        ? []
+        : [
+            {
+              Host: 'backup1',
+              LastSuccess: { At: iso(sendAgoMs), Bytes: 2048, Incremental: true, DurationMs: 1200 },
+              LastFailure: null,
+            },
+          ],
+    Jobs: [
+      {
+        Action: 'replicate:backup1',
+        Kind: 'replicate',
+        Hosts: ['backup1'],
+        Timer: '60',
+        PeriodSeconds: 3600,
+        Active: true,
+        LastRun: iso(10 * 60_000),
+        LastOutcome: 'success',
+        LastError: null,
+        Failures: 0,
+        NextRun: iso(-50 * 60_000),
+      },
+    ],
+    SchedulePaused: false,
+    Attention: null,
+    CopyOnWrite: true,
+  });
+
+  it('status prints a line per volume in a pipe, a table on a terminal, details for one', async () => {
+    answers['/Buttervolume.Status'] = {
+      Err: '',
+      At: iso(0),
+      Volumes: [
+        entry('pgdata', 10 * 60_000, 10 * 60_000),
+        {
+          ...entry('uploads', 5 * H, null),
+          Verdict: 'CRIT',
+          Reason: 'newest snapshot 5h old (crit 4h)',
+        },
+      ],
+    };
+    expect(await cli(['status'])).toEqual({
+      code: 0,
+      out: 'pgdata OK fine\nuploads CRIT newest snapshot 5h old (crit 4h)\n',
+      err: '',
+    });
+    const table = await cli(['status'], { tty: true });
+    expect(table.out).toBe(
+      [
+        'VOLUME   HEALTH  SNAPSHOTS  NEWEST  LAST SEND',
+        'pgdata   OK      3          10m     backup1 10m',
+        'uploads  CRIT    3          5h      -',
+        '',
+        'Needs a look:',
+        '  uploads: newest snapshot 5h old (crit 4h)',
+        '',
+      ].join('\n'),
+    );
+    answers['/Buttervolume.Status/pgdata'] = {
+      Err: '',
+      At: iso(0),
+      Volumes: [entry('pgdata', 10 * 60_000, 10 * 60_000)],
+    };
+    const one = await cli(['status', 'pgdata'], { tty: true });
+    expect(one.out).toContain('pgdata: OK, fine\n');
+    expect(one.out).toMatch(/send backup1 +last .* \(10m ago\), 2\.0 KiB incremental in 1\.2 s/);
+    expect(one.out).toMatch(/job +replicate:backup1 every 60: ok .*; next /);
+    expect((await cli(['status', '--json'])).out).toContain('"Verdict": "CRIT"');
+  });
+
+  it('check: exit 0/1/2 with a one-line summary and perfdata, limits from the schedule or given', async () => {
+    answers['/Buttervolume.Status'] = {
+      Err: '',
+      At: iso(0),
+      Volumes: [entry('pgdata', 10 * 60_000, 10 * 60_000)],
+    };
+    expect(await cli(['check'])).toEqual({
+      code: 0,
+      out: "BUTTERVOLUME OK - 1 volume OK | volumes=1 critical=0 warning=0 'pgdata snapshot age'=600s;7200;14400;0 'pgdata send age backup1'=600s;7200;14400;0\n",
+      err: '',
+    });
+    const warn = await cli(['check', '--snapshot-warn', '5m', '--snapshot-crit', '1h']);
+    expect(warn.code).toBe(1);
+    expect(warn.out).toMatch(
+      /^BUTTERVOLUME WARNING - 1 volume, 0 critical, 1 warning; pgdata: newest snapshot 10m old \(warn 5m\) \| /,
+    );
+    answers['/Buttervolume.Status'] = {
+      Err: '',
+      At: iso(0),
+      Volumes: [entry('pgdata', 10 * 60_000, 5 * H)],
+    };
+    const crit = await cli(['check']);
+    expect(crit.code).toBe(2);
+    expect(crit.out).toContain(
+      'BUTTERVOLUME CRITICAL - 1 volume, 1 critical, 0 warning; pgdata: last send to backup1 5h ago (crit 4h) | ',
+    );
+  });
+
+  it('check: UNKNOWN (3) on a bad threshold, an unknown volume, a bad name, no daemon, a bad option', async () => {
+    answers['/Buttervolume.Status/nope'] = { Err: 'nope: no such volume' };
+    const cases: [string[], string][] = [
+      [['check', '--snapshot-warn', 'soon', '--snapshot-crit', '1h'], 'not a duration'],
+      [['check', '--send-warn', '2h'], 'give --send-warn and --send-crit together'],
+      [
+        ['check', '--snapshot-warn', '2h', '--snapshot-crit', '1h'],
+        'is later than --snapshot-crit',
+      ],
+      [['check', 'nope'], 'nope: no such volume'],
+      [['check', '../x'], 'Invalid volume name'],
+      [['check', '--bogus'], 'BUTTERVOLUME UNKNOWN - '],
+    ];
+    for (const [argv, message] of cases) {
+      const result = await cli(argv);
+      expect(result.code, argv.join(' ')).toBe(3);
+      expect(result.out).toMatch(/^BUTTERVOLUME UNKNOWN - /);
+      expect(result.out).toContain(message);
+      expect(result.out.trimEnd().split('\n')).toHaveLength(1);
+    }
+    const down = await cli(['check'], { socket: join(dir, 'none.sock') });
+    expect(down.code).toBe(3);
+    expect(down.out).toContain('cannot reach the buttervolume daemon');
+  });
+});

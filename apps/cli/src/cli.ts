@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { Builtins, Cli } from 'clipanion';
+import { CheckCommand, unknownLine } from './commands/check.js';
 import { CloneCommand } from './commands/clone.js';
 import { InitCommand } from './commands/init.js';
 import { PurgeCommand } from './commands/purge.js';
@@ -11,6 +12,7 @@ import { ScheduledCommand } from './commands/scheduled.js';
 import { SendCommand } from './commands/send.js';
 import { SnapshotCommand } from './commands/snapshot.js';
 import { SnapshotsCommand } from './commands/snapshots.js';
+import { StatusCommand } from './commands/status.js';
 import { SyncCommand } from './commands/sync.js';
 import type { CliContext } from './context.js';
 import { EXIT_USAGE } from './errors.js';
@@ -32,6 +34,8 @@ export const COMMANDS = [
   SyncCommand,
   RmCommand,
   PurgeCommand,
+  StatusCommand,
+  CheckCommand,
 ] as const;
 
 export function createCli(): Cli<CliContext> {
@@ -61,6 +65,11 @@ export async function runCli(argv: readonly string[], context: CliContext): Prom
   try {
     command = cli.process([...argv], context);
   } catch (error) {
+    // A monitoring system runs `check`: a command line it cannot use is UNKNOWN (3), not CRITICAL.
+    if (argv[0] === 'check') {
+      context.stdout.write(`${unknownLine(error)}\n`);
+      return 3;
+    }
     context.stderr.write(cli.error(error, { colored }));
     return EXIT_USAGE;
   }

@@ -4,5 +4,5 @@ export * from './dockerd.js';
 export * from './environment.js';
 export * from './host-b.js';
 export * from './loop-btrfs.js';
-export * from './swarm.js';
 export * from './prometheus.js';
+export * from './swarm.js';

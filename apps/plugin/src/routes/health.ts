@@ -38,7 +38,8 @@ export function healthHandlers(deps: AppDeps) {
     },
 
     metrics: async (c) => {
-      if (!deps.metrics) return c.text('metrics are not enabled in this daemon\n', 404);
+      if (!deps.metrics)
+        throw new PluginError('NOT_WIRED', 'this daemon was started without metrics');
       const { contentType, body } = await deps.metrics.scrape();
       return c.body(body, 200, { 'Content-Type': contentType });
     },
