@@ -65,10 +65,7 @@ export class HealthService {
   #scheduleProblem: string | undefined;
 
   constructor(
-    private readonly services: Pick<
-      Services,
-      'volumes' | 'snapshots' | 'status' | 'attention' | 'context'
-    >,
+    private readonly services: Pick<Services, 'volumes' | 'snapshots' | 'status' | 'context'>,
     private readonly scheduler: SchedulerView | undefined,
     private readonly now: () => Date = () => new Date(),
   ) {}
