@@ -55,7 +55,11 @@ export abstract class BaseCommand extends Command<CliContext> {
   protected snapshotOrMarkerName(raw: string): SnapshotName | MarkerName {
     const format = this.nameFormat();
     if (SnapshotName.is(raw, format)) return raw;
-    if (MarkerName.is(raw, format)) return raw;
+    try {
+      return MarkerName.parseStored(raw, format);
+    } catch {
+      // Neither: say what either must look like.
+    }
     throw new InvalidNameError(
       'snapshot',
       raw,

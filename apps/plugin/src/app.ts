@@ -57,10 +57,22 @@ export function createApp(deps: AppDeps): Hono {
   // One place maps every failure to COMPAT's shape: HTTP 200 and a non-empty Err.
   app.onError((error, c) => {
     const code = (error as { code?: unknown }).code;
+    const message = error.message || String(error);
     if (typeof code !== 'string') {
       logger.error('unexpected failure', { path: c.req.path, error });
+    } else if (message.length > MAX_ERR_CHARS) {
+      logger.warn('failure, full text', { path: c.req.path, error });
     }
-    return c.json({ Err: error.message || String(error) }, 200);
+    return c.json({ Err: shortErr(message) }, 200);
   });
   return app;
+}
+
+// Docker prints Err in one line of `docker run` output; a peer's stderr must not fill screens.
+const MAX_ERR_CHARS = 2000;
+
+/** `message`, cut to MAX_ERR_CHARS with a pointer to the log, which has all of it. */
+export function shortErr(message: string): string {
+  if (message.length <= MAX_ERR_CHARS) return message;
+  return `${message.slice(0, MAX_ERR_CHARS - 60)}… (cut; the daemon log has the full text)`;
 }

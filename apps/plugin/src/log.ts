@@ -56,11 +56,13 @@ export const silentLogger: Logger = createLogger({ level: 'CRITICAL', write: () 
 
 function errorsAsText(_key: string, value: unknown): unknown {
   if (value instanceof Error) {
-    const code = (value as { code?: unknown }).code;
+    const { code, stderr } = value as { code?: unknown; stderr?: unknown };
     return {
       name: value.name,
       ...(typeof code === 'string' ? { code } : {}),
       message: value.message,
+      // A failed command's kept output (bounded where it is captured): the full story.
+      ...(typeof stderr === 'string' && stderr !== '' ? { stderr } : {}),
     };
   }
   return value;

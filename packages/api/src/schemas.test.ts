@@ -165,6 +165,9 @@ describe('request schemas', () => {
     const marker = `${SNAP}@backup-1`;
     expect(parseRequest(schemas.snapshotRemove, { Name: marker }).Name).toBe(marker);
     expect(parseRequest(schemas.snapshotRemove, { Name: SNAP }).Name).toBe(SNAP);
+    // 3.x wrote markers for ssh_config aliases today's host rule refuses.
+    const legacy = `${SNAP}@my_backup`;
+    expect(parseRequest(schemas.snapshotRemove, { Name: legacy }).Name).toBe(legacy);
     for (const bad of [`${SNAP}@-oProxyCommand=x`, `${SNAP}@a@b`, 'data', '../x@y', 42]) {
       expect(refusal(schemas.snapshotRemove, { Name: bad }).fields).toEqual(['Name']);
     }

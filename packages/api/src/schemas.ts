@@ -102,8 +102,13 @@ function snapshot(format: string | undefined) {
 function snapshotOrMarker(format: string | undefined) {
   const options = format === undefined ? {} : { format };
   return (value: unknown): SnapshotName | MarkerName => {
-    if (SnapshotName.is(value, options) || MarkerName.is(value, options)) return value;
-    // Neither: the snapshot rule's message says what a name must look like.
+    if (SnapshotName.is(value, options)) return value;
+    // 3.x markers may carry a host part today's host rule refuses (see parseStored).
+    try {
+      return MarkerName.parseStored(value, options);
+    } catch {
+      // Neither: the snapshot rule's message says what a name must look like.
+    }
     return SnapshotName.parse(value, options);
   };
 }

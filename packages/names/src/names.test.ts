@@ -95,6 +95,23 @@ describe('MarkerName', () => {
     expect(() => MarkerName.parse('v1@2026-11-24T19:13:40.123456@-oProxyCommand=x')).toThrow();
   });
 
+  it('reads a 3.x marker whose host part today’s host rule refuses, as found on disk', () => {
+    const stored = 'v1@2026-11-24T19:13:40.123456@my_backup';
+    expect(MarkerName.is(stored)).toBe(false);
+    expect(MarkerName.parseStored(stored)).toBe(stored);
+    for (const bad of [
+      'v1@2026-11-24T19:13:40.123456@a/b',
+      'v1@2026-11-24T19:13:40.123456@..',
+      'v1@2026-11-24T19:13:40.123456@-oProxyCommand=x',
+      'v1@2026-11-24T19:13:40.123456@$(id)',
+      'v1@2026-11-24T19:13:40.123456@',
+      'v1@not-a-time@my_backup',
+      `v1@2026-11-24T19:13:40.123456@${'h'.repeat(300)}`,
+    ]) {
+      expect(() => MarkerName.parseStored(bad)).toThrow(InvalidNameError);
+    }
+  });
+
   it('refuses a marker that would not fit in a file name', () => {
     const snapshot = SnapshotName.parse(`${'v'.repeat(128)}@2026-11-24T19:13:40.123456`);
     expect(() =>

@@ -76,6 +76,28 @@ export const MarkerName = {
     }
     return raw as MarkerName;
   },
+  /**
+   * A marker as found in SNAPSHOTS_PATH. 3.x wrote whatever host the user typed (an ssh_config
+   * alias such as `my_backup`), which today's host rule refuses; such a marker is still a
+   * `<snapshot>@<host>` entry that purge and rm must handle. The host part only has to be a
+   * plain word (letters, digits, `_ . -`, not starting with `-` or `.`); nothing sends to it.
+   */
+  parseStored(raw: unknown, options: NameFormat = {}): MarkerName {
+    if (MarkerName.is(raw, options)) return raw;
+    const format = options.format ?? DEFAULT_TIMESTAMP_FORMAT;
+    const at = typeof raw === 'string' ? raw.lastIndexOf('@') : -1;
+    const hostPart = typeof raw === 'string' ? raw.slice(at + 1) : '';
+    if (
+      typeof raw !== 'string' ||
+      raw.length > MAX_FILE_NAME ||
+      at <= 0 ||
+      !/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(hostPart)
+    ) {
+      throw new InvalidNameError('marker', raw, 'expected <volume>@<timestamp>@<host>');
+    }
+    parseParts(raw.slice(0, at), 'marker', format);
+    return raw as MarkerName;
+  },
   is(raw: unknown, options: NameFormat = {}): raw is MarkerName {
     try {
       MarkerName.parse(raw, options);

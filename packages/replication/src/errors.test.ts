@@ -8,6 +8,9 @@ describe('classifySshExit', () => {
     [255, 'ssh: connect to host 10.0.0.2 port 22: Connection timed out', 'connect'],
     [255, 'root@10.0.0.2: Permission denied (publickey).', 'auth'],
     [255, 'Host key verification failed.', 'auth'],
+    [255, 'Load key "/root/.ssh/id_ed25519": invalid format', 'auth'],
+    [255, 'ssh: connect to host 10.0.0.2 port 22: No route to host', 'connect'],
+    [255, 'kex_exchange_identification: read: Connection reset by peer', 'connect'],
     [255, 'Connection to 10.0.0.2 closed by remote host.', 'interrupted'],
     [255, 'Connection closed by 10.0.0.2 port 22', 'interrupted'],
     [255, 'client_loop: send disconnect: Broken pipe', 'interrupted'],
@@ -15,6 +18,22 @@ describe('classifySshExit', () => {
     [0, '', 'remote'],
   ] as const)('exit %i with %j is %s', (code, stderr, kind) => {
     expect(classifySshExit(code, stderr)).toBe(kind);
+  });
+});
+
+describe('a hostile peer’s stderr', () => {
+  // 1 MB of this blocked the daemon's event loop for 96 s under `Load key .*: `.
+  const garbage = 'Load key '.repeat(1_200_000); // ~10 MB, no newline, no ": "
+
+  it('is classified in linear time', () => {
+    expect(classifySshExit(255, garbage)).toBe('auth');
+    expect(classifySshExit(255, 'port 22: '.repeat(1_000_000))).toBe('interrupted');
+  });
+
+  it('makes a short message; the error keeps the tail it was given', () => {
+    const error = sshTransportError('b1', 'auth', { stderr: garbage.slice(-64 * 1024) });
+    expect(error.message.length).toBeLessThan(1500);
+    expect(error.stderr).toHaveLength(64 * 1024 - 1); // trimmed of its trailing space
   });
 });
 

@@ -1,3 +1,5 @@
+import { lastLines } from './output.js';
+
 /** Which part of a replication failed; callers and users act differently on each. */
 export type ReplicationStep =
   /** Reaching the host: DNS, refused or timed-out connection, lost connection. */
@@ -18,6 +20,7 @@ export type ReplicationErrorCode =
   | 'SSH_CONNECT_FAILED'
   | 'SSH_AUTH_FAILED'
   | 'TRANSFER_INTERRUPTED'
+  | 'TRANSFER_TIMEOUT'
   | 'SEND_FAILED'
   | 'RECEIVE_FAILED'
   | 'REMOTE_NO_SPACE'
@@ -47,8 +50,9 @@ export class ReplicationError extends Error {
 
   constructor(code: ReplicationErrorCode, message: string, details: ReplicationErrorDetails = {}) {
     const stderr = details.stderr?.trim() ?? '';
-    // The stderr is what tells the user what went wrong on the far side; keep it in the message.
-    super(stderr ? `${message}\n${indent(stderr)}` : message, { cause: details.cause });
+    // The stderr tells the user what went wrong on the far side: its last lines go in the
+    // message, which must stay short (Docker shows it); the whole kept tail is in `stderr`.
+    super(stderr ? `${message}\n${indent(lastLines(stderr))}` : message, { cause: details.cause });
     this.name = 'ReplicationError';
     this.code = code;
     this.host = details.host;
@@ -86,11 +90,13 @@ function indent(text: string): string {
 }
 
 // Failing to establish the connection at all. A connection that drops later ("Connection
-// closed by", "reset", "Broken pipe") is an interrupted transfer instead.
+// closed by", "reset", "Broken pipe") is an interrupted transfer instead. Literal alternatives
+// only: the text comes from a peer, and a pattern like `Load key .*: ` backtracks
+// quadratically on a megabyte of repeated "Load key " (it blocked the daemon for 96 s).
 const CONNECT_RE =
-  /Could not resolve hostname|Connection refused|Connection timed out|timed out during banner|No route to host|Network is unreachable|kex_exchange_identification|port \d+: .*(?:refused|unreachable)/i;
+  /Could not resolve hostname|Connection refused|Connection timed out|timed out during banner|No route to host|Network is unreachable|kex_exchange_identification/i;
 const AUTH_RE =
-  /Permission denied|Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|No matching host key|Too many authentication failures|Load key .*: /i;
+  /Permission denied|Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|No matching host key|Too many authentication failures|Load key /i;
 
 /**
  * What an ssh exit says about the step. ssh exits 255 for its own errors and otherwise with

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ddBytes } from './pipe.js';
-import { ALREADY_RECEIVED, RECEIVE_SCRIPT, receiveCommand } from './remote.js';
+import { ALREADY_RECEIVED, RECEIVE_SCRIPT, RECEIVE_STARTED, receiveCommand } from './remote.js';
 import { remoteCommand } from './ssh.js';
 
 const dirs: string[] = [];
@@ -50,7 +50,7 @@ describe('the receiving session', () => {
     dirs.push(dir);
     const result = await runAsSshd(join(dir, 'v@1'), dir);
     expect(result.exitCode).toBe(0);
-    expect(withoutCount(result.stdout)).toBe(`receive -- ${dir}`);
+    expect(withoutCount(result.stdout)).toBe(`${RECEIVE_STARTED}\nreceive -- ${dir}`);
   });
 
   it('counts the stream on its way into receive, on stdout, leaving stderr to receive', async () => {
@@ -82,7 +82,7 @@ describe('the receiving session', () => {
     // is discarded, so only the receive shows.
     const result = await runAsSshd(target, dir);
     expect(result.exitCode).toBe(0);
-    expect(withoutCount(result.stdout)).toBe(`receive -- ${dir}`);
+    expect(withoutCount(result.stdout)).toBe(`${RECEIVE_STARTED}\nreceive -- ${dir}`);
     expect(result.stdout).not.toContain(ALREADY_RECEIVED);
   });
 
@@ -104,7 +104,7 @@ describe('the receiving session', () => {
     const target = `${dir}/$(touch ${canary})\`touch ${canary}\`;touch ${canary}`;
     const result = await runAsSshd(target, dir);
     expect(result.exitCode).toBe(0);
-    expect(withoutCount(result.stdout)).toBe(`receive -- ${dir}`);
+    expect(withoutCount(result.stdout)).toBe(`${RECEIVE_STARTED}\nreceive -- ${dir}`);
     expect(existsSync(canary)).toBe(false);
   });
 });

@@ -7,6 +7,7 @@ import {
   type ReplicationErrorDetails,
   sshTransportError,
 } from './errors.js';
+import { MAX_CAPTURE, runBounded, Tail } from './output.js';
 import { bytesWritten, ddBytes, type Exit, startPipeline } from './pipe.js';
 import { Meter, type MeterOptions, type Progress } from './progress.js';
 import { type SshSettings, sshArgv } from './ssh.js';
@@ -20,17 +21,33 @@ export interface RemoteResult {
   stderr: string;
 }
 
-/** Runs one short command on `host`; ssh-level failures (exit 255) become typed errors. */
+/**
+ * Runs one short command on `host`; ssh-level failures (exit 255) become typed errors. It gets
+ * the settings' command timeout, so a host that accepts the connection and then hangs cannot
+ * hold the caller (a clean-up after a cancel, say) forever.
+ */
 export async function runRemote(
   ssh: SshSettings,
   host: string,
   remote: readonly string[],
   step: 'receive',
+  signal?: AbortSignal,
 ): Promise<RemoteResult> {
   const argv = sshArgv(ssh, host, remote);
-  const result = await execa(ssh.sshPath, argv, { reject: false, stdin: 'ignore', env: ENV });
-  const stderr = String(result.stderr);
+  const result = await runBounded(ssh.sshPath, argv, {
+    env: ENV,
+    timeoutMs: ssh.commandTimeoutMs,
+    signal,
+  });
+  const { stderr } = result;
   const command = [ssh.sshPath, ...argv];
+  if (result.timedOut) {
+    throw new ReplicationError(
+      'TRANSFER_TIMEOUT',
+      `${host} did not answer within ${ssh.commandTimeoutMs / 1000} s (step: ${step}); check the host and retry`,
+      { host, step, command, stderr },
+    );
+  }
   const kind = classifySshExit(result.exitCode, stderr);
   if (kind !== 'remote') {
     throw sshTransportError(host, kind, { command, exitCode: result.exitCode, stderr });
@@ -47,11 +64,17 @@ export async function runRemote(
       },
     );
   }
-  return { exitCode: result.exitCode, stdout: String(result.stdout), stderr };
+  return { exitCode: result.exitCode, stdout: result.stdout, stderr };
 }
 
 /** What the receiving session prints, alone on stdout, when the host already has the snapshot. */
 export const ALREADY_RECEIVED = 'buttervolume:already-received';
+/**
+ * What it prints just before `btrfs receive` starts: from then on whatever is at the target
+ * is this attempt's. Without it (no connection, refused, the check failed) the target is not
+ * ours to clean up, even when it exists: it may be the host's complete copy.
+ */
+export const RECEIVE_STARTED = 'buttervolume:receiving';
 // Exit codes of the receiving session's own steps (btrfs receive exits 1, ssh 255, sh 127).
 const CHECK_FAILED = 102;
 const DELETE_FAILED = 103;
@@ -77,6 +100,7 @@ export const RECEIVE_SCRIPT = [
     ` || exit ${CHECK_FAILED}`,
   `if [ "$ro" = ro=true ]; then echo ${ALREADY_RECEIVED}; exit 0; fi`,
   `"$b" subvolume delete -- "$t" </dev/null >/dev/null || exit ${DELETE_FAILED}; fi`,
+  `echo ${RECEIVE_STARTED}`,
   'exec 3>&1',
   'dd bs=1M 2>&3 3>&- | "$b" receive -- "$d" 3>&-',
 ].join('; ');
@@ -136,10 +160,11 @@ export type TransferOutcome =
       parentMissing: boolean;
       bytes: number;
       /**
-       * The host could not tell what is at the target path, so it may be something not ours (a
-       * complete snapshot, a stray folder): leave it alone.
+       * This attempt started `btrfs receive` at the target, so whatever is there now is its
+       * unfinished work. Otherwise the target is left alone: it may be the host's complete copy
+       * (a connection refused before anything ran) or something not ours.
        */
-      targetUnknown?: boolean;
+      receiveStarted: boolean;
     };
 
 /** What a data path reports, before it is turned into an outcome. */
@@ -147,6 +172,8 @@ interface RawTransfer {
   bytes: number;
   durationMs: number;
   cancelled: boolean;
+  /** No byte moved for the stall timeout; the pipeline was stopped. */
+  stalled: boolean;
   /** Set when the local `btrfs send` failed first (so the ssh side failed as a consequence). */
   sendFailure?: ReplicationErrorDetails | undefined;
   sshExitCode: number | undefined;
@@ -235,23 +262,26 @@ async function pipedTransfer(request: TransferRequest, argv: string[]): Promise<
     const elapsedMs = performance.now() - started;
     return { bytes, elapsedMs, rateBytesPerSec: elapsedMs > 0 ? (bytes * 1000) / elapsedMs : 0 };
   };
+  // Polled for progress and for the stall timeout alike: send's counter standing still (or
+  // send gone while ssh still waits for the host to finish) for that long stops the transfer.
+  const stall = stallWatch(request.ssh.stallTimeoutMs, () => stages.kill());
   let polling = Promise.resolve();
-  const timer = meter?.onProgress
-    ? setInterval(
-        () => {
-          polling = polling.then(async () => {
-            const written = await bytesWritten(senderPid);
-            if (written === undefined || written <= bytes) return;
-            bytes = written;
-            meter.onProgress?.(report());
-          });
-        },
-        Math.max(MIN_POLL_MS, meter.intervalMs ?? 500),
-      )
-    : undefined;
+  const progressMs = meter?.onProgress ? Math.max(MIN_POLL_MS, meter.intervalMs ?? 500) : 1000;
+  const timer = setInterval(
+    () => {
+      polling = polling.then(async () => {
+        const written = await bytesWritten(senderPid);
+        if (written === undefined || written <= bytes) return stall.check();
+        bytes = written;
+        stall.moved();
+        meter?.onProgress?.(report());
+      });
+    },
+    Math.min(progressMs, stall.pollMs),
+  );
   try {
     const [sent, received] = await Promise.all(watched);
-    if (timer) clearInterval(timer);
+    clearInterval(timer);
     await polling;
     bytes = ddBytes(received.stdout) ?? bytes;
     meter?.onProgress?.(report());
@@ -259,6 +289,7 @@ async function pipedTransfer(request: TransferRequest, argv: string[]): Promise<
       bytes,
       durationMs: performance.now() - started,
       cancelled,
+      stalled: stall.stalled,
       sendFailure:
         first === 'send' || (first === undefined && sent.code !== 0 && !brokenLink(sent))
           ? {
@@ -273,7 +304,7 @@ async function pipedTransfer(request: TransferRequest, argv: string[]): Promise<
       sshStdout: received.stdout,
     };
   } finally {
-    if (timer) clearInterval(timer);
+    clearInterval(timer);
     request.signal?.removeEventListener('abort', onAbort);
   }
 }
@@ -283,16 +314,52 @@ function brokenLink(exit: Exit): boolean {
   return exit.signal === 'SIGPIPE' || /Broken pipe|Connection reset by peer/.test(exit.stderr);
 }
 
+/** Tracks when data last moved; `check()` calls `stop` once nothing moved for `timeoutMs`. */
+function stallWatch(timeoutMs: number, stop: () => void) {
+  let last = performance.now();
+  const watch = {
+    stalled: false,
+    pollMs: Math.max(MIN_POLL_MS, Math.min(1000, timeoutMs / 4)),
+    moved() {
+      last = performance.now();
+    },
+    check() {
+      if (watch.stalled || performance.now() - last < timeoutMs) return;
+      watch.stalled = true;
+      stop();
+    },
+  };
+  return watch;
+}
+
 /** The same transfer through this process, so a Meter can hold the average rate down. */
 async function meteredTransfer(request: TransferRequest, argv: string[]): Promise<RawTransfer> {
   const { ssh } = request;
   const meter = new Meter(request.meter);
+  const stall = new AbortController();
   const receiver = execa(ssh.sshPath, argv, {
     reject: false,
     stdin: 'pipe',
     env: ENV,
-    ...(request.signal ? { cancelSignal: request.signal } : {}),
+    // Only the tails are kept (see MAX_CAPTURE): a peer decides how much ssh prints.
+    buffer: false,
+    forceKillAfterDelay: 2000,
+    cancelSignal: request.signal ? AbortSignal.any([request.signal, stall.signal]) : stall.signal,
   });
+  const stdoutTail = new Tail(MAX_CAPTURE);
+  const stderrTail = new Tail(MAX_CAPTURE);
+  receiver.stdout?.setEncoding('utf8');
+  receiver.stdout?.on('data', (chunk: string) => stdoutTail.push(chunk));
+  receiver.stderr?.setEncoding('utf8');
+  receiver.stderr?.on('data', (chunk: string) => stderrTail.push(chunk));
+  const watch = stallWatch(ssh.stallTimeoutMs, () => stall.abort());
+  let seen = 0;
+  const timer = setInterval(() => {
+    if (meter.bytes > seen) {
+      seen = meter.bytes;
+      watch.moved();
+    } else watch.check();
+  }, watch.pollMs);
   const sender = request.start();
 
   let first: 'send' | 'ssh' | undefined;
@@ -318,12 +385,15 @@ async function meteredTransfer(request: TransferRequest, argv: string[]): Promis
       return error;
     },
   );
-  const [sendError, result] = await Promise.all([sent, received, piped]);
+  const [sendError, result] = await Promise.all([sent, received, piped]).finally(() =>
+    clearInterval(timer),
+  );
   const senderStderr = (sendError as { stderr?: unknown } | undefined)?.stderr;
   return {
     bytes: meter.bytes,
     durationMs: meter.elapsedMs,
-    cancelled: result.isCanceled,
+    cancelled: result.isCanceled && !watch.stalled,
+    stalled: watch.stalled,
     sendFailure:
       first === 'send' && sendError !== undefined
         ? {
@@ -334,13 +404,13 @@ async function meteredTransfer(request: TransferRequest, argv: string[]): Promis
           }
         : undefined,
     sshExitCode: result.exitCode,
-    sshStderr: String(result.stderr),
-    sshStdout: String(result.stdout),
+    sshStderr: stderrTail.text(),
+    sshStdout: stdoutTail.text(),
   };
 }
 
-function isAlreadyReceived(stdout: string): boolean {
-  return stdout.split('\n').some((line) => line.trim() === ALREADY_RECEIVED);
+function printed(stdout: string, word: string): boolean {
+  return stdout.split('\n').some((line) => line.trim() === word);
 }
 
 function interpret(raw: RawTransfer, request: TransferRequest, command: string[]): TransferOutcome {
@@ -351,19 +421,31 @@ function interpret(raw: RawTransfer, request: TransferRequest, command: string[]
     .split('\n')
     .filter((line) => !/^At (subvol|snapshot) /.test(line))
     .join('\n');
-  if (!raw.cancelled && raw.sshExitCode === 0 && isAlreadyReceived(raw.sshStdout)) {
+  if (!raw.cancelled && raw.sshExitCode === 0 && printed(raw.sshStdout, ALREADY_RECEIVED)) {
     // The local send was cut short on purpose (EPIPE): not a send failure.
     return { ok: true, bytes: 0, durationMs: raw.durationMs, alreadyPresent: true };
   }
   if (!raw.cancelled && raw.sendFailure === undefined && raw.sshExitCode === 0) {
     return { ok: true, bytes, durationMs: raw.durationMs, alreadyPresent: false };
   }
-  const fail = (
-    error: ReplicationError,
-    parentMissing = false,
-    targetUnknown = false,
-  ): TransferOutcome => ({ ok: false, error, parentMissing, bytes, targetUnknown });
+  const receiveStarted = printed(raw.sshStdout, RECEIVE_STARTED);
+  const fail = (error: ReplicationError, parentMissing = false): TransferOutcome => ({
+    ok: false,
+    error,
+    parentMissing,
+    bytes,
+    receiveStarted,
+  });
   const details = { host, command, exitCode: raw.sshExitCode, stderr };
+  if (raw.stalled) {
+    return fail(
+      new ReplicationError(
+        'TRANSFER_TIMEOUT',
+        `nothing moved between here and ${host} for ${request.ssh.stallTimeoutMs / 1000} s (step: receive): the host or the link is stuck; the transfer was stopped, retry later`,
+        { ...details, step: 'receive' },
+      ),
+    );
+  }
   if (raw.cancelled) {
     return fail(
       new ReplicationError('TRANSFER_INTERRUPTED', `send to ${host} was cancelled`, {
@@ -372,6 +454,10 @@ function interpret(raw: RawTransfer, request: TransferRequest, command: string[]
       }),
     );
   }
+  // ssh's own failure (exit 255: no connection, refused, link lost) is the cause even when the
+  // local send's EPIPE was noticed first.
+  const kind = classifySshExit(raw.sshExitCode, stderr);
+  if (kind !== 'remote') return fail(sshTransportError(host, kind, details));
   if (raw.sendFailure !== undefined) {
     return fail(
       new ReplicationError(
@@ -381,8 +467,6 @@ function interpret(raw: RawTransfer, request: TransferRequest, command: string[]
       ),
     );
   }
-  const kind = classifySshExit(raw.sshExitCode, stderr);
-  if (kind !== 'remote') return fail(sshTransportError(host, kind, details));
   if (raw.sshExitCode === undefined) {
     // ssh died from a signal: the link is gone as far as we are concerned.
     return fail(sshTransportError(host, 'interrupted', details));
@@ -394,8 +478,6 @@ function interpret(raw: RawTransfer, request: TransferRequest, command: string[]
         `cannot check ${request.remoteTarget} on ${host} (step: receive): is something other than a subvolume in the way, or is the snapshots path not on btrfs?`,
         { ...details, step: 'receive' },
       ),
-      false,
-      true,
     );
   }
   if (raw.sshExitCode === DELETE_FAILED) {
@@ -416,7 +498,7 @@ function interpret(raw: RawTransfer, request: TransferRequest, command: string[]
       ),
     );
   }
-  if (/cannot find parent subvolume|parent subvol.*not found/i.test(stderr)) {
+  if (mentionsMissingParent(stderr)) {
     return fail(
       new ReplicationError('RECEIVE_FAILED', `${host} lacks the parent snapshot (step: receive)`, {
         ...details,
@@ -440,4 +522,15 @@ function interpret(raw: RawTransfer, request: TransferRequest, command: string[]
       step: 'receive',
     }),
   );
+}
+
+/** btrfs receive's missing-parent errors; line by line, literal searches (linear time). */
+function mentionsMissingParent(stderr: string): boolean {
+  return stderr.split('\n').some((line) => {
+    const lower = line.toLowerCase();
+    return (
+      lower.includes('cannot find parent subvolume') ||
+      (lower.includes('parent subvol') && lower.includes('not found'))
+    );
+  });
 }

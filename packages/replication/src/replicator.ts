@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SendOptions, SendProcess } from '@buttervolume/btrfs';
-import { HostName, type MarkerName, SnapshotName } from '@buttervolume/names';
+import { HostName, MarkerName, SnapshotName } from '@buttervolume/names';
 import { execa } from 'execa';
 import { ReplicationError } from './errors.js';
 import { markersFor, planMarkers } from './markers.js';
@@ -185,7 +185,14 @@ export class Replicator {
     const name = SnapshotName.parse(snapshot, this.#format);
     const target = HostName.parse(host);
     const { volume } = SnapshotName.split(name, this.#format);
-    return this.#serialise(`${volume}\n${target}`, () => this.#send(name, target, options));
+    // The marker this send would write must fit a file name: found out after the data went
+    // over, the host would hold a copy no marker records (and the next send would be full).
+    MarkerName.of(name, target);
+    return this.#serialise(
+      `${volume}\n${target}`,
+      () => this.#send(name, target, options),
+      options.signal,
+    );
   }
 
   /** Pulls `volume` from the same-named volume on each host (see `syncVolume`). */
@@ -241,13 +248,15 @@ export class Replicator {
     let outcome = await this.#transfer(ssh, localPath, remotePath, parent, host, options);
     if (!outcome.ok && outcome.parentMissing && parent !== undefined) {
       // The host lost (or never had) the parent: a full send still gets the snapshot there.
-      await this.#cleanRemote(ssh, host, remotePath);
+      if (outcome.receiveStarted) await this.#cleanRemote(ssh, host, remotePath);
       parent = undefined;
+      options.signal?.throwIfAborted();
       outcome = await this.#transfer(ssh, localPath, remotePath, undefined, host, options);
     }
     if (!outcome.ok) {
-      // Clean now when the host is reachable; otherwise the next send finds it partial.
-      if (!outcome.targetUnknown) await this.#cleanRemote(ssh, host, remotePath);
+      // Only what this attempt received is removed (now when the host is reachable, else by
+      // the next send); a target it never touched may be the host's complete copy.
+      if (outcome.receiveStarted) await this.#cleanRemote(ssh, host, remotePath);
       throw outcome.error;
     }
     const marker = await this.#updateMarkers(markers, snapshot, host);
@@ -306,12 +315,13 @@ export class Replicator {
 
   async #cleanRemote(ssh: SshSettings, host: HostName, remotePath: string): Promise<void> {
     try {
-      // Only ever called when the target was absent or partial before this send started (the
-      // receiving session checked), so whatever is there now is ours and incomplete (even if read-only: a stream cut at a
-      // command boundary can look finished).
+      // Only called once this attempt's receive started at the target (the receiving session
+      // had found it absent or partial), so whatever is there now is ours and incomplete, even
+      // if read-only: a stream cut at a command boundary can look finished. Not under the
+      // caller's signal (a cancel is what it cleans up after) but under the command timeout.
       await remoteDelete(ssh, host, remotePath, this.#remoteBtrfs);
     } catch {
-      // Unreachable host: the next send removes the partial subvolume before receiving.
+      // Unreachable or stuck host: the next send removes the partial subvolume before receiving.
     }
   }
 
@@ -342,13 +352,15 @@ export class Replicator {
     return kept;
   }
 
-  async #serialise<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` after the previous call with the same key has settled. A caller whose signal
+   * aborts while it waits leaves the queue at once (a scheduled job's timeout, a client gone);
+   * the one after it still waits for the running one.
+   */
+  async #serialise<T>(key: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     const previous = this.#queues.get(key) ?? Promise.resolve();
-    const run = previous.then(fn, fn);
-    const settled = run.then(
-      () => undefined,
-      () => undefined,
-    );
+    const run = untilAborted(previous, signal).then(fn);
+    const settled = Promise.allSettled([previous, run]).then(() => undefined);
     this.#queues.set(key, settled);
     try {
       return await run;
@@ -356,4 +368,22 @@ export class Replicator {
       if (this.#queues.get(key) === settled) this.#queues.delete(key);
     }
   }
+}
+
+/** Settles when `turn` does (either way), or rejects with the abort reason first. */
+function untilAborted(turn: Promise<unknown>, signal: AbortSignal | undefined): Promise<void> {
+  const settled = turn.then(
+    () => undefined,
+    () => undefined,
+  );
+  if (!signal) return settled;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    void settled.then(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    });
+  });
 }

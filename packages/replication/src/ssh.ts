@@ -31,6 +31,16 @@ export interface SshOptions {
   controlPersistSec?: number;
   /** The ssh binary (default `ssh`). */
   sshPath?: string;
+  /**
+   * Seconds a short remote command (a clean-up, a check) may take, connection included, before
+   * it is killed (default 60).
+   */
+  commandTimeoutSec?: number;
+  /**
+   * Seconds a send or a sync may go without moving a byte before it is stopped (default 600;
+   * rsync's `--timeout`). A host that accepts the data and never finishes is caught by it too.
+   */
+  stallTimeoutSec?: number;
 }
 
 // Values that end up in a command line the remote shell parses (or that rsync splits) are held
@@ -62,6 +72,10 @@ export interface SshSettings {
   args: readonly string[];
   /** Validated ControlPersist seconds (0: no shared connection). */
   controlPersistSec: number;
+  /** Longest run of a short remote command, in ms. */
+  commandTimeoutMs: number;
+  /** Longest time a transfer may move nothing, in ms. */
+  stallTimeoutMs: number;
 }
 
 /**
@@ -158,7 +172,25 @@ export function sshSettings(
   }
   const sshPath = options.sshPath ?? 'ssh';
   if (sshPath !== 'ssh') checkPath('ssh binary', sshPath);
-  return { sshPath, user, args, controlPersistSec };
+  const commandTimeoutSec = seconds('ssh command timeout', options.commandTimeoutSec, 60);
+  const stallTimeoutSec = seconds('transfer stall timeout', options.stallTimeoutSec, 600);
+  return {
+    sshPath,
+    user,
+    args,
+    controlPersistSec,
+    commandTimeoutMs: commandTimeoutSec * 1000,
+    stallTimeoutMs: stallTimeoutSec * 1000,
+  };
+}
+
+// Up to a day: a timer never gets near Node's 24.8-day limit, and a longer wait is a typo.
+function seconds(what: string, value: number | undefined, fallback: number): number {
+  const result = value ?? fallback;
+  if (!Number.isFinite(result) || result <= 0 || result > 86_400) {
+    throw invalid(what, result, 'use a number of seconds from more than 0 to 86400');
+  }
+  return result;
 }
 
 /**

@@ -1,8 +1,8 @@
 import { stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HostName, VolumeName } from '@buttervolume/names';
-import { execa } from 'execa';
 import { classifySshExit, ReplicationError, SyncFailedError, sshTransportError } from './errors.js';
+import { runBounded } from './output.js';
 import {
   checkPath,
   rsyncHost,
@@ -15,6 +15,8 @@ import {
 const BTRFS_SUPER_MAGIC = 0x9123683e;
 // The root directory of every btrfs subvolume has this inode number.
 const SUBVOLUME_ROOT_INODE = 256;
+// rsync's exit code for its --timeout.
+const RSYNC_TIMEOUT = 30;
 
 export interface SyncOptions {
   /** rsync `--delete`: remove local files the host does not have. */
@@ -98,6 +100,8 @@ export async function syncVolume(request: SyncVolumeRequest): Promise<SyncResult
       '--numeric-ids',
       // Arguments travel inside rsync's protocol, not through the remote shell.
       '-s',
+      // A host that stops sending (or stops reading) ends the pull instead of hanging it.
+      `--timeout=${Math.ceil(ssh.stallTimeoutMs / 1000)}`,
       ...(request.compress ? ['-z'] : []),
       ...(request.delete ? ['--delete'] : []),
       '-e',
@@ -107,20 +111,30 @@ export async function syncVolume(request: SyncVolumeRequest): Promise<SyncResult
       `${local}/`,
     ];
     const started = performance.now();
-    const result = await execa(rsyncPath, args, {
-      reject: false,
-      stdin: 'ignore',
+    // Only the tail of rsync's (and the host's) output is kept; see MAX_CAPTURE.
+    const result = await runBounded(rsyncPath, args, {
       env: { LC_ALL: 'C' },
-      ...(request.signal ? { cancelSignal: request.signal } : {}),
+      signal: request.signal,
+      maxStdout: 4096,
     });
     // An abort is the caller's decision, not this host's failure.
-    if (result.isCanceled) request.signal?.throwIfAborted();
+    if (result.canceled) request.signal?.throwIfAborted();
     if (result.exitCode === 0) {
       done.push({ host, durationMs: performance.now() - started });
       continue;
     }
-    const stderr = String(result.stderr);
+    const { stderr } = result;
     const command = [rsyncPath, ...args];
+    if (result.exitCode === RSYNC_TIMEOUT) {
+      failures.push(
+        new ReplicationError(
+          'TRANSFER_TIMEOUT',
+          `rsync of ${volume} from ${host} moved nothing for ${ssh.stallTimeoutMs / 1000} s and was stopped (step: sync): the host or the link is stuck; retry later`,
+          { host, step: 'sync', command, exitCode: result.exitCode, stderr },
+        ),
+      );
+      continue;
+    }
     // rsync passes ssh's stderr through and exits 255 or 12 when the transport failed.
     const kind = classifySshExit(255, stderr);
     failures.push(

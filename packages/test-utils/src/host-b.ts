@@ -1,4 +1,5 @@
 import { randomBytes, randomInt } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   createNamespaceHost,
@@ -42,6 +43,15 @@ export interface HostB {
   showSubvolume(path: string): Promise<Record<string, string> | undefined>;
   /** Fills B's filesystem at `path` (default: the first path) until ENOSPC; returns the filler file. */
   fillDisk(path?: string): Promise<string>;
+  /**
+   * Makes B a hostile or broken peer: every ssh session with A's key runs `executable` (an
+   * absolute path, no arguments, e.g. a script the test wrote) instead of the command asked
+   * for, as an authorized_keys `command=` does. Undefined restores the normal behaviour.
+   * Takes effect for new connections (give the client `controlPersistSec: 0`).
+   */
+  forceCommand(executable: string | undefined): Promise<void>;
+  /** Drops every packet from B to A (`ip route add blackhole`): B looks unreachable, no reset. */
+  blackhole(on: boolean): Promise<void>;
   /** Kills B's processes, unmounts, detaches loops, deletes veth and netns, removes the temp dir. */
   cleanup(): Promise<void>;
 }
@@ -91,6 +101,24 @@ export async function createHostB(options: HostBOptions): Promise<HostB> {
     return filler;
   };
 
+  const forceCommand = async (executable: string | undefined): Promise<void> => {
+    const key = (await readFile(`${host.identityFile}.pub`, 'utf8')).trim();
+    if (executable === undefined) {
+      await writeFile(host.authorizedKeysFile, `${key}\n`);
+      return;
+    }
+    // sshd hands the command to the user's shell: allow a plain absolute path only.
+    if (!/^\/[A-Za-z0-9_./-]+$/.test(executable)) {
+      throw new Error(`forceCommand: ${JSON.stringify(executable)} is not a plain absolute path`);
+    }
+    await writeFile(host.authorizedKeysFile, `command="${executable}" ${key}\n`);
+  };
+
+  const blackhole = async (on: boolean): Promise<void> => {
+    const route = ['route', on ? 'replace' : 'del', 'blackhole', `${net.hosts[0]!}/32`];
+    await exec(['ip', ...route], { reject: on });
+  };
+
   const ssh: HostBSsh = {
     port: sshPort,
     identityFile: host.identityFile,
@@ -121,6 +149,8 @@ export async function createHostB(options: HostBOptions): Promise<HostB> {
     stopSsh: host.stopSsh,
     startSsh: host.startSsh,
     fillDisk,
+    forceCommand,
+    blackhole,
     cleanup: host.cleanup,
   };
 }

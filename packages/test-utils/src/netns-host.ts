@@ -29,6 +29,8 @@ export interface NamespaceHost {
   knownHostsFile: string;
   /** This host's known_hosts line (`[address]:port type key`). */
   knownHostsLine: string;
+  /** sshd's AuthorizedKeysFile (re-read at every login). */
+  authorizedKeysFile: string;
   paths: string[];
   netns: string;
   /** Private temp dir of this host (removed by cleanup). */
@@ -432,6 +434,7 @@ export async function createNamespaceHost(options: NamespaceHostOptions): Promis
     identityFile,
     knownHostsFile,
     knownHostsLine,
+    authorizedKeysFile: authorizedKeys,
     paths,
     netns: res.netns!,
     dir,

@@ -16,8 +16,11 @@ export function replicationHandlers(deps: AppDeps) {
   return {
     snapshotSend: async (c) => {
       const request = await readRequest(c, schemas.snapshotSend);
+      // The client going away (Ctrl-C on `buttervolume send`) cancels the transfer, and its
+      // clean-up runs on both hosts.
       const result = await required(deps).send(request.Name, request.Host, {
         incremental: request.Incremental,
+        signal: c.req.raw.signal,
       });
       const response: SendResponse = {
         Err: '',
@@ -34,6 +37,7 @@ export function replicationHandlers(deps: AppDeps) {
       const request = await readRequest(c, schemas.volumeSync);
       const outcome = await required(deps).sync(request.Volumes, request.Hosts, {
         delete: request.Delete,
+        signal: c.req.raw.signal,
       });
       // 3.x joined every host's error into Err; the list keeps them apart for clients that care.
       const response: SyncResponse = {

@@ -220,7 +220,7 @@ export class SnapshotService {
   #entryName(name: string): SnapshotName | MarkerName {
     const options = { format: this.ctx.dtFormat };
     if (SnapshotName.is(name, options)) return name;
-    return MarkerName.parse(name, options);
+    return MarkerName.parseStored(name, options);
   }
 
   #isSnapshot(name: string): boolean {

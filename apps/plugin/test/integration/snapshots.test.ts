@@ -386,4 +386,23 @@ describe('purge through the API (COMPAT’s numbers)', () => {
     expect(left).toContain(parent);
     expect(left).not.toContain(oldMarker);
   });
+
+  it('purges 3.x markers whose host part today’s host rule refuses (my_backup) like any other', async () => {
+    const { call } = await inProcess(fx.config, { now: () => now });
+    const names = await twentySnapshots('legacy');
+    const old = `${names[15]!}@my_backup`;
+    const newest = `${names[5]!}@my_backup`;
+    for (const m of [old, newest]) {
+      await btrfs.snapshot(join(fx.volumesPath, 'legacy'), join(fx.snapshotsPath, m), {
+        readonly: true,
+      });
+    }
+    const res = await call('/VolumeDriver.Snapshots.Purge', { Name: 'legacy', Pattern: '2h:2h' });
+    expect(res.json.Err).toBe('');
+    expect(res.json.Purged).toContain(old);
+    const left = (await readdir(fx.snapshotsPath)).filter((n) => n.startsWith('legacy@'));
+    expect(left).not.toContain(old);
+    expect(left).toContain(newest);
+    expect((await call('/VolumeDriver.Snapshot.Remove', { Name: newest })).json.Err).toBe('');
+  });
 });

@@ -1,13 +1,11 @@
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { appendFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Btrfs } from '@buttervolume/btrfs';
 import {
   type HostName,
   InvalidNameError,
-  SnapshotName,
+  type SnapshotName,
   type VolumeName,
 } from '@buttervolume/names';
 import {
@@ -19,16 +17,8 @@ import {
 } from '@buttervolume/test-utils';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type Progress,
-  ReplicationError,
-  Replicator,
-  SyncFailedError,
-  syncVolume,
-} from '../../src/index.js';
-
-const MiB = 1024 * 1024;
-const btrfs = new Btrfs();
+import { type Progress, Replicator, SyncFailedError, syncVolume } from '../../src/index.js';
+import { btrfs, localSide, MiB, rejection, writeRandom } from './support.js';
 
 let a: LoopBtrfs;
 let b: HostB;
@@ -37,44 +27,9 @@ let volumesPath: string;
 let replicator: Replicator;
 let host: HostName;
 // Every snapshot gets a later timestamp than the one before, like the real scheduler's.
-let clock = new Date(2026, 0, 1, 0, 0, 0).getTime();
-
-async function writeRandom(path: string, bytes: number): Promise<void> {
-  for (let written = 0; written < bytes; written += MiB) {
-    await appendFile(path, randomBytes(Math.min(MiB, bytes - written)));
-  }
-}
-
-async function makeVolume(name: string, sizeMiB: number): Promise<VolumeName> {
-  await btrfs.createSubvolume(join(volumesPath, name));
-  await writeRandom(join(volumesPath, name, 'data'), sizeMiB * MiB);
-  return name as VolumeName;
-}
-
-async function snapshot(volume: VolumeName): Promise<SnapshotName> {
-  clock += 60_000;
-  const name = SnapshotName.of(volume, new Date(clock));
-  await btrfs.snapshot(join(volumesPath, volume), join(snapshotsPath, name), { readonly: true });
-  return name;
-}
-
-async function localMarkers(volume: string): Promise<string[]> {
-  return (await btrfs.listSubvolumes(snapshotsPath)).filter(
-    (name) => name.startsWith(`${volume}@`) && name.endsWith(`@${host}`),
-  );
-}
-
-function rejection(promise: Promise<unknown>): Promise<ReplicationError> {
-  return promise.then(
-    () => {
-      throw new Error('expected the promise to reject');
-    },
-    (error: unknown) => {
-      expect(error).toBeInstanceOf(ReplicationError);
-      return error as ReplicationError;
-    },
-  );
-}
+const local = localSide(() => ({ volumesPath, snapshotsPath }), new Date(2026, 0, 1, 0, 0, 0));
+const { makeVolume, snapshot } = local;
+const localMarkers = (volume: string) => local.markers(volume, host);
 
 describe('replication to a real second host', () => {
   beforeAll(async () => {
