@@ -302,7 +302,7 @@ describe('commands', () => {
     ]);
   });
 
-  it('scheduled: a cron timer quoted, invalid rows with their reason, old and new outcomes', async () => {
+  it('scheduled: a cron timer quoted, invalid rows with their reason, outcomes', async () => {
     answers['/VolumeDriver.Schedule.List'] = {
       Err: '',
       Schedule: [
@@ -321,7 +321,7 @@ describe('commands', () => {
           Timer: '60',
           Active: 'True',
           LastRun: new Date(2026, 10, 24, 21, 0).toISOString(),
-          LastOutcome: 'failure',
+          LastOutcome: 'error',
           LastError: 'pgdata: no such volume',
           NextRun: new Date(2026, 10, 24, 22, 0).toISOString(),
         },

@@ -49,7 +49,7 @@ function stubs(fail: Partial<Record<string, Error>> = {}) {
       remove: record('snapshots.remove', undefined),
       purge: record('snapshots.purge', {
         purged: [SNAP],
-        decisions: [{ name: SNAP, action: 'purge' as const, reason: 'older than 1h' }],
+        decisions: [{ name: SNAP, decision: 'purge' as const, reason: 'older than 1h' }],
       }),
     },
     restore: {
@@ -173,7 +173,13 @@ describe('createApp', () => {
         Status: { CreatedAt: '1970-01-01T00:00:00.000Z', CopyOnWrite: true, Snapshots: 2 },
       },
     });
-    const purge = await call('/VolumeDriver.Snapshots.Purge', { Name: 'v1', Pattern: '1h' });
+    const { services, calls } = stubs();
+    const app = appWith(services);
+    const purge = await app.call('/VolumeDriver.Snapshots.Purge', { Name: 'v1', Pattern: '1h:1d' });
+    expect(calls.at(-1)?.args).toEqual(['v1', expect.objectContaining({ text: '1h:1d' }), false]);
+    const bad = await app.call('/VolumeDriver.Snapshots.Purge', { Name: 'v1', Pattern: '4h' });
+    expect(bad.json.Err).toMatch(/^Invalid purge pattern "4h"/);
+    expect(calls).toHaveLength(1);
     expect(purge.json).toEqual({
       Err: '',
       Purged: [SNAP],
@@ -193,7 +199,7 @@ describe('createApp', () => {
       json: { Err: 'v9: no such volume' },
     });
     expect((await call('/VolumeDriver.Mount', { Name: 'v1' })).json).toEqual({ Err: 'boom' });
-    const purge = await call('/VolumeDriver.Snapshots.Purge', { Name: 'v1', Pattern: '1h' });
+    const purge = await call('/VolumeDriver.Snapshots.Purge', { Name: 'v1', Pattern: '1h:1d' });
     expect(purge.json).toEqual({ Err: 'Purge of v1 failed on 1' });
     const unexpected = lines
       .map((l) => JSON.parse(l))

@@ -15,7 +15,6 @@ export type PluginErrorCode =
   // The server: its setup or its disk.
   | 'NOT_WIRED'
   | 'DAEMON_START'
-  | 'BAD_CONFIG'
   | 'NO_FREE_NAME'
   | 'PURGE_INCOMPLETE'
   | 'VOLUME_NEEDS_ATTENTION';

@@ -47,6 +47,5 @@ export type {
   CreateVolumeOptions,
   VolumeDetails,
   VolumeService,
-  VolumeSource,
   VolumeStatus,
 } from './services/volumes.js';

@@ -90,7 +90,7 @@ export function createJobExecutor(
         await services.snapshots.create(volume);
         return;
       case 'purge':
-        await services.snapshots.purge(volume, action.pattern.text, false);
+        await services.snapshots.purge(volume, action.pattern, false);
         return;
       case 'replicate': {
         const port = required(replication, job);

@@ -2,7 +2,7 @@ import { parseCreateOpts, requestSchemas } from '@buttervolume/api';
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
 import { InvalidRequestError } from './errors.js';
-import { asRequestError, readRequest, sourceOf } from './validation.js';
+import { asRequestError, readRequest } from './validation.js';
 
 const FORMAT = '%Y-%m-%dT%H:%M:%S.%f';
 const SNAP = 'v1@2026-01-02T03:04:05.000006';
@@ -75,14 +75,5 @@ describe('asRequestError', () => {
         throw other;
       }),
     ).toThrow(other);
-  });
-});
-
-describe('sourceOf', () => {
-  it('tells snapshots from volumes', () => {
-    const volume = requestSchemas().clone.parse({ Name: 'v1', Target: 'v2' }).Name;
-    const snapshot = schemas.clone.parse({ Name: SNAP, Target: 'v2' }).Name;
-    expect(sourceOf(volume)).toEqual({ kind: 'volume', name: 'v1' });
-    expect(sourceOf(snapshot)).toEqual({ kind: 'snapshot', name: SNAP });
   });
 });

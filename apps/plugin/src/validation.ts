@@ -3,15 +3,12 @@
 // apart. Only what is the daemon's own lives here: the size limit and the error wording.
 import {
   InvalidRequestError as ApiInvalidRequestError,
-  isSnapshotSource,
   parseJsonBody,
   parseRequest,
-  type SourceName,
 } from '@buttervolume/api';
 import { InvalidJobError } from '@buttervolume/scheduler';
 import type { Context } from 'hono';
 import { InvalidRequestError } from './errors.js';
-import type { VolumeSource } from './services/volumes.js';
 
 /** Largest body we read: Docker's requests are a few hundred bytes. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -43,9 +40,4 @@ export function asRequestError<T>(endpoint: string, parse: () => T): T {
     }
     throw error;
   }
-}
-
-/** A parsed source name as the services take it. */
-export function sourceOf(name: SourceName): VolumeSource {
-  return isSnapshotSource(name) ? { kind: 'snapshot', name } : { kind: 'volume', name };
 }

@@ -265,8 +265,8 @@ export interface ScheduleRequest extends NameRequest {
   Timer: TimerValue;
 }
 
-/** How a job's latest run ended: "ok", "error: <message>", or null when it never ran. */
-export type JobOutcome = 'ok' | `error: ${string}` | null;
+/** How a job's latest run ended: "ok", "error" (the message in LastError), or null: never ran. */
+export type JobOutcome = 'ok' | 'error' | null;
 
 export interface ScheduleEntry {
   Name: string;
@@ -278,6 +278,8 @@ export interface ScheduleEntry {
   /** Our additions from here. ISO 8601 or null. */
   LastRun?: string | null;
   LastOutcome?: JobOutcome;
+  /** Why the latest run failed; null unless LastOutcome is "error". */
+  LastError?: string | null;
   NextRun?: string | null;
   /** The job is running right now. */
   Running?: boolean;

@@ -7,6 +7,7 @@ import {
   MarkerName,
   SnapshotName,
   VolumeName,
+  type VolumeSource,
 } from '@buttervolume/names';
 import * as z from 'zod';
 import { InvalidRequestError } from './errors.js';
@@ -77,19 +78,14 @@ function flag(value: unknown): boolean {
 const volume = (value: unknown): VolumeName => VolumeName.parse(value);
 const host = (value: unknown): HostName => HostName.parse(value);
 
-/** The source of a restore or clone: a snapshot (`<volume>@<ts>`) or a volume (its latest). */
-export type SourceName = VolumeName | SnapshotName;
-
-/** Tells the two kinds of source apart: a volume name can never hold '@'. */
-export function isSnapshotSource(name: SourceName): name is SnapshotName {
-  return name.includes('@');
-}
-
+/** The source of a restore or clone, tagged: a snapshot (`<volume>@<ts>`) or a volume. */
 function source(format: string | undefined) {
-  return (value: unknown): SourceName => {
+  return (value: unknown): VolumeSource => {
     const text = string(value);
-    if (!text.includes('@')) return VolumeName.parse(text);
-    return format === undefined ? SnapshotName.parse(text) : SnapshotName.parse(text, { format });
+    if (!text.includes('@')) return { kind: 'volume', name: VolumeName.parse(text) };
+    const name =
+      format === undefined ? SnapshotName.parse(text) : SnapshotName.parse(text, { format });
+    return { kind: 'snapshot', name };
   };
 }
 
@@ -314,7 +310,7 @@ export interface CreateOptions {
   /** A quota on the new subvolume. */
   sizeBytes: number | undefined;
   /** Make the new volume a writable snapshot of this volume or snapshot. */
-  from: SourceName | undefined;
+  from: VolumeSource | undefined;
 }
 
 const SIZE_UNITS: Record<string, number> = {
@@ -375,7 +371,7 @@ export function parseCreateOpts(
   };
 }
 
-function parseFrom(text: string, format: string | undefined): SourceName {
+function parseFrom(text: string, format: string | undefined): VolumeSource {
   try {
     return source(format)(text);
   } catch (error) {

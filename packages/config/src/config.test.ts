@@ -93,7 +93,11 @@ describe('loadConfig', () => {
     [{ BUTTERVOLUME_TIMER: '31536001' }, /TIMER.*more than a year/],
     [{ BUTTERVOLUME_VOLUMES_PATH: 'relative/path' }, /VOLUMES_PATH.*absolute/],
     [{ BUTTERVOLUME_LOGLEVEL: 'LOUD' }, /LOGLEVEL/],
-    [{ BUTTERVOLUME_DTFORMAT: 'plain' }, /DTFORMAT/],
+    [{ BUTTERVOLUME_DTFORMAT: 'plain' }, /DTFORMAT.*no strftime directive/],
+    [{ BUTTERVOLUME_DTFORMAT: '%Y/%m/%d' }, /DTFORMAT.*"\/" into snapshot names/],
+    [{ BUTTERVOLUME_DTFORMAT: '%Y@%m' }, /DTFORMAT.*"@"/],
+    [{ BUTTERVOLUME_DTFORMAT: '%Y-%Q' }, /DTFORMAT.*not supported/],
+    [{ BUTTERVOLUME_DTFORMAT: '%Y-%Y' }, /DTFORMAT.*twice/],
   ])('rejects %j with a clear error', (env, message) => {
     expect(() => loadConfig({ env, iniPath: missing })).toThrow(message);
   });

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
+import { snapshotFormatProblem } from '@buttervolume/names';
 import { parseIniDefaults } from './ini.js';
 import {
   type ListenAddress,
@@ -174,10 +175,13 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   } else {
     sshPort = optional('SSH_PORT', (text) => parseWholeNumber(text, 1, 65535));
   }
-  const dtFormat = get('DTFORMAT', '%Y-%m-%dT%H:%M:%S.%f');
-  if (!dtFormat.includes('%')) {
-    throw new ConfigError('DTFORMAT', where('DTFORMAT'), `"${dtFormat}" has no strftime directive`);
-  }
+  // Checked here once: every snapshot name after this is made and read with it.
+  const dtFormat = parsed('DTFORMAT', '%Y-%m-%dT%H:%M:%S.%f', (text) => {
+    const problem = snapshotFormatProblem(text);
+    return problem === undefined
+      ? { ok: true, value: text }
+      : { ok: false, reason: `"${text}": ${problem}` };
+  });
 
   return {
     volumesPath: path('VOLUMES_PATH', '/var/lib/buttervolume/volumes/'),

@@ -2,5 +2,13 @@
 // listing); inner code takes these branded types and never re-checks.
 export { InvalidNameError, type NameKind } from './errors.js';
 export { HostName } from './host.js';
-export { MarkerName, type NameFormat, SnapshotName, type SnapshotParts } from './snapshot.js';
+export {
+  MarkerName,
+  type NameFormat,
+  SnapshotName,
+  type SnapshotParts,
+  snapshotFormatProblem,
+  type VolumeSource,
+  volumeOf,
+} from './snapshot.js';
 export { MAX_VOLUME_NAME_LENGTH, VolumeName } from './volume.js';

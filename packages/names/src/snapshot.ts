@@ -122,3 +122,37 @@ export const MarkerName = {
     };
   },
 };
+
+/** The volume a snapshot or send marker belongs to (the part before its first '@'). */
+export function volumeOf(name: VolumeName | SnapshotName | MarkerName): VolumeName {
+  const at = name.indexOf('@');
+  return (at < 0 ? name : name.slice(0, at)) as VolumeName;
+}
+
+/**
+ * Where a restore, clone or `Create` with `from` takes its data: a snapshot, or a volume (its
+ * newest snapshot for a restore, its current state for a clone). Tagged once, where the name
+ * is parsed; a volume name never holds '@'.
+ */
+export type VolumeSource =
+  | { readonly kind: 'volume'; readonly name: VolumeName }
+  | { readonly kind: 'snapshot'; readonly name: SnapshotName };
+
+/**
+ * Checks a snapshot timestamp format (DTFORMAT) once, where it is configured: retention must
+ * write and read it, and its text may hold neither '/' (a path) nor '@' (the name separator).
+ * Returns why it is refused, or undefined.
+ */
+export function snapshotFormatProblem(format: string): string | undefined {
+  if (!format.includes('%')) return 'it has no strftime directive';
+  if (format.includes('/')) return 'it writes "/" into snapshot names, which are folder names';
+  if (format.includes('@')) return 'it writes "@", which separates the volume from the time';
+  try {
+    const sample = new Date(2001, 1, 3, 4, 5, 6, 7);
+    const text = formatTimestamp(sample, format);
+    if (parseTimestamp(text, format) === undefined) return 'its timestamps cannot be read back';
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+  return undefined;
+}

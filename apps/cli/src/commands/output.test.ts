@@ -13,7 +13,7 @@ describe('scheduled output', () => {
       'snapshot 60 pgdata',
     );
     expect(
-      scheduleLine({ Name: 'pgdata', Action: 'synchronize:h1,h2', Timer: 120, Active: 'False' }),
+      scheduleLine({ Name: 'pgdata', Action: 'synchronize:h1,h2', Timer: '120', Active: 'False' }),
     ).toBe('synchronize:h1,h2 120 pgdata (paused)');
   });
 
@@ -71,20 +71,21 @@ describe('scheduled output', () => {
   });
 
   it.each([
-    [{ LastOutcome: 'ok' }, { word: 'ok', message: undefined }],
-    [{ LastOutcome: 'success' }, { word: 'ok', message: undefined }],
-    [{ LastOutcome: 'error: ssh: refused' }, { word: 'error', message: 'ssh: refused' }],
     [
-      { LastOutcome: 'failure', LastError: 'no such volume' },
-      { word: 'error', message: 'no such volume' },
+      { LastOutcome: 'ok', LastError: null },
+      { word: 'ok', message: undefined },
     ],
     [
-      { LastOutcome: 'error', LastError: 'boom' },
-      { word: 'error', message: 'boom' },
+      { LastOutcome: 'error', LastError: 'ssh: refused' },
+      { word: 'error', message: 'ssh: refused' },
     ],
-    [{ LastOutcome: null }, { word: '-', message: undefined }],
+    [{ LastOutcome: 'error' }, { word: 'error', message: undefined }],
+    [
+      { LastOutcome: null, LastError: null },
+      { word: '-', message: undefined },
+    ],
     [{}, { word: '-', message: undefined }],
-  ])('reads the outcome %j (old and new daemon words alike)', (fields, outcome) => {
+  ] as const)('reads the outcome %j', (fields, outcome) => {
     const job = { Name: 'v', Action: 'snapshot', Timer: '60', Active: 'True' as const, ...fields };
     expect(outcomeOf(job)).toEqual(outcome);
   });
@@ -105,7 +106,8 @@ describe('scheduled output', () => {
         Action: 'purge:1h:1d',
         Timer: '30 2 * * *',
         Active: 'False',
-        LastOutcome: 'error: boom',
+        LastOutcome: 'error',
+        LastError: 'boom',
       },
       {
         Name: 'db',
@@ -113,7 +115,7 @@ describe('scheduled output', () => {
         Timer: '1440',
         Active: 'True',
         LastRun: null,
-        LastOutcome: 'failure',
+        LastOutcome: 'error',
         LastError: 'ssh: connection refused',
         NextRun: null,
       },

@@ -9,16 +9,8 @@ import * as t from 'typanion';
 import { DaemonCommand } from '../base.js';
 import { formatTable, formatTime } from '../format.js';
 
-/**
- * A Schedule.List entry as a daemon may send it: this one (`LastOutcome` "ok" /
- * "error: <message>", `Invalid`/`Line` on a schedule.csv row that never runs) or an earlier
- * one ("success" / "failure" with `LastError`, a numeric `Timer`). The CLI reads both.
- */
-export type ListedJob = Omit<ScheduleEntry, 'LastOutcome' | 'Timer'> & {
-  Timer: string | number;
-  LastOutcome?: string | null;
-  LastError?: string;
-};
+/** A Schedule.List entry (`Invalid`/`Line` on a schedule.csv row that never runs). */
+export type ListedJob = ScheduleEntry;
 
 // Characters a POSIX shell takes literally in a word: anything else is single-quoted.
 const SHELL_SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
@@ -31,7 +23,7 @@ export function shellWord(text: string): string {
 
 /** The words `schedule` takes, in its order; valid jobs never need quoting but a cron timer. */
 function scheduleWords(job: ListedJob): string {
-  return [job.Action, String(job.Timer), job.Name].map(shellWord).join(' ');
+  return [job.Action, job.Timer, job.Name].map(shellWord).join(' ');
 }
 
 /**
@@ -51,23 +43,21 @@ function rowLabel(job: ListedJob): string {
 }
 
 export interface Outcome {
-  /** `ok`, `error`, `-` (never ran), or the daemon's word when it is neither. */
-  word: string;
+  /** `ok`, `error`, or `-` (never ran). */
+  word: 'ok' | 'error' | '-';
   message: string | undefined;
 }
 
-/**
- * The daemon has said `success` / `failure` (with `LastError`) and says `ok` / `error: <message>`:
- * both read the same here.
- */
+/** The daemon's structured outcome: `ok`, `error` with its LastError, or none yet. */
 export function outcomeOf(job: ListedJob): Outcome {
-  const raw = job.LastOutcome;
-  if (raw === null || raw === undefined || raw === '') return { word: '-', message: undefined };
-  if (raw === 'ok' || raw === 'success') return { word: 'ok', message: undefined };
-  if (raw === 'failure') return { word: 'error', message: job.LastError };
-  const error = /^error(?::\s*([\s\S]*))?$/.exec(raw);
-  if (error) return { word: 'error', message: error[1] || job.LastError };
-  return { word: raw, message: undefined };
+  switch (job.LastOutcome) {
+    case 'ok':
+      return { word: 'ok', message: undefined };
+    case 'error':
+      return { word: 'error', message: job.LastError ?? undefined };
+    default:
+      return { word: '-', message: undefined };
+  }
 }
 
 function stateOf(job: ListedJob): string {
@@ -86,7 +76,7 @@ function nextRunOf(job: ListedJob): string {
 export function scheduleTable(jobs: readonly ListedJob[]): string {
   const rows = jobs.map((job) => [
     job.Action === '' ? '-' : shellWord(job.Action),
-    job.Timer === '' ? '-' : shellWord(String(job.Timer)),
+    job.Timer === '' ? '-' : shellWord(job.Timer),
     job.Name === '' ? '-' : shellWord(job.Name),
     stateOf(job),
     formatTime(job.LastRun),

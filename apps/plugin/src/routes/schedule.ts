@@ -1,5 +1,5 @@
 // COMPAT's Schedule endpoints, over @buttervolume/scheduler's store (schedule.csv) and runner.
-import type { JobOutcome, ScheduleEntry, ScheduleListResponse } from '@buttervolume/api';
+import type { ScheduleEntry, ScheduleListResponse } from '@buttervolume/api';
 import {
   applyScheduleCommand,
   type JobStatus,
@@ -58,17 +58,21 @@ function entryOf(job: JobStatus): ScheduleEntry {
     Timer: job.timer,
     Active: job.active && job.nextRun !== null ? 'True' : 'False',
     LastRun: job.lastRun?.toISOString() ?? null,
-    LastOutcome: outcomeOf(job),
+    ...outcomeOf(job),
     NextRun: job.nextRun?.toISOString() ?? null,
     ...(job.running ? { Running: true } : {}),
   };
 }
 
-/** The agreed wording; the scheduler's state file keeps 'success' / 'failure' + lastError. */
-export function outcomeOf(job: Pick<JobStatus, 'lastOutcome' | 'lastError'>): JobOutcome {
-  if (job.lastOutcome === 'success') return 'ok';
-  if (job.lastOutcome === 'failure') return `error: ${job.lastError ?? 'unknown error'}`;
-  return null;
+/** The scheduler's state file says 'success' / 'failure' + lastError; the wire 'ok' / 'error'. */
+export function outcomeOf(
+  job: Pick<JobStatus, 'lastOutcome' | 'lastError'>,
+): Pick<ScheduleEntry, 'LastOutcome' | 'LastError'> {
+  if (job.lastOutcome === 'success') return { LastOutcome: 'ok', LastError: null };
+  if (job.lastOutcome === 'failure') {
+    return { LastOutcome: 'error', LastError: job.lastError ?? 'unknown error' };
+  }
+  return { LastOutcome: null, LastError: null };
 }
 
 function problemEntry(problem: ScheduleProblem): ScheduleEntry[] {
@@ -81,6 +85,7 @@ function problemEntry(problem: ScheduleProblem): ScheduleEntry[] {
         Active: 'False',
         LastRun: null,
         LastOutcome: null,
+        LastError: null,
         NextRun: null,
         Invalid: `${problem.reason}: ${problem.raw}`,
         Line: problem.line,
@@ -95,6 +100,7 @@ function problemEntry(problem: ScheduleProblem): ScheduleEntry[] {
       Active: 'False',
       LastRun: null,
       LastOutcome: null,
+      LastError: null,
       NextRun: null,
       Invalid: problem.reason,
       Line: problem.line,

@@ -1,6 +1,7 @@
 import { parseRequest, requestSchemas, volumeParamSchema } from '@buttervolume/api';
+import { parsePattern } from '@buttervolume/retention';
 import type { AppDeps } from '../deps.js';
-import { asRequestError, readRequest, sourceOf } from '../validation.js';
+import { asRequestError, readRequest } from '../validation.js';
 import type { Handlers } from './handlers.js';
 
 /** buttervolume's snapshot endpoints: take, list, remove, restore, purge. */
@@ -40,7 +41,7 @@ export function snapshotHandlers(deps: AppDeps) {
     snapshotRestore: async (c) => {
       const { Name, Target, Force } = await readRequest(c, schemas.snapshotRestore);
       const result = await restore.restore({
-        source: sourceOf(Name),
+        source: Name,
         target: Target,
         force: Force,
       });
@@ -53,13 +54,14 @@ export function snapshotHandlers(deps: AppDeps) {
 
     snapshotsPurge: async (c) => {
       const { Name, Pattern, Dryrun } = await readRequest(c, schemas.snapshotsPurge);
-      const result = await snapshots.purge(Name, Pattern, Dryrun);
+      // Retention's own refusal ("Invalid purge pattern …") is the Err, as in 3.x.
+      const result = await snapshots.purge(Name, parsePattern(Pattern), Dryrun);
       return c.json({
         Err: '',
         Purged: result.purged,
         Decisions: result.decisions.map((d) => ({
           Name: d.name,
-          Action: d.action,
+          Action: d.decision,
           Reason: d.reason,
         })),
       });

@@ -1,6 +1,6 @@
 import { parseCreateOpts, requestSchemas } from '@buttervolume/api';
 import type { AppDeps } from '../deps.js';
-import { asRequestError, readRequest, sourceOf } from '../validation.js';
+import { asRequestError, readRequest } from '../validation.js';
 import type { Handlers } from './handlers.js';
 import { inspectHealth } from './health.js';
 
@@ -18,7 +18,7 @@ export function volumeHandlers(deps: AppDeps) {
       await volumes.create(Name, {
         copyOnWrite: opts.copyOnWrite,
         sizeBytes: opts.sizeBytes,
-        from: opts.from === undefined ? undefined : sourceOf(opts.from),
+        from: opts.from,
       });
       return c.json({ Err: '' });
     },
@@ -86,7 +86,7 @@ export function volumeHandlers(deps: AppDeps) {
 
     clone: async (c) => {
       const { Name, Target } = await readRequest(c, schemas.clone);
-      await volumes.clone(sourceOf(Name), Target);
+      await volumes.clone(Name, Target);
       return c.json({ Err: '', VolumeCloned: Target });
     },
   } satisfies Partial<Handlers>;

@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, rename } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
-import type { SnapshotName } from '@buttervolume/names';
-import { VolumeName } from '@buttervolume/names';
+import { type SnapshotName, VolumeName, type VolumeSource, volumeOf } from '@buttervolume/names';
 import { NestedSubvolumesInVolumeError, PluginError, VolumeInUseError } from '../errors.js';
 import { logged } from '../log.js';
 import type { RestoreStep, ServiceContext } from './context.js';
@@ -15,11 +14,11 @@ import {
 } from './files.js';
 import { usersOf } from './in-use.js';
 import { resolveSnapshot, type SnapshotService } from './snapshots.js';
-import { type VolumeService, volumeOf } from './volumes.js';
+import type { VolumeService } from './volumes.js';
 
 export interface RestoreRequest {
   /** A snapshot, or a volume whose latest snapshot is restored. */
-  source: { kind: 'snapshot'; name: SnapshotName } | { kind: 'volume'; name: VolumeName };
+  source: VolumeSource;
   /** The volume to replace; default: the snapshot's own volume. */
   target?: VolumeName | undefined;
   force?: boolean | undefined;
@@ -59,7 +58,7 @@ export class RestoreService {
   ) {}
 
   async restore(request: RestoreRequest): Promise<RestoreResult> {
-    const sourceVolume = volumeOf(request.source.name) as VolumeName;
+    const sourceVolume = volumeOf(request.source.name);
     const target = request.target ?? sourceVolume;
     // The job lock keeps syncs and purges off both volumes for the whole restore; Docker's
     // calls on the target wait only for the swap itself, under the structural lock.
@@ -78,11 +77,7 @@ export class RestoreService {
   async #restore(request: RestoreRequest, target: VolumeName): Promise<RestoreResult> {
     const { layout, btrfs } = this.ctx;
     this.ctx.attention.check(target);
-    const snapshot = await resolveSnapshot(
-      this.snapshots,
-      request.source.name,
-      request.source.kind === 'volume',
-    );
+    const snapshot = await resolveSnapshot(this.snapshots, request.source);
     const targetPath = layout.volume(target);
     const targetExists = await btrfs.isSubvolume(targetPath);
     if (!targetExists && (await pathExists(targetPath))) {

@@ -1,7 +1,18 @@
 import { lstat, readdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MarkerName, SnapshotName, type VolumeName } from '@buttervolume/names';
-import { explainPurge, parsePattern, parseSnapshotName } from '@buttervolume/retention';
+import {
+  MarkerName,
+  SnapshotName,
+  type VolumeName,
+  type VolumeSource,
+  volumeOf,
+} from '@buttervolume/names';
+import {
+  explainPurge,
+  type PurgeExplanation,
+  parseSnapshotName,
+  type RetentionPattern,
+} from '@buttervolume/retention';
 import { NoSuchSnapshotError, NoSuchVolumeError, PluginError } from '../errors.js';
 import { logged } from '../log.js';
 import type { ServiceContext } from './context.js';
@@ -21,16 +32,11 @@ export interface SnapshotSummary {
   newest: number | null;
 }
 
-export interface PurgeDecisionView {
-  name: string;
-  action: 'keep' | 'purge';
-  reason: string;
-}
-
 export interface PurgeResult {
   /** Deleted; in a dry run, what would be deleted. */
   purged: string[];
-  decisions: PurgeDecisionView[];
+  /** Retention's decision for every snapshot and marker of the volume, as it gave them. */
+  decisions: readonly PurgeExplanation[];
 }
 
 /** Snapshots and send markers in SNAPSHOTS_PATH. */
@@ -132,7 +138,7 @@ export class SnapshotService {
   }
 
   async remove(name: SnapshotName | MarkerName): Promise<void> {
-    const volume = name.slice(0, name.indexOf('@'));
+    const volume = volumeOf(name);
     await this.ctx.locks.read(volume, () =>
       logged(this.ctx, 'snapshot.remove', { snapshot: name }, async () => {
         const path = this.ctx.layout.snapshot(name);
@@ -147,22 +153,20 @@ export class SnapshotService {
    * Applies a retention pattern to one volume's snapshots. Send markers go through the same
    * plan: retention keeps the newest marker per host and the snapshot it records.
    */
-  async purge(volume: VolumeName, pattern: string, dryrun: boolean): Promise<PurgeResult> {
-    const parsed = parsePattern(pattern);
+  async purge(
+    volume: VolumeName,
+    pattern: RetentionPattern,
+    dryrun: boolean,
+  ): Promise<PurgeResult> {
     return this.ctx.locks.job(volume, 'purge', () =>
-      logged(this.ctx, 'purge', { volume, pattern, dryrun }, async () => {
+      logged(this.ctx, 'purge', { volume, pattern: pattern.text, dryrun }, async () => {
         // An unfinished restore's journal names its backup snapshot: keep them all until fixed.
         this.ctx.attention.check(volume);
         const names = await this.#readVolumeEntries(volume);
-        const explained = explainPurge(names, parsed, this.ctx.now(), {
+        const decisions = explainPurge(names, pattern, this.ctx.now(), {
           format: this.ctx.dtFormat,
         });
-        const decisions = explained.map((e) => ({
-          name: e.name,
-          action: e.decision,
-          reason: e.reason,
-        }));
-        const doomed = decisions.filter((d) => d.action === 'purge').map((d) => d.name);
+        const doomed = decisions.filter((d) => d.decision === 'purge').map((d) => d.name);
         if (dryrun) return { purged: doomed, decisions };
         // Parsed before they become paths again: a name that does not parse is a failure of its
         // own, not a reason to keep the others.
@@ -204,12 +208,6 @@ export class SnapshotService {
     // seconds-only DTFORMAT that can take up to a second, hence the generous bound.
     for (let attempt = 0; attempt < 2000; attempt++) {
       const name = SnapshotName.of(volume, this.ctx.now(), { format: this.ctx.dtFormat });
-      if (name.includes('/')) {
-        throw new PluginError(
-          'BAD_CONFIG',
-          `DTFORMAT ${this.ctx.dtFormat} produces "/" in snapshot names; fix BUTTERVOLUME_DTFORMAT`,
-        );
-      }
       if (!(await pathTaken(this.ctx.layout.snapshot(name)))) return name;
       await sleep(1);
     }
@@ -266,15 +264,14 @@ async function pathTaken(path: string): Promise<boolean> {
 /** Resolves a snapshot name or, for a volume name, that volume's latest snapshot. */
 export async function resolveSnapshot(
   snapshots: SnapshotService,
-  name: SnapshotName | VolumeName,
-  isVolume: boolean,
+  source: VolumeSource,
 ): Promise<SnapshotName> {
-  if (!isVolume) {
-    if (!(await snapshots.exists(name as SnapshotName))) throw new NoSuchSnapshotError(name);
-    return name as SnapshotName;
+  if (source.kind === 'snapshot') {
+    if (!(await snapshots.exists(source.name))) throw new NoSuchSnapshotError(source.name);
+    return source.name;
   }
-  const latest = await snapshots.latest(name as VolumeName);
+  const latest = await snapshots.latest(source.name);
   if (latest === undefined)
-    throw new NoSuchSnapshotError(name, 'the volume has no snapshot to restore');
+    throw new NoSuchSnapshotError(source.name, 'the volume has no snapshot to restore');
   return latest;
 }

@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import type { MarkerName, SnapshotName, VolumeName } from '@buttervolume/names';
+import { type VolumeName, type VolumeSource, volumeOf } from '@buttervolume/names';
 import {
   NoSuchSnapshotError,
   NoSuchVolumeError,
@@ -15,11 +15,6 @@ import { usersOf } from './in-use.js';
 import type { SnapshotService } from './snapshots.js';
 import type { VolumeList } from './volume-list.js';
 import type { VolumeStatusCache } from './volume-status.js';
-
-/** Where a new volume's data comes from. */
-export type VolumeSource =
-  | { kind: 'volume'; name: VolumeName }
-  | { kind: 'snapshot'; name: SnapshotName };
 
 export interface CreateVolumeOptions {
   /** false: `chattr +C` on the new, empty subvolume. */
@@ -243,11 +238,6 @@ export class VolumeService {
   }
 }
 
-function volumeOf(name: VolumeName | SnapshotName | MarkerName): string {
-  const at = name.indexOf('@');
-  return at < 0 ? name : name.slice(0, at);
-}
-
 function describeOptions(options: CreateVolumeOptions): Record<string, unknown> {
   return {
     copyOnWrite: options.copyOnWrite,
@@ -255,5 +245,3 @@ function describeOptions(options: CreateVolumeOptions): Record<string, unknown> 
     ...(options.from ? { from: options.from.name } : {}),
   };
 }
-
-export { volumeOf };
