@@ -2,5 +2,14 @@
 // dockerd with the plugin registered, busybox) and the figures they report.
 export { answers, type DaemonProcess, spawnDaemon } from './daemon-process.js';
 export { CLI_BIN, MANAGED_PLUGIN_BUILDER, requireBuiltCli } from './paths.js';
+export {
+  type CallFigures,
+  formatSoak,
+  type ProcessFigures,
+  runSoak,
+  type SoakOptions,
+  type SoakReport,
+  soakHostB,
+} from './soak.js';
 export { type Stack, type StackOptions, startStack } from './stack.js';
 export { median, timed } from './timing.js';
