@@ -401,6 +401,13 @@ async function runButtervolume(command: ReadmeCommand, argv: string[]): Promise<
   const args = snapshot === undefined ? argv.slice(1) : withSnapshot(argv, snapshot).slice(1);
   const env = onBackup1 ? backup1Env : stack.daemonEnv;
   const result = await exec(process.execPath, [CLI_BIN, ...args], env);
+  if (args[0] === 'check') {
+    // A monitoring check's exit code is its verdict (0 OK, 1 WARNING, 2 CRITICAL); 3 would
+    // mean it could not judge.
+    expect([0, 1, 2], result.stdout + result.stderr).toContain(result.exitCode);
+    expect(result.stdout).toMatch(/^BUTTERVOLUME (OK|WARNING|CRITICAL) - .* \| volumes=\d+ /);
+    return;
+  }
   await expectSuccess(command, ['buttervolume', ...args], result);
   await checkOutcome(argv, args, result);
 }
@@ -409,6 +416,9 @@ async function runButtervolume(command: ReadmeCommand, argv: string[]): Promise<
 async function checkOutcome(argv: string[], args: string[], result: Result): Promise<void> {
   const [sub, ...rest] = args;
   if (sub === 'snapshot') expect(result.stdout.trim()).toMatch(new RegExp(`^${rest[0]}@\\d{4}-`));
+  if (sub === 'status' && rest.length === 0) {
+    expect(result.stdout).toMatch(/^pgdata (OK|WARN|CRIT) /m);
+  }
   if (sub === 'send') {
     const snapshot = rest.at(-1) ?? '';
     expect(
@@ -504,6 +514,9 @@ async function runDocker(command: ReadmeCommand, argv: string[]): Promise<void> 
   if (args[0] === 'volume' && args[1] === 'inspect') {
     const status = JSON.parse(result.stdout) as Record<string, unknown>;
     expect(status).toMatchObject({ CopyOnWrite: false, QuotaBytes: 20 * 2 ** 30 });
+    // The health in short, through the real dockerd.
+    expect(status.Health).toMatch(/^(OK|WARN|CRIT)$/);
+    expect(typeof status.HealthReason).toBe('string');
   }
   if (args[0] === 'volume' && args[1] === 'create') {
     await stat(join(stack.volumesPath, args.at(-1) ?? ''));

@@ -9,7 +9,7 @@ import { formatTimestamp } from '@buttervolume/retention';
 import { createLoopBtrfs } from '@buttervolume/test-utils';
 import { execa } from 'execa';
 import { silentLogger, startDaemon } from '../src/index.js';
-import { configFor, overSocket } from '../test/integration/helpers.js';
+import { configFor, inParallel, overSocket } from '../test/integration/helpers.js';
 
 const COUNTS = [10, 1_000, 10_000];
 
@@ -26,18 +26,6 @@ async function time(fn: () => Promise<unknown>, runs: number): Promise<number> {
     samples.push(performance.now() - started);
   }
   return median(samples);
-}
-
-async function inParallel<T>(
-  items: T[],
-  width: number,
-  fn: (item: T) => Promise<unknown>,
-): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: width }, worker));
 }
 
 const ms = (value: number) => `${value.toFixed(2)} ms`;

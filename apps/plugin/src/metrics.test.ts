@@ -1,0 +1,93 @@
+import { assess, type VolumeFacts } from '@buttervolume/health';
+import { describe, expect, it } from 'vitest';
+import { DaemonMetrics } from './metrics.js';
+import { endpointLabel } from './routes/handlers.js';
+import type { HealthReport } from './services/health.js';
+
+const NOW = Date.UTC(2026, 10, 26, 12, 0, 0);
+
+function report(): HealthReport {
+  const facts: VolumeFacts = {
+    volume: 'pgdata',
+    snapshots: 3,
+    newestSnapshot: NOW - 600_000,
+    sends: [
+      {
+        host: 'backup1',
+        lastSuccess: { at: NOW - 600_000, bytes: 4096, incremental: true, durationMs: 50 },
+        lastFailure: { at: NOW - 7200_000, error: 'refused' },
+      },
+    ],
+    jobs: [],
+    schedulePaused: false,
+    attention: null,
+  };
+  return {
+    volumes: [
+      { facts, assessment: assess(facts, NOW), usageBytes: 16384, quotaBytes: 1 << 30 },
+      {
+        facts: { ...facts, volume: 'uploads', sends: [], newestSnapshot: null, snapshots: 0 },
+        assessment: { ...assess(facts, NOW), verdict: 'CRIT' },
+      },
+    ],
+    schedulePaused: false,
+    jobs: [],
+    at: new Date(NOW),
+  };
+}
+
+describe('DaemonMetrics', () => {
+  it('exposes per-volume facts computed at scrape time, and counts events', async () => {
+    const metrics = new DaemonMetrics();
+    metrics.attach({ report: async () => report(), transfers: () => 2 });
+    metrics.observeOperation('send', 'ok', 1500);
+    metrics.jobFinished('replicate', 'failure');
+    metrics.request('/VolumeDriver.Get', 1.2);
+    const { contentType, body } = await metrics.scrape();
+    expect(contentType).toContain('text/plain');
+    for (const line of [
+      'buttervolume_volumes 2',
+      'buttervolume_snapshots{volume="pgdata"} 3',
+      'buttervolume_snapshots{volume="uploads"} 0',
+      `buttervolume_newest_snapshot_timestamp_seconds{volume="pgdata"} ${(NOW - 600_000) / 1000}`,
+      'buttervolume_volume_health{volume="pgdata"} 0',
+      'buttervolume_volume_health{volume="uploads"} 2',
+      'buttervolume_quota_used_bytes{volume="pgdata"} 16384',
+      'buttervolume_quota_limit_bytes{volume="pgdata"} 1073741824',
+      'buttervolume_last_send_bytes{volume="pgdata",host="backup1"} 4096',
+      'buttervolume_last_send_incremental{volume="pgdata",host="backup1"} 1',
+      `buttervolume_last_send_failure_timestamp_seconds{volume="pgdata",host="backup1"} ${(NOW - 7200_000) / 1000}`,
+      'buttervolume_transfers_in_flight 2',
+      'buttervolume_operation_duration_seconds_count{operation="send",outcome="ok"} 1',
+      'buttervolume_scheduler_job_runs_total{action="replicate",outcome="failure"} 1',
+      'buttervolume_request_duration_seconds_count{endpoint="/VolumeDriver.Get"} 1',
+    ]) {
+      expect(body).toContain(`${line}\n`);
+    }
+    // no newest snapshot: no sample rather than a made-up 0
+    expect(body).not.toContain('buttervolume_newest_snapshot_timestamp_seconds{volume="uploads"}');
+  });
+
+  it('has empty per-volume metrics before it is attached', async () => {
+    const { body } = await new DaemonMetrics().scrape();
+    expect(body).toContain('# TYPE buttervolume_snapshots gauge');
+    expect(body).not.toContain('buttervolume_snapshots{');
+  });
+});
+
+describe('endpointLabel', () => {
+  it('keeps request labels to the API paths: anything else is "other"', () => {
+    expect(endpointLabel('/VolumeDriver.Get')).toBe('/VolumeDriver.Get');
+    expect(endpointLabel('/VolumeDriver.Snapshot.List/pgdata')).toBe('/VolumeDriver.Snapshot.List');
+    expect(endpointLabel('/Buttervolume.Status/x')).toBe('/Buttervolume.Status');
+    for (const path of [
+      '/',
+      '/nope',
+      '/VolumeDriver.Get/x',
+      `/${'a'.repeat(300)}`,
+      '/$(touch /tmp/p)',
+    ]) {
+      expect(endpointLabel(path)).toBe('other');
+    }
+  });
+});
