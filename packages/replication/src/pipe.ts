@@ -76,7 +76,9 @@ export function startPipeline(
     exits: children.map(exited),
     pids: children.map((child) => child.pid),
     kill: () => {
-      for (const child of children) {
+      // Downstream first: a consumer killed after its producer could read a clean EOF and
+      // exit 0 as if the (truncated) stream were whole.
+      for (const child of [...children].reverse()) {
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       }
     },
