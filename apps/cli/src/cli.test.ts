@@ -140,7 +140,8 @@ describe('exit codes', () => {
     [['schedule', 'replicate:-rf', '60', 'pgdata']],
     [['schedule', 'snapshot', '60', '..']],
     [['schedule', 'purge:60m:plop:3000m', '60', 'pgdata']],
-    [['schedule', 'purge:4h', '60', 'pgdata']],
+    [['schedule', 'purge:daily=0', '60', 'pgdata']],
+    [['schedule', 'purge:4h,daily=7', '60', 'pgdata']],
     [['schedule', 'purge:', '60', 'pgdata']],
     [['schedule', 'synchronize:h1,-rf', '60', 'pgdata']],
     [['schedule', 'replicate:$(touch /tmp/p)', '60', 'pgdata']],
@@ -151,7 +152,8 @@ describe('exit codes', () => {
     [['schedule', 'snapshot', '--', '-5', 'pgdata']],
     [['schedule', 'snapshot', '', 'pgdata']],
     [['purge', '60m:plop:3000m', 'pgdata']],
-    [['purge', '4h', 'pgdata']],
+    [['purge', 'monthly', 'pgdata']],
+    [['purge', 'daily=7,min=5m', 'pgdata']],
     [['purge', '', 'pgdata']],
     [['purge', "1h:1d'; rm -rf /", 'pgdata']],
     [['rm', `${SNAP}@-rf`]],
@@ -285,7 +287,7 @@ describe('commands', () => {
       'Paused the scheduled snapshot of pgdata\n',
     );
     expect(calls.map((call) => call.body)).toEqual([
-      { Name: 'pgdata', Action: 'purge:4h', Timer: 'delete' },
+      { Name: 'pgdata', Action: 'purge:4x', Timer: 'delete' },
       { Name: 'pgdata', Action: 'snapshot', Timer: 'pause' },
     ]);
   });
@@ -327,13 +329,13 @@ describe('commands', () => {
         },
         {
           Name: 'pgdata',
-          Action: 'purge:4h',
+          Action: 'purge:4x',
           Timer: '60',
           Active: 'False',
           LastRun: null,
           LastOutcome: null,
           NextRun: null,
-          Invalid: 'Invalid purge pattern "4h": at least two items are needed, e.g. 4h:1d',
+          Invalid: 'Invalid purge pattern "4x": unknown unit "x" (use m, h, d, w or y)',
           Line: 3,
         },
       ],
@@ -341,7 +343,7 @@ describe('commands', () => {
     expect((await cli(['scheduled'])).out.split('\n')).toEqual([
       "snapshot '30 2 * * *' uploads",
       'snapshot 60 pgdata',
-      'purge:4h 60 pgdata (invalid: Invalid purge pattern "4h": at least two items are needed, e.g. 4h:1d)',
+      'purge:4x 60 pgdata (invalid: Invalid purge pattern "4x": unknown unit "x" (use m, h, d, w or y))',
       '',
     ]);
     const table = (await cli(['scheduled'], { tty: true })).out.split('\n');
@@ -353,11 +355,11 @@ describe('commands', () => {
       expect.stringMatching(
         /^snapshot\s+60\s+pgdata\s+2026-11-24 21:00\s+error\s+2026-11-24 22:00$/,
       ),
-      expect.stringMatching(/^purge:4h\s+60\s+pgdata\s+\(invalid\)\s+-\s+-\s+never$/),
+      expect.stringMatching(/^purge:4x\s+60\s+pgdata\s+\(invalid\)\s+-\s+-\s+never$/),
     ]);
     expect(table).toContain('  snapshot 60 pgdata: pgdata: no such volume');
     expect(table).toContain(
-      '  schedule.csv line 3: Invalid purge pattern "4h": at least two items are needed, e.g. 4h:1d',
+      '  schedule.csv line 3: Invalid purge pattern "4x": unknown unit "x" (use m, h, d, w or y)',
     );
   });
 

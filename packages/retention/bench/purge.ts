@@ -5,6 +5,8 @@ import { formatTimestamp, planPurge } from '../src/index.js';
 const COUNT = 100_000;
 const RUNS = 20;
 const PATTERN = '1h:1d:1w:4w:1y';
+/** The calendar kind: every unit walks its buckets; yearly=all walks every snapshot. */
+const CALENDAR = 'hourly=24,daily=7,weekly=4,monthly=12,yearly=all,min=1h';
 const now = new Date(2026, 10, 24, 19, 13, 40, 123);
 
 interface Spec {
@@ -48,18 +50,18 @@ function shuffled<T>(items: readonly T[]): T[] {
   return out;
 }
 
-function measure(label: string, names: readonly string[]): void {
+function measure(label: string, names: readonly string[], policy = PATTERN): void {
   const times: number[] = [];
   let purged = 0;
   for (let run = 0; run < RUNS + 3; run++) {
     const start = performance.now();
-    purged = planPurge(names, PATTERN, now).purge.length;
+    purged = planPurge(names, policy, now).purge.length;
     // The first runs warm the JIT up; they are not counted.
     if (run >= 3) times.push(performance.now() - start);
   }
   times.sort((a, b) => a - b);
   const median = (times[RUNS / 2 - 1]! + times[RUNS / 2]!) / 2;
-  console.log(`${label}: ${names.length} names, ${purged} purged, pattern ${PATTERN}`);
+  console.log(`${label}: ${names.length} names, ${purged} purged, policy ${policy}`);
   console.log(
     `${label}: median ${median.toFixed(2)} ms, min ${times[0]!.toFixed(2)} ms over ${RUNS} runs`,
   );
@@ -68,3 +70,5 @@ function measure(label: string, names: readonly string[]): void {
 const list = specs();
 measure('oldest first', names(list));
 measure('shuffled', names(shuffled(list)));
+measure('calendar, oldest first', names(list), CALENDAR);
+measure('calendar, shuffled', names(shuffled(list)), CALENDAR);

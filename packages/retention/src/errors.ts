@@ -11,9 +11,28 @@ export class InvalidPatternError extends Error {
   ) {
     super(
       `Invalid purge pattern ${show(pattern)}: ${item === pattern ? '' : `item ${show(item)}: `}${reason}. ` +
-        `A pattern is two or more <n><unit> items joined by ":", unit m, h, d, w or y, e.g. 4h:1d:2w:2y`,
+        `A pattern is one or more <n><unit> items joined by ":", unit m, h, d, w or y, e.g. 4h:1d:2w:2y or 2h; ` +
+        `or use a calendar policy such as ${CALENDAR_EXAMPLE}`,
     );
     this.name = 'InvalidPatternError';
+  }
+}
+
+export const CALENDAR_EXAMPLE = 'hourly=24,daily=7,weekly=4,monthly=12,yearly=all,min=1d';
+
+/**
+ * A calendar policy we refuse. A subclass of InvalidPatternError, so every place that already
+ * answers a bad pattern with a usage error answers a bad policy the same way.
+ */
+export class InvalidPolicyError extends InvalidPatternError {
+  constructor(policy: string, term: string, reason: string) {
+    super(policy, term, reason);
+    this.message =
+      `Invalid calendar policy ${show(policy)}: ${term === policy ? '' : `term ${show(term)}: `}${reason}. ` +
+      'A calendar policy is <unit>=<count> terms joined by ",", units hourly, daily, weekly, ' +
+      'monthly, yearly (count a whole number from 1 to 100000, or all), plus optional ' +
+      `min=<n>min|h|d|w and weekstart=mon..sun, e.g. ${CALENDAR_EXAMPLE}`;
+    this.name = 'InvalidPolicyError';
   }
 }
 
@@ -40,6 +59,21 @@ export class InvalidDateError extends Error {
       `Cannot format ${Number.isNaN(date.getTime()) ? 'an invalid date' : date.toISOString()} as a snapshot timestamp: the year must be 1 to 9999`,
     );
     this.name = 'InvalidDateError';
+  }
+}
+
+/** A time zone name the platform does not know. */
+export class InvalidTimeZoneError extends Error {
+  readonly code = 'INVALID_TIME_ZONE';
+  constructor(
+    readonly timeZone: string,
+    options?: ErrorOptions,
+  ) {
+    super(
+      `Unknown time zone ${show(timeZone)}: use an IANA zone name such as Europe/Paris or UTC`,
+      options,
+    );
+    this.name = 'InvalidTimeZoneError';
   }
 }
 

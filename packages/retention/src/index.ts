@@ -1,6 +1,23 @@
 // @buttervolume/retention: which snapshots a purge pattern keeps, and why. Pure: no Node
 // built-ins, no dependencies, no clock (callers pass `now`), so a UI can preview a purge.
-export { InvalidDateError, InvalidPatternError, UnsupportedFormatError } from './errors.js';
+export {
+  CALENDAR_UNITS,
+  type CalendarPolicy,
+  type CalendarUnit,
+  isCalendarText,
+  MAX_CALENDAR_COUNT,
+  parseCalendarPolicy,
+  parsePolicy,
+  type RetentionPolicy,
+} from './calendar.js';
+export {
+  CALENDAR_EXAMPLE,
+  InvalidDateError,
+  InvalidPatternError,
+  InvalidPolicyError,
+  InvalidTimeZoneError,
+  UnsupportedFormatError,
+} from './errors.js';
 export {
   MAX_ITEM_MINUTES,
   MAX_PATTERN_ITEMS,

@@ -62,7 +62,6 @@ describe('parsePattern', () => {
     ['1h:', '', 'empty item'],
     [':1h', '', 'empty item'],
     ['1h::1d', '', 'empty item'],
-    ['1h', '1h', 'at least two items'],
     ['1h:1d ', '1d ', 'whitespace'],
     [' 1h:1d', ' 1h', 'whitespace'],
     ['1 h:1d', '1 h', 'whitespace'],

@@ -22,9 +22,11 @@ declare const patternBrand: unique symbol;
 
 /**
  * A checked pattern: items sorted ascending by minutes (duplicates kept, as 3.x keeps them:
- * `2h:2h` is valid). Only parsePattern makes one, so inner code never re-checks.
+ * `2h:2h` is valid). One item (`2h`) keeps what is not older than it, as 3.13 does. Only
+ * parsePattern makes one, so inner code never re-checks.
  */
 export interface RetentionPattern {
+  readonly kind: 'pattern';
   readonly text: string;
   readonly items: readonly RetentionItem[];
   readonly [patternBrand]: true;
@@ -32,7 +34,7 @@ export interface RetentionPattern {
 
 const ITEM_RE = /^([0-9]+)([mhdwy])$/;
 
-/** Parses `4h:1d:2w:2y`-style text; throws InvalidPatternError saying which item and why. */
+/** Parses `4h:1d:2w:2y`-style text (or `2h`); throws InvalidPatternError saying which item and why. */
 export function parsePattern(text: string): RetentionPattern {
   if (typeof text !== 'string') {
     throw new InvalidPatternError(String(text), String(text), 'the pattern must be text');
@@ -46,12 +48,9 @@ export function parsePattern(text: string): RetentionPattern {
     throw new InvalidPatternError(text, text, `more than ${MAX_PATTERN_ITEMS} items`);
   }
   const items = parts.map((part) => parseItem(text, part));
-  if (items.length < 2) {
-    throw new InvalidPatternError(text, text, 'at least two items are needed, e.g. 4h:1d');
-  }
   // Array.prototype.sort is stable: equal items keep the order they were written in.
   items.sort((a, b) => a.minutes - b.minutes);
-  return Object.freeze({ text, items: Object.freeze(items) }) as RetentionPattern;
+  return Object.freeze({ kind: 'pattern', text, items: Object.freeze(items) }) as RetentionPattern;
 }
 
 function parseItem(pattern: string, item: string): RetentionItem {
@@ -76,6 +75,8 @@ function whyNotAnItem(item: string): string {
   const last = item[item.length - 1]!;
   const body = item.slice(0, -1);
   if (/^[0-9]+$/.test(item)) return 'the unit is missing (use m, h, d, w or y)';
+  if (/^[a-z]+$/i.test(item))
+    return 'not a count followed by a unit (calendar terms are written unit=count, e.g. daily=7)';
   if (/^[0-9]+$/.test(body)) return `unknown unit "${last}" (use m, h, d, w or y)`;
   if (/^[0-9]*[.,][0-9]*$/.test(body)) return 'the count must be a whole number';
   return 'not a count followed by a unit';

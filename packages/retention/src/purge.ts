@@ -1,11 +1,24 @@
-import { InvalidDateError } from './errors.js';
-import { parsePattern, type RetentionItem, type RetentionPattern } from './pattern.js';
+import {
+  bucketLabel,
+  bucketOf,
+  CALENDAR_UNITS,
+  type CalendarPolicy,
+  parsePolicy,
+  type RetentionPolicy,
+} from './calendar.js';
+import { InvalidDateError, InvalidTimeZoneError } from './errors.js';
+import type { RetentionItem } from './pattern.js';
 import { compileNameFormat, splitName } from './snapshot-name.js';
-import { DEFAULT_TIMESTAMP_FORMAT, readWallClockMs, wallClockMs } from './timestamp.js';
+import { DEFAULT_TIMESTAMP_FORMAT, readWallClockMs, wallClockMsIn } from './timestamp.js';
 
 export interface PurgeOptions {
   /** strftime format of the timestamps in the names (3.x's DTFORMAT). */
   readonly format?: string;
+  /**
+   * IANA zone whose wall clock `now` is read in (names hold wall-clock times); the process's
+   * local zone when left out, as 3.x.
+   */
+  readonly timeZone?: string;
 }
 
 export interface PurgePlan {
@@ -20,14 +33,14 @@ export type PurgeDecision = 'keep' | 'purge';
 export interface PurgeExplanation {
   readonly name: string;
   readonly decision: PurgeDecision;
-  /** In words, e.g. "kept: oldest in its 1d window between 1d and 2w". */
+  /** In words, e.g. "kept: oldest in its 1d window between 1d and 2w", "kept: newest of 2026-W47 (weekly)". */
   readonly reason: string;
 }
 
 /** Which names a pattern purges at `now`. Names may belong to several volumes. */
 export function planPurge(
   names: readonly string[],
-  pattern: RetentionPattern | string,
+  pattern: RetentionPolicy | string,
   now: Date,
   options: PurgeOptions = {},
 ): PurgePlan {
@@ -44,7 +57,7 @@ export function planPurge(
 /** Same decisions as planPurge, with the reason for each name, in input order. */
 export function explainPurge(
   names: readonly string[],
-  pattern: RetentionPattern | string,
+  pattern: RetentionPolicy | string,
   now: Date,
   options: PurgeOptions = {},
 ): PurgeExplanation[] {
@@ -74,13 +87,24 @@ const SAME_WINDOW = 8;
 const SUPERSEDED_MARKER = 9;
 /** A repeated name: decided once, reported once, at its first occurrence. */
 const DUPLICATE = 10;
+/** Calendar policy: younger than its min=. */
+const CAL_YOUNG = 11;
+/** Calendar policy: the newest of a bucket within the counts (unit in `segment`). */
+const CAL_KEPT = 12;
+/** Calendar policy: a newer snapshot (`opener`) is kept for the bucket (unit in `segment`). */
+const CAL_NOT_NEWEST = 13;
+/** Calendar policy: in no bucket within the counts. */
+const CAL_OUTSIDE = 14;
 
 interface Decisions {
-  /** Pattern items, largest first, as 3.x walks them. */
+  /** Pattern items, largest first, as 3.x walks them; empty for a calendar policy. */
   readonly items: readonly RetentionItem[];
+  readonly calendar: CalendarPolicy | undefined;
+  /** Every name's wall-clock time (NaN when it has none). */
+  readonly wall: Float64Array;
   readonly purge: Uint8Array;
   readonly reason: Uint8Array;
-  /** For WINDOW and SAME_WINDOW: the segment (index into items of its upper bound). */
+  /** For WINDOW and SAME_WINDOW: the segment (index into items of its upper bound); CAL_*: the unit. */
   readonly segment: Int32Array;
   /** For SAME_WINDOW: the snapshot that opened the window. */
   readonly opener: Int32Array;
@@ -108,16 +132,20 @@ interface Sorted {
 
 function decide(
   names: readonly string[],
-  pattern: RetentionPattern | string,
+  pattern: RetentionPolicy | string,
   now: Date,
   options: PurgeOptions,
 ): Decisions {
   const compiled = compileNameFormat(options.format ?? DEFAULT_TIMESTAMP_FORMAT);
-  const checked = typeof pattern === 'string' ? parsePattern(pattern) : pattern;
+  const checked = typeof pattern === 'string' ? parsePolicy(pattern) : pattern;
   if (Number.isNaN(now.getTime())) throw new InvalidDateError(now);
+  const nowWall = nowInZone(now, options.timeZone);
   const n = names.length;
+  const wall = new Float64Array(n);
   const d: Decisions = {
-    items: [...checked.items].reverse(),
+    items: checked.kind === 'pattern' ? [...checked.items].reverse() : [],
+    calendar: checked.kind === 'calendar' ? checked : undefined,
+    wall,
     purge: new Uint8Array(n),
     reason: new Uint8Array(n),
     segment: new Int32Array(n),
@@ -125,7 +153,6 @@ function decide(
     hostAt: new Int32Array(n),
     parents: new Map(),
   };
-  const wall = new Float64Array(n);
   // Per name: 2 × its group's number for a snapshot, 2 × it + 1 for a marker, -1 for neither.
   const member = new Int32Array(n);
   const groups: Group[] = [];
@@ -138,6 +165,7 @@ function decide(
     const parts = splitName(name);
     const ms = parts ? readWallClockMs(compiled, name, parts.at1 + 1, parts.at2) : Number.NaN;
     if (!parts || Number.isNaN(ms)) {
+      wall[i] = Number.NaN;
       unparsed ??= new Set();
       d.reason[i] = unparsed.has(name) ? DUPLICATE : NO_TIMESTAMP;
       unparsed.add(name);
@@ -188,12 +216,12 @@ function decide(
     if (l >= 0) lists[l]![filled[l]!++] = i;
   }
 
-  const nowWall = wallClockMs(now);
   for (let g = 0; g < groups.length; g++) {
     const markers = oldestFirst(d, names, wall, lists[2 * g + 1]!);
     const newest = decideMarkers(d, names, markers);
     const snapshots = oldestFirst(d, names, wall, lists[2 * g]!);
-    decideSnapshots(d, snapshots, nowWall);
+    if (d.calendar) decideCalendar(d, d.calendar, snapshots, nowWall);
+    else decideSnapshots(d, snapshots, nowWall);
     // The snapshot a newest marker records has the marker's volume and time: find it by time.
     for (const i of newest) {
       const parent = names[i]!.slice(0, d.hostAt[i]! - 1);
@@ -206,6 +234,14 @@ function decide(
     }
   }
   return d;
+}
+
+function nowInZone(now: Date, timeZone: string | undefined): number {
+  try {
+    return wallClockMsIn(now, timeZone);
+  } catch (error) {
+    throw new InvalidTimeZoneError(String(timeZone), { cause: error });
+  }
 }
 
 /** Where `name`, of time `time`, is in `sorted`, or -1. */
@@ -431,6 +467,16 @@ function decideSnapshots(d: Decisions, snapshots: Sorted, nowWall: number): void
     seconds[k] = sec;
     if (sec < minSec) d.reason[indexes[k]!] = diff < 0 ? FUTURE : YOUNG;
   }
+  // One item (3.13): keep what is not older than it, purge the rest.
+  if (items.length === 1) {
+    for (let k = 0; k < m; k++) {
+      const i = indexes[k]!;
+      if (seconds[k]! > maxSec) {
+        d.purge[i] = 1;
+        d.reason[i] = TOO_OLD;
+      } else if (d.reason[i] === UNDECIDED) d.reason[i] = YOUNG;
+    }
+  }
   for (let s = 0; s + 1 < items.length; s++) {
     const hiSec = items[s]!.minutes * 60;
     const loSec = items[s + 1]!.minutes * 60;
@@ -465,6 +511,75 @@ function decideSnapshots(d: Decisions, snapshots: Sorted, nowWall: number): void
   }
 }
 
+const DAY_MS = 86_400_000;
+
+/**
+ * A calendar policy on one volume's snapshots, oldest first. For each unit with a count, walk
+ * newest first: the first snapshot met in a bucket within the last `count` buckets (the
+ * current one included) is its keeper. Kept by any unit means kept; younger than min= is kept.
+ * Buckets are read from wall-clock times (names hold local wall-clock time), so an hour or a
+ * day is the one on the clock, across DST changes too.
+ */
+function decideCalendar(
+  d: Decisions,
+  policy: CalendarPolicy,
+  snapshots: Sorted,
+  nowWall: number,
+): void {
+  const { indexes, wall } = snapshots;
+  const m = snapshots.length;
+  // Future snapshots sort last: the walk starts below them.
+  let top = m;
+  while (top > 0 && wall[top - 1]! > nowWall) {
+    top--;
+    d.reason[indexes[top]!] = FUTURE;
+  }
+  for (let k = top - 1; k >= 0 && nowWall - wall[k]! < policy.minAgeMs; k--) {
+    d.reason[indexes[k]!] = CAL_YOUNG;
+  }
+  const ws = policy.weekStart;
+  for (let unit = 0; unit < CALENDAR_UNITS.length; unit++) {
+    const count = policy.counts[unit]!;
+    if (count === 0) continue;
+    const current = bucketOf(unit, nowWall, ws);
+    let last = Number.NaN;
+    let keeper = -1;
+    let lastDay = Number.NaN;
+    let bucket = 0;
+    for (let k = top - 1; k >= 0; k--) {
+      const w = wall[k]!;
+      // Months and years cost a civil-date conversion: reuse it within a day.
+      const day = Math.floor(w / DAY_MS);
+      if (unit < 3 || day !== lastDay) bucket = bucketOf(unit, w, ws);
+      lastDay = day;
+      // Sorted by time, so buckets only decrease from here on.
+      if (current - bucket >= count) break;
+      const i = indexes[k]!;
+      const reason = d.reason[i];
+      if (bucket === last) {
+        if (reason === UNDECIDED) {
+          d.reason[i] = CAL_NOT_NEWEST;
+          d.segment[i] = unit;
+          d.opener[i] = keeper;
+        }
+        continue;
+      }
+      last = bucket;
+      keeper = i;
+      if (reason === UNDECIDED || reason === CAL_NOT_NEWEST) {
+        d.reason[i] = CAL_KEPT;
+        d.segment[i] = unit;
+      }
+    }
+  }
+  for (let k = 0; k < top; k++) {
+    const i = indexes[k]!;
+    const reason = d.reason[i];
+    if (reason === UNDECIDED) d.reason[i] = CAL_OUTSIDE;
+    if (reason === UNDECIDED || reason === CAL_NOT_NEWEST) d.purge[i] = 1;
+  }
+}
+
 function describe(d: Decisions, names: readonly string[], i: number): string {
   const items = d.items;
   const s = d.segment[i]!;
@@ -495,9 +610,23 @@ function describe(d: Decisions, names: readonly string[], i: number): string {
     }
     case SUPERSEDED_MARKER:
       return `purged: superseded send marker for ${host(d, names, i)}`;
+    case CAL_YOUNG:
+      return `kept: younger than ${d.calendar!.minAgeText}`;
+    case CAL_KEPT:
+      return `kept: newest of ${label(d, s, d.wall[i]!)} (${CALENDAR_UNITS[s]})`;
+    case CAL_NOT_NEWEST: {
+      const keeper = d.opener[i]!;
+      return `purged: ${names[keeper]} is the newest of ${label(d, s, d.wall[i]!)} (${CALENDAR_UNITS[s]})`;
+    }
+    case CAL_OUTSIDE:
+      return `purged: in no period that ${d.calendar!.text} keeps`;
     default:
       throw new Error(`retention: no reason recorded for ${JSON.stringify(names[i])}`);
   }
+}
+
+function label(d: Decisions, unit: number, wall: number): string {
+  return bucketLabel(unit, wall, d.calendar!.weekStart);
 }
 
 function host(d: Decisions, names: readonly string[], i: number): string {

@@ -304,6 +304,40 @@ export function wallClockMs(date: Date): number {
   );
 }
 
+const zoneFormats = new Map<string, Intl.DateTimeFormat>();
+
+/**
+ * `date`'s wall clock in the IANA zone `timeZone` (the process's local zone when undefined), in
+ * the units of readWallClockMs. Throws RangeError for an unknown zone.
+ */
+export function wallClockMsIn(date: Date, timeZone: string | undefined): number {
+  if (timeZone === undefined) return wallClockMs(date);
+  let format = zoneFormats.get(timeZone);
+  if (format === undefined) {
+    format = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+    });
+    if (zoneFormats.size > 16) zoneFormats.clear();
+    zoneFormats.set(timeZone, format);
+  }
+  const part: Record<string, number> = {};
+  for (const { type, value } of format.formatToParts(date)) part[type] = Number(value);
+  return (
+    daysFromCivil(part.year!, part.month!, part.day!) * 86_400_000 +
+    part.hour! * 3_600_000 +
+    part.minute! * 60_000 +
+    part.second! * 1000 +
+    date.getUTCMilliseconds()
+  );
+}
+
 /** The ASCII digit at `pos`, or -1e6 for any other character. */
 function digitAt(text: string, pos: number): number {
   const digit = text.charCodeAt(pos) - 48;
@@ -328,7 +362,7 @@ function daysInMonth(year: number, month: number): number {
 
 // Days since 1970-01-01 in the proleptic Gregorian calendar (H. Hinnant's days_from_civil):
 // exact for every year, unlike Date.UTC which maps years 0-99 to 1900-1999.
-function daysFromCivil(year: number, month: number, day: number): number {
+export function daysFromCivil(year: number, month: number, day: number): number {
   const y = month <= 2 ? year - 1 : year;
   const era = Math.floor(y / 400);
   const yoe = y - era * 400;

@@ -49,15 +49,13 @@ describe('scheduled output', () => {
     expect(
       scheduleLine({
         Name: 'pgdata',
-        Action: 'purge:4h',
+        Action: 'purge:4x',
         Timer: '60',
         Active: 'False',
-        Invalid: 'Invalid purge pattern "4h": at least two items are needed',
+        Invalid: 'Invalid purge pattern "4x": unknown unit "x"',
         Line: 3,
       }),
-    ).toBe(
-      'purge:4h 60 pgdata (invalid: Invalid purge pattern "4h": at least two items are needed)',
-    );
+    ).toBe('purge:4x 60 pgdata (invalid: Invalid purge pattern "4x": unknown unit "x")');
     expect(
       scheduleLine({
         Name: '',
@@ -121,7 +119,7 @@ describe('scheduled output', () => {
       },
       {
         Name: 'old',
-        Action: 'purge:4h',
+        Action: 'purge:4x',
         Timer: '60',
         Active: 'False',
         Invalid: 'Invalid purge pattern "4h"',
@@ -132,7 +130,7 @@ describe('scheduled output', () => {
     expect(table[1]).toMatch(/^snapshot\s+60\s+pgdata\s+2026-01-02 02:04\s+ok\s+2026-01-02 03:04$/);
     expect(table[2]).toMatch(/^purge:1h:1d\s+'30 2 \* \* \*'\s+web\s+\(paused\)\s+-\s+error\s+-$/);
     expect(table[3]).toMatch(/^replicate:backup-1\s+1440\s+db\s+-\s+error\s+-$/);
-    expect(table[4]).toMatch(/^purge:4h\s+60\s+old\s+\(invalid\)\s+-\s+-\s+never$/);
+    expect(table[4]).toMatch(/^purge:4x\s+60\s+old\s+\(invalid\)\s+-\s+-\s+never$/);
     expect(table.slice(5)).toEqual([
       '',
       'Last errors:',
