@@ -278,9 +278,9 @@ describe('commands', () => {
   it('schedule: removing, pausing or resuming a row compares text, as the daemon does', async () => {
     answers['/VolumeDriver.Schedule'] = { Err: '' };
     // A row 3.x let in with a pattern we refuse can still be removed.
-    expect(await cli(['schedule', 'purge:4h', 'delete', 'pgdata'])).toEqual({
+    expect(await cli(['schedule', 'purge:4x', 'delete', 'pgdata'])).toEqual({
       code: 0,
-      out: 'Removed the scheduled purge:4h of pgdata\n',
+      out: 'Removed the scheduled purge:4x of pgdata\n',
       err: '',
     });
     expect((await cli(['schedule', 'snapshot', 'pause', 'pgdata'])).out).toBe(

@@ -27,6 +27,8 @@ describe('parseJob', () => {
       'replicate:10.0.0.2',
       'purge:4h:1w:1y',
       'synchronize:h1,h2',
+      'purge:2h',
+      'purge:daily=7,weekly=4,monthly=12,min=1d',
     ]) {
       const job = parseJob(row('foovolume', action));
       expect(job.actionText).toBe(action);
@@ -76,7 +78,10 @@ describe('parseJob', () => {
     'replicate:h1,h2',
     'purge:',
     'purge:60m:plop:3000m',
-    'purge:4h',
+    'purge:4x',
+    'purge:daily=0',
+    'purge:4h,daily=7',
+    'purge:monthly',
     'synchronize:',
     'synchronize:h1,,h2',
     'synchronize:h1,-oProxyCommand=x',

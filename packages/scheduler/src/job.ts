@@ -1,5 +1,5 @@
 import { HostName, InvalidNameError, VolumeName } from '@buttervolume/names';
-import { parsePattern, type RetentionPattern } from '@buttervolume/retention';
+import { parsePolicy, type RetentionPolicy } from '@buttervolume/retention';
 import { Cron } from 'croner';
 import { InvalidJobError } from './errors.js';
 
@@ -7,7 +7,7 @@ import { InvalidJobError } from './errors.js';
 export type JobAction =
   | { readonly kind: 'snapshot' }
   | { readonly kind: 'replicate'; readonly host: HostName }
-  | { readonly kind: 'purge'; readonly pattern: RetentionPattern }
+  | { readonly kind: 'purge'; readonly pattern: RetentionPolicy }
   | { readonly kind: 'synchronize'; readonly hosts: readonly HostName[] };
 
 /** When a job runs: every N minutes (3.x), or at the times of a 5-field cron expression (ours). */
@@ -87,9 +87,9 @@ function actionOf(raw: string, kind: string, argument: string | undefined): JobA
     case 'replicate':
       return { kind, host: parseHost(raw, required(raw, argument, 'replicate:<host>')) };
     case 'purge': {
-      const text = required(raw, argument, 'purge:<pattern>, e.g. purge:4h:1d:2w:2y');
+      const text = required(raw, argument, 'purge:<pattern> or purge:<calendar policy>, e.g. purge:4h:1d:2w:2y or purge:daily=7,weekly=4');
       try {
-        return { kind, pattern: parsePattern(text) };
+        return { kind, pattern: parsePolicy(text) };
       } catch (error) {
         throw new InvalidJobError('Action', raw, reasonOf(error), { cause: error });
       }

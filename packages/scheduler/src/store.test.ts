@@ -42,6 +42,9 @@ describe('ScheduleStore.read', () => {
         'foovolume,"synchronize:h1,h2",60,True',
         'barvolume,synchronize:h1,h2,60,True',
         'oldvolume,snapshot,30',
+        'calvolume,"purge:daily=7,weekly=4",60,True',
+        'calvolume,purge:hourly=24,min=1d,60,True',
+        'calvolume,purge:2h,60',
         '',
       ].join('\r\n'),
     );
@@ -54,6 +57,9 @@ describe('ScheduleStore.read', () => {
       ['foovolume', 'synchronize:h1,h2', { kind: 'interval', minutes: 60 }, true],
       ['barvolume', 'synchronize:h1,h2', { kind: 'interval', minutes: 60 }, true],
       ['oldvolume', 'snapshot', { kind: 'interval', minutes: 30 }, true],
+      ['calvolume', 'purge:daily=7,weekly=4', { kind: 'interval', minutes: 60 }, true],
+      ['calvolume', 'purge:hourly=24,min=1d', { kind: 'interval', minutes: 60 }, true],
+      ['calvolume', 'purge:2h', { kind: 'interval', minutes: 60 }, true],
     ]);
   });
 

@@ -222,12 +222,15 @@ function parseRow(record: CsvRecord): Omit<Row, 'record'> {
 /**
  * The fields of a row as a job. A synchronize action holds commas; Python's writer quotes it,
  * but a hand-written `vol,synchronize:h1,h2,60,True` is the form COMPAT shows, so an unquoted
- * one is read back by taking Timer and Active from the right.
+ * one is read back by taking Timer and Active from the right. A calendar purge policy
+ * (`purge:daily=7,weekly=4`, recognised by its `=`, which no 3.x pattern has) is read the same way.
  */
 function rawJobOf(fields: readonly string[]): RawJob | undefined {
   const [name, action] = fields;
   const n = fields.length;
-  if (action?.startsWith('synchronize:') && n >= 4) {
+  const commas =
+    action?.startsWith('synchronize:') || (action?.startsWith('purge:') && action.includes('='));
+  if (commas && n >= 4) {
     const hasActive = n > 4 || isActiveText(fields[3]!);
     const end = hasActive ? n - 2 : n - 1;
     const raw = {

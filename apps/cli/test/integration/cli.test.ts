@@ -144,10 +144,10 @@ describe('buttervolume against a real daemon', () => {
     await createVolume('pattern-vol');
     await fx.cli(['snapshot', 'pattern-vol']);
     const before = await fx.listing();
-    for (const pattern of ['60m:plop:3000m', '4h', '1h:1d;rm', "1h:1d'"]) {
+    for (const pattern of ['60m:plop:3000m', '4x', 'daily=0', '4h,daily=7', '1h:1d;rm', "1h:1d'"]) {
       const result = await fx.cli(['purge', pattern, 'pattern-vol']);
       expect(result.exitCode, pattern).toBe(2);
-      expect(result.stderr).toMatch(/^Error: Invalid purge pattern/);
+      expect(result.stderr).toMatch(/^Error: Invalid (purge pattern|calendar policy)/);
     }
     expect(await fx.listing()).toEqual(before);
   });
@@ -230,7 +230,8 @@ describe('buttervolume against a real daemon', () => {
   it.each([
     [['schedule', 'explode', '60', 'bad-sched']],
     [['schedule', 'purge:60m:plop:3000m', '60', 'bad-sched']],
-    [['schedule', 'purge:4h', '60', 'bad-sched']],
+    [['schedule', 'purge:4x', '60', 'bad-sched']],
+    [['schedule', 'purge:monthly=0', '60', 'bad-sched']],
     [['schedule', 'replicate:-oProxyCommand=x', '60', 'bad-sched']],
     [['schedule', `synchronize:h1,$(touch ${PWNED})`, '60', 'bad-sched']],
     [['schedule', 'snapshot', '61 * * * *', 'bad-sched']],
@@ -250,20 +251,20 @@ describe('buttervolume against a real daemon', () => {
   it('scheduled shows an invalid schedule.csv row with its reason; schedule … delete removes it', async () => {
     const schedulePath = fx.env.BUTTERVOLUME_SCHEDULE ?? '';
     const before = await readFile(schedulePath, 'utf8').catch(() => '');
-    // Rows 3.x would have accepted: a one-item pattern, and a line that is not a row at all.
-    await writeFile(schedulePath, `${before}bad-row,purge:4h,60,True\ngarbage\n`);
+    // A row with an unknown unit, and a line that is not a row at all.
+    await writeFile(schedulePath, `${before}bad-row,purge:4x,60,True\ngarbage\n`);
     const listed = (await fx.cli(['scheduled'])).stdout.split('\n');
     expect(listed).toContainEqual(
-      expect.stringMatching(/^purge:4h 60 bad-row \(invalid: .*Invalid purge pattern "4h"/),
+      expect.stringMatching(/^purge:4x 60 bad-row \(invalid: .*Invalid purge pattern "4x"/),
     );
     expect(listed).toContainEqual(
       expect.stringMatching(/^schedule\.csv line \d+ \(invalid\): .*garbage/),
     );
     expect(listed.filter((line) => line.trim() === '(paused)')).toEqual([]);
-    const removed = await fx.cli(['schedule', 'purge:4h', 'delete', 'bad-row']);
+    const removed = await fx.cli(['schedule', 'purge:4x', 'delete', 'bad-row']);
     expect(removed).toMatchObject({
       exitCode: 0,
-      stdout: 'Removed the scheduled purge:4h of bad-row',
+      stdout: 'Removed the scheduled purge:4x of bad-row',
     });
     expect((await fx.cli(['scheduled'])).stdout).not.toContain('bad-row');
     await writeFile(schedulePath, before);

@@ -1,5 +1,5 @@
 import { parseRequest, requestSchemas, volumeParamSchema } from '@buttervolume/api';
-import { parsePattern } from '@buttervolume/retention';
+import { parsePolicy } from '@buttervolume/retention';
 import type { AppDeps } from '../deps.js';
 import { asRequestError, readRequest } from '../validation.js';
 import type { Handlers } from './handlers.js';
@@ -55,7 +55,7 @@ export function snapshotHandlers(deps: AppDeps) {
     snapshotsPurge: async (c) => {
       const { Name, Pattern, Dryrun } = await readRequest(c, schemas.snapshotsPurge);
       // Retention's own refusal ("Invalid purge pattern …") is the Err, as in 3.x.
-      const result = await snapshots.purge(Name, parsePattern(Pattern), Dryrun);
+      const result = await snapshots.purge(Name, parsePolicy(Pattern), Dryrun);
       return c.json({
         Err: '',
         Purged: result.purged,

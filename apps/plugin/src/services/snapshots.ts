@@ -11,7 +11,7 @@ import {
   explainPurge,
   type PurgeExplanation,
   parseSnapshotName,
-  type RetentionPattern,
+  type RetentionPolicy,
 } from '@buttervolume/retention';
 import { NoSuchSnapshotError, NoSuchVolumeError, PluginError } from '../errors.js';
 import { logged } from '../log.js';
@@ -150,12 +150,12 @@ export class SnapshotService {
   }
 
   /**
-   * Applies a retention pattern to one volume's snapshots. Send markers go through the same
+   * Applies a retention pattern or calendar policy to one volume's snapshots. Send markers go through the same
    * plan: retention keeps the newest marker per host and the snapshot it records.
    */
   async purge(
     volume: VolumeName,
-    pattern: RetentionPattern,
+    pattern: RetentionPolicy,
     dryrun: boolean,
   ): Promise<PurgeResult> {
     return this.ctx.locks.job(volume, 'purge', () =>

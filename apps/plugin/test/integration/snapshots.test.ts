@@ -275,6 +275,10 @@ describe('purge through the API (COMPAT’s numbers)', () => {
   it.each([
     ['2h:4h:8h:16h', 15],
     ['60m:120m:300m:240m:180m', 18],
+    // 3.13's single item: ages 0h..19h, so 2h keeps ages 0, 1 and 2.
+    ['2h', 17],
+    // Newest of each of the last 6 wall-clock hours (now is 19:13): 19h … 14h.
+    ['hourly=6', 14],
   ])('%s purges %i', async (pattern, purged) => {
     const { call } = await inProcess(fx.config, { now: () => now });
     const volume = `p${purged}x${pattern.length}`;
@@ -346,12 +350,36 @@ describe('purge through the API (COMPAT’s numbers)', () => {
     }
   });
 
+  it('a calendar dry run names the bucket that keeps each snapshot', async () => {
+    const { call } = await inProcess(fx.config, { now: () => now });
+    await twentySnapshots('calendar1');
+    const dry = await call('/VolumeDriver.Snapshots.Purge', {
+      Name: 'calendar1',
+      Pattern: 'hourly=3,daily=1',
+      Dryrun: true,
+    });
+    expect(dry.json.Err).toBe('');
+    const kept = (dry.json.Decisions as { Action: string; Reason: string }[]).filter(
+      (d) => d.Action === 'keep',
+    );
+    expect(kept.map((d) => d.Reason).sort()).toEqual(
+      [17, 18, 19].map((h) => `kept: newest of 2026-11-24 ${h}h (hourly)`),
+    );
+    expect(
+      (await readdir(fx.snapshotsPath)).filter((n) => n.startsWith('calendar1@')),
+    ).toHaveLength(20);
+  });
+
   it('an invalid pattern is "Invalid purge pattern…" and deletes nothing', async () => {
     const { call } = await inProcess(fx.config, { now: () => now });
     const before = await fx.listing();
-    for (const Pattern of ['60m:plop:3000m', '', '2h', 'x'.repeat(500)]) {
+    for (const Pattern of ['60m:plop:3000m', '', '2x', 'x'.repeat(500)]) {
       const res = await call('/VolumeDriver.Snapshots.Purge', { Name: 'purge1', Pattern });
       expect(res.json.Err).toMatch(/^Invalid purge pattern/);
+    }
+    for (const Pattern of ['daily=0', '4h,daily=7', 'monthly=1,min=5m', 'daily=7,daily=7']) {
+      const res = await call('/VolumeDriver.Snapshots.Purge', { Name: 'purge1', Pattern });
+      expect(res.json.Err).toMatch(/^Invalid calendar policy/);
     }
     expect(
       (await call('/VolumeDriver.Snapshots.Purge', { Name: 'purge1', Pattern: 4 })).json.Err,
