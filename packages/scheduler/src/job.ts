@@ -87,7 +87,11 @@ function actionOf(raw: string, kind: string, argument: string | undefined): JobA
     case 'replicate':
       return { kind, host: parseHost(raw, required(raw, argument, 'replicate:<host>')) };
     case 'purge': {
-      const text = required(raw, argument, 'purge:<pattern> or purge:<calendar policy>, e.g. purge:4h:1d:2w:2y or purge:daily=7,weekly=4');
+      const text = required(
+        raw,
+        argument,
+        'purge:<pattern> or purge:<calendar policy>, e.g. purge:4h:1d:2w:2y or purge:daily=7,weekly=4',
+      );
       try {
         return { kind, pattern: parsePolicy(text) };
       } catch (error) {

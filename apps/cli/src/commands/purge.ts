@@ -38,7 +38,10 @@ export class PurgeCommand extends DaemonCommand {
     examples: [
       ['See what a pattern would delete', '$0 purge --dryrun 4h:1d:2w:2y pgdata'],
       ['Purge', '$0 purge 4h:1d:2w:2y pgdata'],
-      ['Keep one a day for a week and one a month for a year', '$0 purge daily=7,monthly=12 pgdata'],
+      [
+        'Keep one a day for a week and one a month for a year',
+        '$0 purge daily=7,monthly=12 pgdata',
+      ],
     ],
   });
 
