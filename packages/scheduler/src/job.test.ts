@@ -39,7 +39,9 @@ describe('parseJob', () => {
     expect(sync.action).toEqual({ kind: 'synchronize', hosts: ['h1', 'h2'] });
     const purge = parseJob(row('v1', 'purge:1d:4h'));
     expect(
-      purge.action.kind === 'purge' && purge.action.pattern.items.map((i) => i.minutes),
+      purge.action.kind === 'purge' &&
+        purge.action.pattern.kind === 'pattern' &&
+        purge.action.pattern.items.map((i) => i.minutes),
     ).toEqual([240, 1440]);
   });
 
