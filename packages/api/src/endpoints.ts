@@ -78,6 +78,8 @@ export interface CreateOpts {
   size?: string;
   /** An existing volume or snapshot: the new volume is a writable snapshot of it. Our addition. */
   from?: string;
+  /** zstd, lzo, zlib, true (zstd) or false (default), any case: btrfs compression (3.13). */
+  compression?: string;
   [opt: string]: string | undefined;
 }
 
@@ -119,6 +121,8 @@ export interface VolumeStatus {
   /** ISO 8601. */
   CreatedAt: string;
   CopyOnWrite: boolean;
+  /** The btrfs compression property (`zstd`, `lzo`, `zlib`…); absent when none. */
+  Compression?: string;
   QuotaBytes?: number;
   UsageBytes?: number;
   Snapshots: number;

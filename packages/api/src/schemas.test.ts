@@ -265,7 +265,27 @@ describe('parseCreateOpts', () => {
       copyOnWrite: true,
       sizeBytes: undefined,
       from: undefined,
+      compression: undefined,
     });
+  });
+
+  it('reads compression as 3.13: an algorithm, true (zstd) or false, any case', () => {
+    const read = (compression: string) => parseCreateOpts({ compression }).compression;
+    expect(['zstd', 'ZSTD', 'lzo', 'zlib', 'true', 'True', 'false', 'FALSE'].map(read)).toEqual([
+      'zstd',
+      'zstd',
+      'lzo',
+      'zlib',
+      'zstd',
+      'zstd',
+      undefined,
+      undefined,
+    ]);
+    for (const bad of ['gzip', '', 'zstd:3', '1', 'no']) {
+      expect(() => read(bad)).toThrow(
+        /^Opts\.compression: expected one of zstd, lzo, zlib, true, false/,
+      );
+    }
   });
 
   it('reads copyonwrite, size and from', () => {
@@ -273,11 +293,13 @@ describe('parseCreateOpts', () => {
       copyOnWrite: false,
       sizeBytes: 10 * 2 ** 30,
       from: undefined,
+      compression: undefined,
     });
     expect(parseCreateOpts({ copyonwrite: 'true', size: '2P', from: SNAP })).toEqual({
       copyOnWrite: true,
       sizeBytes: 2 * 2 ** 50,
       from: { kind: 'snapshot', name: SNAP },
+      compression: undefined,
     });
   });
 

@@ -302,7 +302,10 @@ export function parseJsonBody(text: string): unknown {
 
 // ---- Create options -----------------------------------------------------------------------
 
-export const CREATE_OPTS = ['copyonwrite', 'size', 'from'] as const;
+export const CREATE_OPTS = ['copyonwrite', 'size', 'from', 'compression'] as const;
+
+/** `-o compression=` values: an algorithm, or true (zstd) / false (none), in any case. */
+const COMPRESSION_VALUES = ['zstd', 'lzo', 'zlib', 'true', 'false'] as const;
 
 export interface CreateOptions {
   /** false: `chattr +C` on the new subvolume (no copy-on-write, no checksums). */
@@ -311,6 +314,8 @@ export interface CreateOptions {
   sizeBytes: number | undefined;
   /** Make the new volume a writable snapshot of this volume or snapshot. */
   from: VolumeSource | undefined;
+  /** btrfs compression for new writes (the `compression` property); undefined: none. */
+  compression: 'zstd' | 'lzo' | 'zlib' | undefined;
 }
 
 const SIZE_UNITS: Record<string, number> = {
@@ -368,7 +373,22 @@ export function parseCreateOpts(
     copyOnWrite: cow === 'true',
     sizeBytes: options.size === undefined ? undefined : parseSize(options.size),
     from,
+    compression: parseCompression(options.compression),
   };
+}
+
+/** 3.13's `-o compression=`: `true` is zstd, `false` (the default) is none. */
+function parseCompression(raw: string | undefined): CreateOptions['compression'] {
+  if (raw === undefined) return undefined;
+  const value = raw.toLowerCase();
+  if (!(COMPRESSION_VALUES as readonly string[]).includes(value)) {
+    throw new InvalidRequestError(
+      `Opts.compression: expected one of ${COMPRESSION_VALUES.join(', ')} (true means zstd), got ${quote(raw)}`,
+      ['Opts.compression'],
+    );
+  }
+  if (value === 'false') return undefined;
+  return value === 'true' ? 'zstd' : (value as 'zstd' | 'lzo' | 'zlib');
 }
 
 function parseFrom(text: string, format: string | undefined): VolumeSource {

@@ -25,6 +25,7 @@ import { run, runTolerant } from './run.js';
 import { startReceive, startSend } from './streams.js';
 import type {
   BtrfsOptions,
+  Compression,
   CreateSubvolumeOptions,
   DeleteOptions,
   DeleteSubvolumesResult,
@@ -225,6 +226,25 @@ export class Btrfs {
       ['property', 'set', ...force, '-ts', '--', target, 'ro', String(readonly)],
       target,
     );
+  }
+
+  /**
+   * Sets the `compression` property of a subvolume's root folder: files created in it afterwards
+   * are compressed with that algorithm. Snapshots of it carry the property along.
+   */
+  async setCompression(path: string, algorithm: Compression): Promise<void> {
+    const target = resolve(path);
+    await this.#requireSubvolume(target);
+    await this.#btrfsRun(['property', 'set', '--', target, 'compression', algorithm], target);
+  }
+
+  /** The `compression` property of `path` (e.g. `zstd`, `zstd:3`, `none`), undefined when unset. */
+  async compression(path: string): Promise<string | undefined> {
+    const target = resolve(path);
+    await this.#requireSubvolume(target);
+    const stdout = await this.#btrfsRun(['property', 'get', '--', target, 'compression'], target);
+    const match = /^compression=(.*)$/m.exec(stdout);
+    return match?.[1] ? match[1] : undefined;
   }
 
   async isReadOnly(path: string): Promise<boolean> {

@@ -10,6 +10,9 @@ export interface BtrfsOptions {
   lsattrPath?: string;
 }
 
+/** btrfs compression algorithms a volume can be given (its `compression` property). */
+export type Compression = 'zstd' | 'lzo' | 'zlib';
+
 export interface SetReadOnlyOptions {
   /**
    * Allow making a received snapshot writable (`btrfs property set -f`). That drops its received

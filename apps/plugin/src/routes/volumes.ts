@@ -19,6 +19,7 @@ export function volumeHandlers(deps: AppDeps) {
         copyOnWrite: opts.copyOnWrite,
         sizeBytes: opts.sizeBytes,
         from: opts.from,
+        compression: opts.compression,
       });
       return c.json({ Err: '' });
     },
@@ -59,6 +60,7 @@ export function volumeHandlers(deps: AppDeps) {
           Status: {
             CreatedAt: createdAt,
             CopyOnWrite: v.status.copyOnWrite,
+            ...(v.status.compression === undefined ? {} : { Compression: v.status.compression }),
             ...(v.status.quotaBytes === undefined ? {} : { QuotaBytes: v.status.quotaBytes }),
             ...(v.status.usageBytes === undefined ? {} : { UsageBytes: v.status.usageBytes }),
             Snapshots: v.status.snapshots,

@@ -153,11 +153,7 @@ export class SnapshotService {
    * Applies a retention pattern or calendar policy to one volume's snapshots. Send markers go through the same
    * plan: retention keeps the newest marker per host and the snapshot it records.
    */
-  async purge(
-    volume: VolumeName,
-    pattern: RetentionPolicy,
-    dryrun: boolean,
-  ): Promise<PurgeResult> {
+  async purge(volume: VolumeName, pattern: RetentionPolicy, dryrun: boolean): Promise<PurgeResult> {
     return this.ctx.locks.job(volume, 'purge', () =>
       logged(this.ctx, 'purge', { volume, pattern: pattern.text, dryrun }, async () => {
         // An unfinished restore's journal names its backup snapshot: keep them all until fixed.

@@ -23,6 +23,8 @@ export interface QuotaFacts {
  */
 export class VolumeStatusCache {
   readonly #flags = new Map<string, { key: string; copyOnWrite: boolean }>();
+  // Setting the property changes the root's ctime, so the C flag's key serves here too.
+  readonly #compression = new Map<string, { key: string; value: string | undefined }>();
   readonly #times: CreationTimes;
   // Bumped when a volume is created, removed or replaced: flags read before that (by the
   // warmer, concurrently) are not stored.
@@ -76,6 +78,21 @@ export class VolumeStatusCache {
     const copyOnWrite = !(await this.ctx.btrfs.isNocow(path));
     if ((this.#epochs.get(name) ?? 0) === epoch) this.#flags.set(name, { key, copyOnWrite });
     return copyOnWrite;
+  }
+
+  /** The compression property, one `btrfs property get` on a miss; cached like the C flag. */
+  async compression(
+    name: VolumeName,
+    path: string,
+    stats: BigIntStats,
+  ): Promise<string | undefined> {
+    const key = flagKey(stats);
+    const cached = this.#compression.get(name);
+    if (cached?.key === key) return cached.value;
+    const epoch = this.#epochs.get(name) ?? 0;
+    const value = await this.ctx.btrfs.compression(path);
+    if ((this.#epochs.get(name) ?? 0) === epoch) this.#compression.set(name, { key, value });
+    return value;
   }
 
   /** Quota limit and usage, or undefined while quotas are off (asked again after 30 s). */
@@ -184,6 +201,7 @@ export class VolumeStatusCache {
   #bump(name: VolumeName): void {
     this.#epochs.set(name, (this.#epochs.get(name) ?? 0) + 1);
     this.#flags.delete(name);
+    this.#compression.delete(name);
   }
 }
 

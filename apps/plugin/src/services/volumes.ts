@@ -1,4 +1,5 @@
 import { stat } from 'node:fs/promises';
+import type { Compression } from '@buttervolume/btrfs';
 import { type VolumeName, type VolumeSource, volumeOf } from '@buttervolume/names';
 import {
   NoSuchSnapshotError,
@@ -23,11 +24,15 @@ export interface CreateVolumeOptions {
   sizeBytes?: number | undefined;
   /** The new volume is a writable snapshot of this volume or snapshot. */
   from?: VolumeSource | undefined;
+  /** btrfs compression of new writes; a clone without it keeps its source's. */
+  compression?: Compression | undefined;
 }
 
 export interface VolumeStatus {
   createdAt: Date;
   copyOnWrite: boolean;
+  /** The btrfs compression property, when set (and not `none`). */
+  compression?: string;
   quotaBytes?: number;
   usageBytes?: number;
   snapshots: number;
@@ -96,6 +101,7 @@ export class VolumeService {
     }
     this.listing.touched(name);
     try {
+      if (options.compression) await this.ctx.btrfs.setCompression(path, options.compression);
       if (options.sizeBytes !== undefined) await this.#limit(path, options.sizeBytes);
     } catch (error) {
       // Nothing half-made: a volume without the quota it was asked for is not the volume asked for.
@@ -178,8 +184,9 @@ export class VolumeService {
     {
       const path = await this.#requireVolume(name);
       const stats = await stat(path, { bigint: true });
-      const [copyOnWrite, createdAt, quota, snapshots, nested] = await Promise.all([
+      const [copyOnWrite, compression, createdAt, quota, snapshots, nested] = await Promise.all([
         this.status.copyOnWrite(name, path, stats),
+        this.status.compression(name, path, stats),
         this.status.createdAt(path, stats),
         this.status.quota(name, path),
         this.snapshots.count(name),
@@ -187,6 +194,7 @@ export class VolumeService {
       ]);
       const status: VolumeStatus = { createdAt, copyOnWrite, snapshots };
       if (nested.length > 0) status.nestedSubvolumes = nested;
+      if (compression !== undefined && compression !== 'none') status.compression = compression;
       if (quota?.limit !== undefined) status.quotaBytes = quota.limit;
       if (quota?.usage !== undefined) status.usageBytes = quota.usage;
       return { name, mountpoint: path, createdAt, status };
@@ -241,6 +249,7 @@ export class VolumeService {
 function describeOptions(options: CreateVolumeOptions): Record<string, unknown> {
   return {
     copyOnWrite: options.copyOnWrite,
+    ...(options.compression ? { compression: options.compression } : {}),
     ...(options.sizeBytes === undefined ? {} : { sizeBytes: options.sizeBytes }),
     ...(options.from ? { from: options.from.name } : {}),
   };

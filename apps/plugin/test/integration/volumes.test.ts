@@ -179,6 +179,51 @@ describe('volume endpoints (in process, real btrfs)', () => {
     );
   });
 
+  it('compression=zstd|lzo|zlib|true is the btrfs property, in Status, kept by snapshots, clones and restores', async () => {
+    const property = async (path: string) =>
+      (await execa('btrfs', ['property', 'get', '--', path, 'compression'])).stdout;
+    const status = async (Name: string) =>
+      (
+        (await call('/VolumeDriver.Get', { Name })).json.Volume as {
+          Status: Record<string, unknown>;
+        }
+      ).Status;
+    for (const [Name, value, algorithm] of [
+      ['zstd1', 'zstd', 'zstd'],
+      ['lzo1', 'LZO', 'lzo'],
+      ['zlib1', 'zlib', 'zlib'],
+      ['true1', 'True', 'zstd'],
+    ] as const) {
+      const create = await call('/VolumeDriver.Create', { Name, Opts: { compression: value } });
+      expect(create.json).toEqual({ Err: '' });
+      expect(await property(join(fx.volumesPath, Name))).toBe(`compression=${algorithm}`);
+      expect((await status(Name)).Compression).toBe(algorithm);
+    }
+    expect(
+      (await call('/VolumeDriver.Create', { Name: 'false1', Opts: { compression: 'FALSE' } })).json,
+    ).toEqual({ Err: '' });
+    expect(await property(join(fx.volumesPath, 'false1'))).toBe('');
+    expect(await status('false1')).not.toHaveProperty('Compression');
+
+    const snap = (await call('/VolumeDriver.Snapshot', { Name: 'zstd1' })).json.Snapshot as string;
+    expect(await property(join(fx.snapshotsPath, snap))).toBe('compression=zstd');
+    await call('/VolumeDriver.Create', { Name: 'zclone1', Opts: { from: snap } });
+    expect((await status('zclone1')).Compression).toBe('zstd');
+    const restored = await call('/VolumeDriver.Snapshot.Restore', { Name: snap, Target: 'zrest1' });
+    expect(restored.json.Err).toBe('');
+    expect((await status('zrest1')).Compression).toBe('zstd');
+  });
+
+  it('refuses an unknown compression value, creating nothing', async () => {
+    for (const compression of ['gzip', 'zstd:3', '', 'yes', '$(touch /tmp/p)']) {
+      const res = await call('/VolumeDriver.Create', { Name: 'badz1', Opts: { compression } });
+      expect(res.json.Err).toMatch(
+        /Opts\.compression: expected one of zstd, lzo, zlib, true, false \(true means zstd\)/,
+      );
+    }
+    expect(await readdir(fx.volumesPath)).not.toContain('badz1');
+  });
+
   it('rejects bad option values and unknown options, creating nothing', async () => {
     const bad = await call('/VolumeDriver.Create', {
       Name: 'opt1',
@@ -189,7 +234,9 @@ describe('volume endpoints (in process, real btrfs)', () => {
       Name: 'opt1',
       Opts: { compress: 'zstd' },
     });
-    expect(unknown.json.Err).toMatch(/unknown option "compress".*copyonwrite, size, from/);
+    expect(unknown.json.Err).toMatch(
+      /unknown option "compress".*copyonwrite, size, from, compression/,
+    );
     const size = await call('/VolumeDriver.Create', { Name: 'opt1', Opts: { size: 'lots' } });
     expect(size.json.Err).toMatch(/Opts\.size: expected a size of more than 0 bytes.*"lots"/);
     const zero = await call('/VolumeDriver.Create', { Name: 'opt1', Opts: { size: '0' } });
