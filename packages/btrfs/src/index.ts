@@ -24,6 +24,7 @@
 //   await isBtrfs(path): boolean                              // fs.statfs magic, no process
 //   await mountsUnder(path): ForeignMount[]                   // mounts of path or inside it, in every mount namespace
 //   parseSize('10G'): number                                  // quota sizes, powers of 1024
+//   sendProtocolArgs(local, remoteProgs): string[]            // ['--proto','2','--compressed-data'] when both ends can
 //
 // Errors: BtrfsError (base, has `code`; `command`, `exitCode`, `stderr` when a process failed),
 // with subclasses NotASubvolumeError, NestedSubvolumesError, NotBtrfsError, AlreadyExistsError,
@@ -50,4 +51,14 @@ export {
 export { BTRFS_SUPER_MAGIC, isBtrfs, SUBVOLUME_ROOT_INODE } from './inspect.js';
 export { type ForeignMount, mountsUnder } from './mounts.js';
 export { parseSize } from './parse.js';
+export {
+  COMPRESSED_SEND_PROGS,
+  canReceiveCompressed,
+  canSendCompressed,
+  localStreamVersion,
+  parseProgsVersion,
+  parseStreamVersion,
+  type SendFeatures,
+  sendProtocolArgs,
+} from './send-features.js';
 export type * from './types.js';
