@@ -65,9 +65,9 @@ describe('readRequest', () => {
 describe('asRequestError', () => {
   it('names the endpoint in an api refusal and passes other errors through', () => {
     expect(() =>
-      asRequestError('/VolumeDriver.Create', () => parseCreateOpts({ compression: 'zstd' })),
+      asRequestError('/VolumeDriver.Create', () => parseCreateOpts({ compress: 'zstd' })),
     ).toThrow(
-      'Invalid request to /VolumeDriver.Create: Opts: unknown option "compression"; valid options are copyonwrite, size, from',
+      'Invalid request to /VolumeDriver.Create: Opts: unknown option "compress"; valid options are copyonwrite, size, from, compression',
     );
     const other = new RangeError('boom');
     expect(() =>
