@@ -136,6 +136,8 @@ export interface DaemonProcess {
   stderr(): string;
   /** SIGTERM, then waits for it to exit (SIGKILL after 10 s). */
   stop(): Promise<void>;
+  /** SIGKILL (a crash) and waits for it to be gone; its child processes are left alone. */
+  crash(): Promise<void>;
 }
 
 /**
@@ -176,7 +178,11 @@ export async function spawnDaemon(
     await stop();
     throw error;
   }
-  return { call: overSocket(socket), stderr: () => stderr, stop };
+  const crash = async () => {
+    child.kill('SIGKILL');
+    await child;
+  };
+  return { call: overSocket(socket), stderr: () => stderr, stop, crash };
 }
 
 function listening(path: string): Promise<boolean> {
