@@ -112,15 +112,18 @@ const ELSEWHERE: Elsewhere[] = [
   },
   {
     command: /^ssh-keygen -t ed25519 -N '' -f \/root\/\.ssh\/id_ed25519$/,
-    by: 'createHostB (packages/test-utils/src/host-b.ts) makes the same kind of key, used by the send and sync commands run here',
+    by: 'createHostB (packages/test-utils/src/netns-host.ts) makes the same kind of key, used by the send and sync commands run here',
     evidence: [
-      ['packages/test-utils/src/host-b.ts', /'ssh-keygen', \['-q', '-t', 'ed25519', '-N', ''/],
+      [
+        'packages/test-utils/src/netns-host.ts',
+        /'ssh-keygen', \[\s*'-q',\s*'-t',\s*'ed25519',\s*'-N',\s*''/,
+      ],
     ],
   },
   {
     command: /^ssh-copy-id root@backup1$/,
-    by: 'needs a password login; createHostB (packages/test-utils/src/host-b.ts) installs the key in authorized_keys instead',
-    evidence: [['packages/test-utils/src/host-b.ts', /AuthorizedKeysFile/]],
+    by: 'needs a password login; createHostB (packages/test-utils/src/netns-host.ts) installs the key in authorized_keys instead',
+    evidence: [['packages/test-utils/src/netns-host.ts', /AuthorizedKeysFile/]],
   },
   {
     command:
