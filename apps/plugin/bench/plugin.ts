@@ -1,17 +1,41 @@
-// Latency of the daemon's hot paths on a real loop-mounted btrfs:
-//   pnpm --filter @buttervolume/plugin bench
+// Latency of the daemon's hot paths on a real loop-mounted btrfs, then the per-operation costs
+// through the socket of the built daemon (its own process, as `buttervolume run` starts it),
+// side by side with the bare btrfs-progs command in the same run:
+//   pnpm build && pnpm --filter @buttervolume/plugin bench
 // Goals: List at 10,000 volumes < 50 ms, Get/Path/Mount < 2 ms (median), Create independent
-// of the volume count, Snapshot within 1.3x of a bare `btrfs subvolume snapshot`.
-import { mkdir, rmdir } from 'node:fs/promises';
+// of the volume count; snapshot <= 1.15x a bare `btrfs subvolume snapshot -r`; snapshot list of
+// one volume <= 0.5 ms; a real purge of 2,000 snapshots <= 0.5 s; a send to host B >= 0.9x a
+// local `btrfs send | btrfs receive` of the same snapshot (BENCH_SEND_MIB, default 512; 0
+// skips it); daemon RSS < 80 MB at 10,000 volumes.
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { appendFile, mkdir, readdir, readFile, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { formatTimestamp } from '@buttervolume/retention';
-import { createLoopBtrfs } from '@buttervolume/test-utils';
+import {
+  type CpuReport,
+  controlHash,
+  createHostB,
+  createLoopBtrfs,
+  type HostB,
+  pipelineProcesses,
+  startCpuSampler,
+} from '@buttervolume/test-utils';
 import { execa } from 'execa';
 import { silentLogger, startDaemon } from '../src/index.js';
-import { configFor, inParallel, overSocket } from '../test/integration/helpers.js';
+import {
+  type Caller,
+  configFor,
+  inParallel,
+  overSocket,
+  suffix,
+} from '../test/integration/helpers.js';
 
-const COUNTS = [10, 1_000, 10_000];
+const COUNTS = (process.env.BENCH_COUNTS ?? '10,1000,10000').split(',').map(Number);
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -29,6 +53,92 @@ async function time(fn: () => Promise<unknown>, runs: number): Promise<number> {
 }
 
 const ms = (value: number) => `${value.toFixed(2)} ms`;
+const MiB = 1024 * 1024;
+const SEND_MIB = Number(process.env.BENCH_SEND_MIB ?? 512);
+const DAEMON = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+/** The bare command, started the cheapest way Node has (no execa), as a reference. */
+const bare = (args: string[]) => promisify(execFile)('btrfs', args, { maxBuffer: 64 * MiB });
+
+interface BuiltDaemon {
+  pid: number;
+  call: Caller;
+  rssMiB(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/** `node dist/main.js` configured by environment only, answering on its socket. */
+async function spawnBuilt(env: Record<string, string>): Promise<BuiltDaemon> {
+  if (!existsSync(DAEMON)) throw new Error(`${DAEMON} is missing: run pnpm build first`);
+  const socket = env.BUTTERVOLUME_SOCKET!;
+  const child = execa(process.execPath, [DAEMON], {
+    env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...env },
+    extendEnv: false,
+    reject: false,
+    stdin: 'ignore',
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const call = overSocket(socket);
+  for (let attempt = 0; ; attempt++) {
+    if (child.exitCode !== null || attempt > 600) {
+      child.kill('SIGKILL');
+      throw new Error(`the daemon did not answer on ${socket}: ${stderr}`);
+    }
+    if (
+      await call('/VolumeDriver.Capabilities').then(
+        () => true,
+        () => false,
+      )
+    )
+      break;
+    await sleep(50);
+  }
+  return {
+    pid: child.pid!,
+    call,
+    rssMiB: async () => {
+      const status = await readFile(`/proc/${child.pid}/status`, 'utf8');
+      return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1]) / 1024;
+    },
+    stop: async () => {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await child;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** `btrfs <a> | btrfs <b>` with the kernel moving the data, as a shell would run it. */
+function kernelPiped(a: string[], b: string[]): Promise<void> {
+  const receiver = spawn('btrfs', b, { stdio: ['pipe', 'ignore', 'pipe'] });
+  const sender = spawn('btrfs', a, { stdio: ['ignore', receiver.stdin, 'pipe'] });
+  // The children hold their own ends now (see the replication package's pipe.ts).
+  receiver.stdin?.destroy();
+  const ended = (child: ChildProcess) =>
+    new Promise<void>((resolve, reject) => {
+      let stderr = '';
+      child.stderr?.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
+      child.once('close', (code) =>
+        code === 0 ? resolve() : reject(new Error(`btrfs exited ${code}: ${stderr}`)),
+      );
+    });
+  return Promise.all([ended(sender), ended(receiver)]).then(() => undefined);
+}
+
+function cpuPerGiB(report: CpuReport, bytes: number): string {
+  const perGiB = (cpuMs: number) => Math.round((cpuMs * 1024 * MiB) / Math.max(1, bytes));
+  const total = report.byProcess.reduce((sum, p) => sum + p.ms, 0);
+  const parts = report.byProcess
+    .filter((p) => p.ms >= 20)
+    .map((p) => `${p.name} ${perGiB(p.ms)}`)
+    .join(', ');
+  return `${perGiB(total)} CPU ms/GiB (${parts})`;
+}
 
 async function main(): Promise<void> {
   const fs = await createLoopBtrfs({ sizeMiB: 4096 });
@@ -38,6 +148,20 @@ async function main(): Promise<void> {
     const snapshotsPath = join(fs.mountPoint, 'snapshots');
     const runPath = join(fs.dir, 'run');
     for (const dir of [volumesPath, snapshotsPath, runPath]) await mkdir(dir);
+    const builtEnv: Record<string, string> = {
+      BUTTERVOLUME_VOLUMES_PATH: volumesPath,
+      BUTTERVOLUME_SNAPSHOTS_PATH: snapshotsPath,
+      BUTTERVOLUME_RUNPATH: join(runPath, 'built'),
+      BUTTERVOLUME_SOCKET: join(runPath, `bv-built-${suffix()}.sock`),
+      BUTTERVOLUME_SCHEDULE: join(runPath, 'built-schedule.csv'),
+      BUTTERVOLUME_CONFIG_FILE: join(runPath, 'no-config.ini'),
+      BUTTERVOLUME_LOGLEVEL: 'WARNING',
+    };
+    const idle = await spawnBuilt(builtEnv);
+    await sleep(2000);
+    const rssIdle = await idle.rssMiB();
+    await idle.stop();
+    console.log(`rss volumes=0 idle=${rssIdle.toFixed(1)} MB (the built daemon, 2 s after start)`);
     const config = configFor(volumesPath, snapshotsPath, runPath);
     const daemon = await startDaemon(config, { logger: silentLogger });
     close = () => daemon.close();
@@ -151,51 +275,225 @@ async function main(): Promise<void> {
       console.log(`create volumes=${count} median=${ms(create)}`);
     }
 
-    const snap = await time(() => inProcess('/VolumeDriver.Snapshot', { Name: 'bench000001' }), 30);
-    let r = 0;
-    const raw = await time(
-      () =>
-        execa('btrfs', [
-          'subvolume',
-          'snapshot',
-          '-r',
-          '--',
-          join(volumesPath, 'bench000002'),
-          join(snapshotsPath, `raw@${r++}`),
-        ]),
-      30,
-    );
-    console.log(`snapshot api=${ms(snap)} raw-btrfs=${ms(raw)} ratio=${(snap / raw).toFixed(2)}`);
-
-    // A real purge of 2,000 hourly snapshots (names aged 0..1999 h).
-    const now = Date.now();
-    const source = join(volumesPath, 'bench000003');
-    for (let h = 0; h < 2000; h++) {
-      const name = `bench000003@${formatTimestamp(new Date(now - h * 3_600_000))}`;
-      await execa('btrfs', [
-        'subvolume',
-        'snapshot',
-        '-r',
-        '--',
-        source,
-        join(snapshotsPath, name),
-      ]);
-    }
-    const started = performance.now();
-    const purge = (await inProcess('/VolumeDriver.Snapshots.Purge', {
-      Name: 'bench000003',
-      Pattern: '1d:1w:4w:1y',
-    })) as {
-      Purged: string[];
-    };
-    const purgeMs = performance.now() - started;
-    console.log(
-      `purge snapshots=2000 pattern=1d:1w:4w:1y purged=${purge.Purged.length} kept=${2000 - purge.Purged.length} total=${ms(purgeMs)} per-snapshot=${ms(purgeMs / Math.max(1, purge.Purged.length))}`,
-    );
+    await daemon.close();
+    close = undefined;
+    await perOperation(fs.mountPoint, volumesPath, snapshotsPath, builtEnv, rssIdle);
   } finally {
     await close?.();
     await fs.cleanup();
   }
+}
+
+/**
+ * Through the socket of the built daemon, at 10,000 volumes: its RSS, then each operation next
+ * to the bare command, interleaved so that neither gets the quieter moments of the machine.
+ */
+async function perOperation(
+  mountPoint: string,
+  volumesPath: string,
+  snapshotsPath: string,
+  env: Record<string, string>,
+  rssIdle: number,
+): Promise<void> {
+  let b: HostB | undefined;
+  let built: BuiltDaemon | undefined;
+  try {
+    if (SEND_MIB > 0) b = await createHostB({ paths: [mountPoint], sizeMiB: SEND_MIB * 2 + 1024 });
+    const ssh: Record<string, string> = b
+      ? {
+          SSH_PORT: String(b.sshPort),
+          BUTTERVOLUME_SSH_IDENTITY_FILE: b.identityFile,
+          BUTTERVOLUME_SSH_KNOWN_HOSTS_FILE: b.knownHostsFile,
+          BUTTERVOLUME_SSH_STRICT_HOST_KEY_CHECKING: 'yes',
+        }
+      : {};
+    built = await spawnBuilt({ ...env, ...ssh });
+    const call = async (path: string, body?: unknown, method?: 'GET' | 'POST') => {
+      const { json } = await built!.call(path, body, method);
+      if (typeof json.Err === 'string' && json.Err !== '') throw new Error(`${path}: ${json.Err}`);
+      return json;
+    };
+    // The start-up warm-up of 10,000 volumes runs in the background: let it finish.
+    await sleep(5000);
+    const rssStarted = await built.rssMiB();
+    const listed = (await call('/VolumeDriver.List')).Volumes as { Name: string }[];
+    for (const { Name } of listed) await call('/VolumeDriver.Get', { Name });
+    const rssUsed = await built.rssMiB();
+    console.log(
+      `rss volumes=${listed.length} idle=${rssIdle.toFixed(1)} MB (no volume) after-start=${rssStarted.toFixed(1)} MB after-list-and-get-of-each=${rssUsed.toFixed(1)} MB (goal < 80 MB)`,
+    );
+
+    // Snapshot: the daemon's, and the bare command on another volume of the same size.
+    const api: number[] = [];
+    const raw: number[] = [];
+    const source = join(volumesPath, 'bench000002');
+    const snapshotRuns = 40;
+    for (let i = 0; i < snapshotRuns + 2; i++) {
+      const steps = [
+        async () => call('/VolumeDriver.Snapshot', { Name: 'bench000001' }),
+        async () =>
+          bare(['subvolume', 'snapshot', '-r', '--', source, join(snapshotsPath, `raw@${i}`)]),
+      ];
+      const order = i % 2 === 0 ? [0, 1] : [1, 0];
+      for (const k of order) {
+        const started = performance.now();
+        await steps[k]!();
+        // The first two rounds warm both paths up.
+        if (i >= 2) (k === 0 ? api : raw).push(performance.now() - started);
+      }
+    }
+    const snapApi = median(api);
+    const snapRaw = median(raw);
+    console.log(
+      `snapshot socket=${ms(snapApi)} raw-btrfs=${ms(snapRaw)} ratio=${(snapApi / snapRaw).toFixed(2)} (goal <= 1.15; ${snapshotRuns} each, alternated)`,
+    );
+
+    // 2,000 hourly snapshots (names aged 0..1999 h) of two volumes: one for the purge, one
+    // for the bare deletes.
+    const now = Date.now();
+    const hourly = (volume: string) =>
+      Array.from(
+        { length: 2000 },
+        (_, h) => `${volume}@${formatTimestamp(new Date(now - h * 3_600_000))}`,
+      );
+    for (const volume of ['bench000003', 'bench000004']) {
+      await inParallel(hourly(volume), 4, (name) =>
+        bare([
+          'subvolume',
+          'snapshot',
+          '-r',
+          '--',
+          join(volumesPath, volume),
+          join(snapshotsPath, name),
+        ]),
+      );
+    }
+    const entries = (await readdir(snapshotsPath)).length;
+
+    // Snapshot list of one volume: the daemon's (cached until the folder changes) and what
+    // 3.x did for each call (read the folder, keep the volume's entries).
+    await sleep(100);
+    const listApi: number[] = [];
+    const listRaw: number[] = [];
+    const floor: number[] = [];
+    for (let i = 0; i < 300; i++) {
+      let started = performance.now();
+      await call('/VolumeDriver.Capabilities');
+      floor.push(performance.now() - started);
+      started = performance.now();
+      await call('/VolumeDriver.Snapshot.List/bench000001', undefined, 'GET');
+      listApi.push(performance.now() - started);
+      started = performance.now();
+      (await readdir(snapshotsPath)).filter((n) => n.startsWith('bench000001@')).sort();
+      listRaw.push(performance.now() - started);
+    }
+    console.log(
+      `snapshot-list one volume (${api.length + 2} snapshots, ${entries} entries in the folder) socket=${ms(median(listApi))} readdir-and-filter(in-process, as 3.x)=${ms(median(listRaw))} socket-round-trip(Capabilities)=${ms(median(floor))} (goal <= 0.5 ms)`,
+    );
+
+    const started = performance.now();
+    const purge = (await call('/VolumeDriver.Snapshots.Purge', {
+      Name: 'bench000003',
+      Pattern: '1d:1w:4w:1y',
+    })) as { Purged: string[] };
+    const purgeMs = performance.now() - started;
+    // The bare reference: the same number of snapshots, 1,000 paths per command.
+    const doomed = hourly('bench000004')
+      .slice(-purge.Purged.length)
+      .map((name) => join(snapshotsPath, name));
+    const rawStarted = performance.now();
+    for (let i = 0; i < doomed.length; i += 1000) {
+      await bare(['subvolume', 'delete', '--', ...doomed.slice(i, i + 1000)]);
+    }
+    const rawMs = performance.now() - rawStarted;
+    console.log(
+      `purge snapshots=2000 pattern=1d:1w:4w:1y purged=${purge.Purged.length} socket=${ms(purgeMs)} per-snapshot=${ms(purgeMs / Math.max(1, purge.Purged.length))} raw-btrfs(1,000 paths a command)=${ms(rawMs)} ratio=${(purgeMs / rawMs).toFixed(2)} (goal <= 500 ms)`,
+    );
+
+    if (b) await sendFigures(b, built, call, mountPoint, volumesPath, snapshotsPath);
+  } finally {
+    await built?.stop();
+    await b?.cleanup();
+  }
+}
+
+/** Full sends to host B through the socket, next to a local `btrfs send | btrfs receive`. */
+async function sendFigures(
+  b: HostB,
+  built: BuiltDaemon,
+  call: (path: string, body?: unknown) => Promise<Record<string, unknown>>,
+  mountPoint: string,
+  volumesPath: string,
+  snapshotsPath: string,
+): Promise<void> {
+  const runs = 3;
+  const local = join(mountPoint, 'local-receive');
+  await mkdir(local);
+  await b.exec(['mkdir', '-p', '--', snapshotsPath]);
+  await call('/VolumeDriver.Create', { Name: 'sendvol' });
+  for (let written = 0; written < SEND_MIB * MiB; written += 4 * MiB) {
+    await appendFile(join(volumesPath, 'sendvol', 'data'), randomBytes(4 * MiB));
+  }
+  const snapshot = (await call('/VolumeDriver.Snapshot', { Name: 'sendvol' })).Snapshot as string;
+  const path = join(snapshotsPath, snapshot);
+  const host = b.address;
+  const settle = async () => {
+    await execa('btrfs', ['subvolume', 'sync', '--', mountPoint]);
+    await b.exec(['btrfs', 'subvolume', 'sync', '--', mountPoint]);
+    await execa('sync');
+  };
+  const localCopy = async () => {
+    const started = performance.now();
+    await kernelPiped(['send', '-q', '--', path], ['receive', '--', local]);
+    const took = performance.now() - started;
+    await bare(['subvolume', 'delete', '--', join(local, snapshot)]);
+    return took;
+  };
+  const socketSend = async () => {
+    const started = performance.now();
+    const result = await call('/VolumeDriver.Snapshot.Send', {
+      Name: snapshot,
+      Host: host,
+      Incremental: false,
+    });
+    const took = performance.now() - started;
+    await b.exec(['btrfs', 'subvolume', 'delete', '--', path]);
+    await bare(['subvolume', 'delete', '--', `${path}@${host}`]);
+    return { took, bytes: result.Bytes as number };
+  };
+  await settle();
+  // Warm-up: the page cache, and the shared ssh connection the daemon keeps.
+  await localCopy();
+  await socketSend();
+  const localMs: number[] = [];
+  const sendMs: number[] = [];
+  let bytes = 0;
+  for (let run = 0; run < runs; run++) {
+    await settle();
+    localMs.push(await localCopy());
+    await settle();
+    const sent = await socketSend();
+    sendMs.push(sent.took);
+    bytes = sent.bytes;
+  }
+  // One more of each, sampled for CPU (the sampler costs CPU itself, so not among the timed).
+  const control = controlHash(b.address, b.sshPort);
+  await settle();
+  let sampler = startCpuSampler(await pipelineProcesses(b.netns, control));
+  await localCopy();
+  const cpuLocal = await sampler.stop();
+  await settle();
+  sampler = startCpuSampler(await pipelineProcesses(b.netns, control, [built.pid]));
+  await socketSend();
+  const cpuSend = await sampler.stop();
+  const rate = (took: number) => `${(bytes / 1e6 / (took / 1000)).toFixed(0)} MB/s`;
+  const l = median(localMs);
+  const s = median(sendMs);
+  console.log(
+    `send full ${SEND_MIB} MiB (${bytes} bytes) socket=${ms(s)} ${rate(s)} local-send|receive=${ms(l)} ${rate(l)} ratio=${(l / s).toFixed(2)} (goal >= 0.9; ${runs} each, alternated; runs socket ${sendMs.map((t) => t.toFixed(0)).join('/')} local ${localMs.map((t) => t.toFixed(0)).join('/')})`,
+  );
+  console.log(`send cpu local-send|receive: ${cpuPerGiB(cpuLocal, bytes)}`);
+  console.log(`send cpu socket send to B:   ${cpuPerGiB(cpuSend, bytes)}`);
 }
 
 await main();

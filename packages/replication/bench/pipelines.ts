@@ -8,12 +8,17 @@ import { appendFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Btrfs } from '@buttervolume/btrfs';
-import { createHostB, createLoopBtrfs, requireRealEnvironment } from '@buttervolume/test-utils';
+import {
+  createHostB,
+  createLoopBtrfs,
+  pipelineProcesses,
+  requireRealEnvironment,
+  startCpuSampler,
+} from '@buttervolume/test-utils';
 import { execa } from 'execa';
 import { type PipelineStage, startPipeline } from '../src/pipe.js';
 import { receiveCommand } from '../src/remote.js';
 import { sshArgv, sshSettings, withControlMaster } from '../src/ssh.js';
-import { pipelineProcesses, startCpuSampler } from './cpu.js';
 
 const MiB = 1024 * 1024;
 const DATA_MIB = Number(process.env.BENCH_DATA_MIB ?? 1024);

@@ -13,15 +13,18 @@ import { join } from 'node:path';
 import { Btrfs } from '@buttervolume/btrfs';
 import { type HostName, SnapshotName, type VolumeName } from '@buttervolume/names';
 import {
+  type CpuReport,
+  controlHash,
   createHostB,
   createLoopBtrfs,
   type HostB,
+  pipelineProcesses,
   requireRealEnvironment,
+  startCpuSampler,
 } from '@buttervolume/test-utils';
 import { execa } from 'execa';
 import { Replicator, type SendResult } from '../src/index.js';
 import { startPipeline } from '../src/pipe.js';
-import { type CpuReport, controlHash, pipelineProcesses, startCpuSampler } from './cpu.js';
 
 const MiB = 1024 * 1024;
 const DATA_MIB = Number(process.env.BENCH_DATA_MIB ?? 1024);

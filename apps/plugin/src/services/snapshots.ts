@@ -44,6 +44,8 @@ export class SnapshotService {
   readonly #index: DirCache<SnapshotIndex>;
   // Parsing 100,000 names costs tens of ms: once per listing, not per status call or scrape.
   readonly #summaries = new WeakMap<SnapshotIndex, Map<string, SnapshotSummary>>();
+  /** Names chosen by snapshots still being taken. */
+  readonly #taking = new Set<string>();
 
   constructor(private readonly ctx: ServiceContext) {
     this.#index = new DirCache(ctx.layout.snapshotsPath, () => this.#readIndex());
@@ -93,16 +95,21 @@ export class SnapshotService {
 
   /**
    * create(), and which nested subvolumes of the volume the snapshot does not contain (btrfs
-   * leaves an empty folder in their place), looked up meanwhile.
+   * leaves an empty folder in their place). A fresh look is one `btrfs subvolume list` of the
+   * whole filesystem, dearer than the snapshot itself: the listing Get answers from (at most
+   * 10 s old) says whether the volume holds any, and only then is it looked at afresh. A
+   * nested subvolume made in a volume that had none shows from the next listing on.
    */
   async take(volume: VolumeName): Promise<{ name: SnapshotName; lacking: string[] }> {
     const path = this.ctx.layout.volume(volume);
+    const unknown = (error: unknown) => {
+      this.ctx.logger.warn('could not list nested subvolumes', { volume, error });
+      return [];
+    };
+    const known = await this.ctx.nested.of(volume).catch(unknown);
     const [name, lacking] = await Promise.all([
       this.create(volume),
-      this.ctx.nested.check(volume, path).catch((error: unknown) => {
-        this.ctx.logger.warn('could not list nested subvolumes', { volume, error });
-        return [];
-      }),
+      known.length === 0 ? [] : this.ctx.nested.check(volume, path).catch(unknown),
     ]);
     return { name, lacking };
   }
@@ -113,7 +120,11 @@ export class SnapshotService {
     const source = this.ctx.layout.volume(volume);
     if (!(await this.ctx.btrfs.isSubvolume(source))) throw new NoSuchVolumeError(volume);
     const name = await this.#freshName(volume);
-    await this.ctx.btrfs.snapshot(source, this.ctx.layout.snapshot(name), { readonly: true });
+    try {
+      await this.ctx.btrfs.snapshot(source, this.ctx.layout.snapshot(name), { readonly: true });
+    } finally {
+      this.#taking.delete(name);
+    }
     this.#index.invalidate();
     return name;
   }
@@ -204,7 +215,16 @@ export class SnapshotService {
     // seconds-only DTFORMAT that can take up to a second, hence the generous bound.
     for (let attempt = 0; attempt < 2000; attempt++) {
       const name = SnapshotName.of(volume, this.ctx.now(), { format: this.ctx.dtFormat });
-      if (!(await pathTaken(this.ctx.layout.snapshot(name)))) return name;
+      // Snapshots of one volume may run at once (they share its lock): a name is reserved
+      // here from the moment it is chosen until its snapshot exists or failed.
+      const taken =
+        this.#taking.has(name) ||
+        (await pathTaken(this.ctx.layout.snapshot(name))) ||
+        this.#taking.has(name);
+      if (!taken) {
+        this.#taking.add(name);
+        return name;
+      }
       await sleep(1);
     }
     throw new PluginError('NO_FREE_NAME', `could not find a free snapshot name for ${volume}`);

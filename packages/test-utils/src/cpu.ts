@@ -1,4 +1,4 @@
-// Where the CPU goes while a stream runs, without perf: every process's utime+stime from
+// Benchmarks only. Where the CPU goes while a stream runs, without perf: every process's utime+stime from
 // /proc/<pid>/stat, sampled while the stream runs (host B's processes live in a netns on this
 // same machine, so they show up too), plus the machine-wide busy/idle split from /proc/stat.
 import { createHash } from 'node:crypto';
@@ -136,19 +136,20 @@ export function startCpuSampler(
 }
 
 /**
- * The processes of one replication pipeline: this process and its children, every process in
- * host B's network namespace, and the shared ssh master (daemonised; its title names its
- * control socket, `<dir>/%C`, so `controlSocket` is that %C hash or the whole path). Other work
- * on the same machine is left out.
+ * The processes of one replication pipeline: the `senders` (default: this process) and their
+ * children, every process in host B's network namespace, and the shared ssh master
+ * (daemonised; its title names its control socket, `<dir>/%C`, so `controlSocket` is that %C
+ * hash or the whole path). Other work on the same machine is left out.
  */
 export async function pipelineProcesses(
   hostBNetns: string,
   controlSocket: string,
+  senders: readonly number[] = [process.pid],
 ): Promise<(sample: Sample) => boolean> {
   const netnsB = `net:[${(await stat(`/run/netns/${hostBNetns}`)).ino}]`;
   return (sample) =>
-    sample.pid === process.pid ||
-    sample.ppid === process.pid ||
+    senders.includes(sample.pid) ||
+    senders.includes(sample.ppid) ||
     sample.netns === netnsB ||
     (sample.comm === 'ssh' && sample.args.includes(controlSocket));
 }
