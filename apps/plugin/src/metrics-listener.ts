@@ -41,9 +41,6 @@ export async function serveMetrics(
       },
     );
   });
-  // Scrapers keep connections alive; a slow or idle client must not hold the daemon's shutdown.
-  server.keepAliveTimeout = 5_000;
-  server.requestTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => {
       reject(
