@@ -168,6 +168,8 @@ export async function createDaemonApp(
 export function sshOptionsOf(config: Config): SshOptions {
   return {
     user: config.sshUser,
+    commandTimeoutSec: config.sshCommandTimeoutSeconds,
+    stallTimeoutSec: config.transferStallTimeoutSeconds,
     ...(config.sshPort === undefined ? {} : { port: config.sshPort }),
     ...(config.sshIdentityFile === undefined ? {} : { identityFile: config.sshIdentityFile }),
     ...(config.sshKnownHostsFile === undefined ? {} : { knownHostsFile: config.sshKnownHostsFile }),

@@ -116,6 +116,8 @@ describe('ssh and scheduler settings', () => {
       schedulerConcurrency: 4,
       jobTimeoutMinutes: 360,
       stopGraceSeconds: 10,
+      sshCommandTimeoutSeconds: 60,
+      transferStallTimeoutSeconds: 600,
     });
   });
 
@@ -191,6 +193,8 @@ describe('ssh and scheduler settings', () => {
     ['JOB_TIMEOUT', '1.5'],
     ['JOB_TIMEOUT', '525601'],
     ['STOP_GRACE', 'soon'],
+    ['SSH_COMMAND_TIMEOUT', '0'],
+    ['TRANSFER_STALL_TIMEOUT', '86401'],
     ['SSH_PORT', '70000'],
     ['METRICS_ADDRESS', 'example.com:9101'],
     ['METRICS_ADDRESS', '0'],

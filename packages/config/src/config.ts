@@ -49,6 +49,10 @@ export interface Config {
   sshCompression: boolean;
   /** Average send rate limit in bytes/s (SSH_BANDWIDTH_LIMIT); undefined: none. */
   sshBandwidthLimit: number | undefined;
+  /** Seconds a short remote step (check, clean-up) may take (SSH_COMMAND_TIMEOUT, default 60). */
+  sshCommandTimeoutSeconds: number;
+  /** Seconds a send or sync may move nothing before it is stopped (TRANSFER_STALL_TIMEOUT, 600). */
+  transferStallTimeoutSeconds: number;
   /** Scheduled jobs of different volumes run at once (SCHEDULER_CONCURRENCY, default 4). */
   schedulerConcurrency: number;
   /** A scheduled job running longer is aborted (JOB_TIMEOUT, minutes, default 360). */
@@ -201,6 +205,12 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     sshOptions: optional('SSH_OPTIONS', parseSshOptions) ?? [],
     sshCompression: parsed('SSH_COMPRESSION', 'false', parseBoolean),
     sshBandwidthLimit: optional('SSH_BANDWIDTH_LIMIT', parseBandwidth),
+    sshCommandTimeoutSeconds: parsed('SSH_COMMAND_TIMEOUT', '60', (t) =>
+      parseWholeNumber(t, 1, 86_400),
+    ),
+    transferStallTimeoutSeconds: parsed('TRANSFER_STALL_TIMEOUT', '600', (t) =>
+      parseWholeNumber(t, 1, 86_400),
+    ),
     schedulerConcurrency: parsed('SCHEDULER_CONCURRENCY', '4', (t) => parseWholeNumber(t, 1, 64)),
     jobTimeoutMinutes: parsed('JOB_TIMEOUT', '360', (t) =>
       parseWholeNumber(t, 1, MAX_JOB_TIMEOUT_MINUTES),
