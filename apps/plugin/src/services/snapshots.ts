@@ -1,4 +1,4 @@
-import { lstat, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   MarkerName,
@@ -17,6 +17,7 @@ import { NoSuchSnapshotError, NoSuchVolumeError, PluginError } from '../errors.j
 import { logged } from '../log.js';
 import type { ServiceContext } from './context.js';
 import { DirCache } from './dir-cache.js';
+import { pathExists } from './files.js';
 
 export interface SnapshotIndex {
   /** Every entry of SNAPSHOTS_PATH, sorted: 3.x listed the folder as it is. */
@@ -219,7 +220,7 @@ export class SnapshotService {
       // here from the moment it is chosen until its snapshot exists or failed.
       const taken =
         this.#taking.has(name) ||
-        (await pathTaken(this.ctx.layout.snapshot(name))) ||
+        (await pathExists(this.ctx.layout.snapshot(name))) ||
         this.#taking.has(name);
       if (!taken) {
         this.#taking.add(name);
@@ -265,15 +266,6 @@ export class SnapshotService {
       list.push(name);
     }
     return { all, byVolume };
-  }
-}
-
-async function pathTaken(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 
