@@ -2,8 +2,6 @@
 // The job model and the due-decisions are pure (time is passed in); the store owns
 // schedule.csv; the runner reads it every TIMER seconds and runs an injected executor.
 
-export { type AtomicWriteOptions, writeFileAtomic } from './atomic-file.js';
-export { CSV_EOL, type CsvRecord, formatCsvRow, parseCsv } from './csv.js';
 export { dueJobs, isDue, nextRun, timerPeriodMs } from './decide.js';
 export {
   InvalidJobError,
@@ -15,21 +13,7 @@ export {
   SchedulerStoppedError,
   ScheduleStoreError,
 } from './errors.js';
-export {
-  formatAction,
-  formatActive,
-  formatTimer,
-  type Job,
-  type JobAction,
-  type JobKey,
-  type JobTimer,
-  jobKey,
-  MAX_TIMER_MINUTES,
-  parseAction,
-  parseJob,
-  parseTimer,
-  type RawJob,
-} from './job.js';
+export { type Job, type JobAction, type JobTimer, parseJob } from './job.js';
 export { applyScheduleCommand, parseScheduleRequest, type ScheduleCommand } from './request.js';
 export {
   type JobExecutor,
