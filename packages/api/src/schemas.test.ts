@@ -239,6 +239,9 @@ describe('request schemas', () => {
     expect(parseRequest(schemas.snapshotsPurge, { ...body, Dryrun: 'true' }).Dryrun).toBe(true);
     expect(parseRequest(schemas.snapshotsPurge, { ...body, Dryrun: 'false' }).Dryrun).toBe(false);
     expect(parseRequest(schemas.snapshotsPurge, { ...body, Dryrun: true }).Dryrun).toBe(true);
+    expect(parseRequest(schemas.snapshotsPurge, { ...body, Dryrun: 'TRUE' }).Dryrun).toBe(true);
+    expect(parseRequest(schemas.snapshotsPurge, { ...body, Dryrun: 'False' }).Dryrun).toBe(false);
+    expect(refusal(schemas.snapshotsPurge, { ...body, Dryrun: 'yes' }).fields).toEqual(['Dryrun']);
     expect(refusal(schemas.snapshotsPurge, { ...body, Dryrun: 1 }).fields).toEqual(['Dryrun']);
     // Judged by retention in the daemon, so the Err starts with "Invalid purge pattern".
     expect(parseRequest(schemas.snapshotsPurge, { ...body, Pattern: '' }).Pattern).toBe('');
@@ -301,6 +304,22 @@ describe('parseCreateOpts', () => {
       from: { kind: 'snapshot', name: SNAP },
       compression: undefined,
     });
+  });
+
+  it('reads copyonwrite in any case, as 3.x did (compose files say "False")', () => {
+    for (const [word, copyOnWrite] of [
+      ['TRUE', true],
+      ['True', true],
+      ['False', false],
+      ['fAlSe', false],
+    ] as const) {
+      expect(parseCreateOpts({ copyonwrite: word }).copyOnWrite).toBe(copyOnWrite);
+    }
+    for (const word of ['yes', 'no', '', 'falsey', ' true']) {
+      expect(() => parseCreateOpts({ copyonwrite: word })).toThrow(
+        /^Opts.copyonwrite: expected "true" or "false" \(any case\)/,
+      );
+    }
   });
 
   it('refuses copyonwrite=false with from: a snapshot shares its data copy-on-write', () => {

@@ -68,10 +68,17 @@ function string(value: unknown): string {
   return value;
 }
 
-/** JSON booleans, and the strings "true"/"false" that shell-built 3.x requests carry. */
+/** "true"/"false" in any case (`TRUE`, `False`), as 3.x read boolean options; else undefined. */
+function booleanWord(text: string): boolean | undefined {
+  const word = text.toLowerCase();
+  return word === 'true' ? true : word === 'false' ? false : undefined;
+}
+
+/** JSON booleans, and the strings "true"/"false" (any case) that shell-built 3.x requests carry. */
 function flag(value: unknown): boolean {
-  if (value === true || value === 'true') return true;
-  if (value === false || value === 'false') return false;
+  if (typeof value === 'boolean') return value;
+  const word = typeof value === 'string' ? booleanWord(value) : undefined;
+  if (word !== undefined) return word;
   throw new FieldProblem(`expected true or false, got ${describe(value)}`);
 }
 
@@ -354,15 +361,16 @@ export function parseCreateOpts(
       );
     }
   }
-  const cow = options.copyonwrite ?? 'true';
-  if (cow !== 'true' && cow !== 'false') {
+  // Compose files written for 3.x say `copyonwrite: "False"`.
+  const cow = booleanWord(options.copyonwrite ?? 'true');
+  if (cow === undefined) {
     throw new InvalidRequestError(
-      `Opts.copyonwrite: expected "true" or "false", got ${quote(cow)}`,
+      `Opts.copyonwrite: expected "true" or "false" (any case), got ${quote(options.copyonwrite ?? '')}`,
       ['Opts.copyonwrite'],
     );
   }
   const from = options.from === undefined ? undefined : parseFrom(options.from, schema.format);
-  if (from !== undefined && cow === 'false') {
+  if (from !== undefined && !cow) {
     // chattr +C only applies to files created afterwards; a snapshot's data stays copy-on-write.
     throw new InvalidRequestError(
       'Opts: copyonwrite=false cannot be combined with from: a snapshot shares its data copy-on-write',
@@ -370,7 +378,7 @@ export function parseCreateOpts(
     );
   }
   return {
-    copyOnWrite: cow === 'true',
+    copyOnWrite: cow,
     sizeBytes: options.size === undefined ? undefined : parseSize(options.size),
     from,
     compression: parseCompression(options.compression),

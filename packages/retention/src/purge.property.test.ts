@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { computePurges3x } from '../test/reference-3x.js';
+import { computePurgesKeepingNewest } from '../test/reference-3x.js';
 import {
   explainPurge,
   formatTimestamp,
@@ -102,12 +102,45 @@ function protectedNames(names: readonly string[]): Set<string> {
   );
 }
 
+/** Each volume's newest snapshot (markers aside), which a purge never deletes. */
+function newestNames(names: readonly string[]): Set<string> {
+  const newest = new Map<string, { name: string; time: number }>();
+  for (const name of names) {
+    const parsed = parseSnapshotName(name);
+    if (parsed === undefined || parsed.host !== undefined) continue;
+    const time = parsed.timestamp.getTime();
+    const best = newest.get(parsed.volume);
+    if (!best || time > best.time || (time === best.time && name > best.name)) {
+      newest.set(parsed.volume, { name, time });
+    }
+  }
+  return new Set([...newest.values()].map((n) => n.name));
+}
+
 describe('planPurge properties', () => {
-  it('equals 3.x compute_purges on ordinary snapshots of one volume', () => {
+  it("never purges a volume's newest snapshot, and says so when it kept it for that alone", () => {
+    fc.assert(
+      fc.property(scenes, ({ now, pattern, names }) => {
+        const newest = newestNames(names);
+        const explained = explainPurge(names, pattern, now);
+        for (const { name, decision, reason } of explained) {
+          if (newest.has(name)) expect(decision).toBe('keep');
+          if (reason.startsWith('kept: the newest snapshot')) expect(newest.has(name)).toBe(true);
+        }
+        // However far the clock jumps forward, every volume keeps one snapshot.
+        const far = new Date(now.getTime() + 200 * 365 * 24 * 3_600_000);
+        const kept = new Set(planPurge(names, pattern, far).keep);
+        for (const name of newest) expect(kept.has(name)).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('equals 3.x compute_purges on ordinary snapshots of one volume, but for the newest', () => {
     fc.assert(
       fc.property(scenes, ({ now, pattern, names }) => {
         const ordinary = names.filter((n) => n.startsWith('a@') && n.split('@').length === 2);
-        const expected = new Set(computePurges3x(ordinary, minutes(pattern), now));
+        const expected = new Set(computePurgesKeepingNewest(ordinary, minutes(pattern), now));
         expect(new Set(planPurge(ordinary, pattern, now).purge)).toEqual(expected);
       }),
       { numRuns: 500 },
@@ -126,11 +159,11 @@ describe('planPurge properties', () => {
     );
   });
 
-  it('purges every ordinary snapshot older than the largest item unless protected', () => {
+  it('purges every ordinary snapshot older than the largest item unless protected or the newest', () => {
     fc.assert(
       fc.property(scenes, ({ now, pattern, names }) => {
         const largest = minutes(pattern).at(-1)! * 60;
-        const spared = protectedNames(names);
+        const spared = new Set([...protectedNames(names), ...newestNames(names)]);
         for (const name of planPurge(names, pattern, now).keep) {
           const age = ageSeconds(name, now);
           if (age !== undefined && age > largest) expect(spared.has(name)).toBe(true);

@@ -57,13 +57,15 @@ describe('3.x pinned cases (COMPAT.md "Purge patterns")', () => {
     expect(planPurge(names, '1d:1w:4w:1y', now).keep).toHaveLength(40);
   });
 
-  it('3000 hourly snapshots, purged with 1d:1w:4w:1y every hour for 3000 hours: 4 remain', () => {
+  // 3.x left 4; the newest, which 3.x purged too, we keep (a purge never empties a volume).
+  it('3000 hourly snapshots, purged with 1d:1w:4w:1y every hour for 3000 hours: 4 remain, and the newest', () => {
     let names = Array.from({ length: 3000 }, (_, h) => snapshot('foobar', h * HOUR));
     const pattern = parsePattern('1d:1w:4w:1y');
     for (let h = 0; h < 3000; h++) {
       names = planPurge(names, pattern, new Date(now.getTime() + h * HOUR)).keep;
     }
-    expect(names).toHaveLength(4);
+    expect(names).toHaveLength(5);
+    expect(names).toContain(snapshot('foobar', 0));
   });
 });
 
@@ -92,7 +94,7 @@ describe('explainPurge', () => {
 
   it('says when a window opens with a snapshot another segment purged (3.x windowing)', () => {
     // Aged exactly 16h, 3.x puts foo@..16h in the same 8h window as the purged 18h one.
-    const names = [snapshot('foo', 18 * HOUR), snapshot('foo', 16 * HOUR)];
+    const names = [snapshot('foo', 18 * HOUR), snapshot('foo', 16 * HOUR), snapshot('foo', 0)];
     const [old, edge] = explainPurge(names, '2h:4h:8h:16h', now);
     expect(old?.reason).toBe('purged: older than 16h');
     expect(edge?.reason).toBe(`purged: ${names[0]} comes first in its 8h window`);
@@ -142,14 +144,35 @@ describe('send markers', () => {
   it('a protected snapshot also counts as the kept one of its window', () => {
     // old (400 d) and a younger one in the same 1y window: the protected one comes first.
     const sibling = snapshot('foo', 399 * 24 * HOUR);
-    const plan = planPurge([old, `${old}@h1`, sibling], '1d:1y:2y', now);
+    const plan = planPurge([old, `${old}@h1`, sibling, snapshot('foo', 0)], '1d:1y:2y', now);
     expect(plan.purge).toEqual([sibling]);
   });
 
   it('protects only within the marker volume', () => {
     const stamp = formatTimestamp(new Date(now.getTime() - 400 * 24 * HOUR));
-    const plan = planPurge([`foo@${stamp}`, `bar@${stamp}`, `bar@${stamp}@h1`], '1h:1d', now);
+    const young = snapshot('foo', 0);
+    const plan = planPurge(
+      [`foo@${stamp}`, young, `bar@${stamp}`, `bar@${stamp}@h1`],
+      '1h:1d',
+      now,
+    );
     expect(plan.purge).toEqual([`foo@${stamp}`]);
+  });
+});
+
+describe('the newest snapshot', () => {
+  it('is never purged, whatever the clock says, and the explanation says why', () => {
+    const names = [snapshot('foo', 30 * 24 * HOUR), snapshot('foo', 20 * 24 * HOUR)];
+    // A clock jumped 100 years forward: 3.x purged the whole history.
+    const jumped = new Date(now.getTime() + 100 * 365 * 24 * HOUR);
+    const explained = explainPurge(names, '1h:1d', jumped);
+    expect(explained.map((e) => [e.decision, e.reason])).toEqual([
+      ['purge', 'purged: older than 1d'],
+      ['keep', 'kept: the newest snapshot of its volume (a purge never deletes it)'],
+    ]);
+    // Send markers are not snapshots: the newest snapshot is kept beside them.
+    const marker = `${snapshot('foo', 40 * 24 * HOUR)}@h1`;
+    expect(planPurge([...names, marker], '1h:1d', jumped).keep).toEqual([names[1], marker]);
   });
 });
 
@@ -167,8 +190,9 @@ describe('input handling', () => {
     const x = snapshot('foo', 5 * HOUR);
     const y = snapshot('foo', 5 * HOUR + MINUTE);
     const marker = `${snapshot('foo', 10 * MINUTE)}@h1`;
-    const plan = planPurge([x, y, x, marker, marker, 'junk', 'junk'], '4h:1d', now);
-    expect(plan).toEqual({ purge: [x], keep: [y, marker, 'junk'] });
+    const z = snapshot('foo', 0);
+    const plan = planPurge([x, y, x, z, marker, marker, 'junk', 'junk'], '4h:1d', now);
+    expect(plan).toEqual({ purge: [x], keep: [y, z, marker, 'junk'] });
   });
 
   it('reads names written with another format', () => {

@@ -95,6 +95,8 @@ const CAL_KEPT = 12;
 const CAL_NOT_NEWEST = 13;
 /** Calendar policy: in no bucket within the counts. */
 const CAL_OUTSIDE = 14;
+/** The newest snapshot of its volume, which no purge deletes. */
+const NEWEST = 15;
 
 interface Decisions {
   /** Pattern items, largest first, as 3.x walks them; empty for a calendar policy. */
@@ -222,6 +224,13 @@ function decide(
     const snapshots = oldestFirst(d, names, wall, lists[2 * g]!);
     if (d.calendar) decideCalendar(d, d.calendar, snapshots, nowWall);
     else decideSnapshots(d, snapshots, nowWall);
+    // A pattern purge never empties a volume's history: after a forward clock jump every
+    // snapshot looks older than the pattern's reach, and 3.x deleted them all.
+    const last = snapshots.length > 0 ? snapshots.indexes[snapshots.length - 1]! : -1;
+    if (!d.calendar && last >= 0 && d.purge[last]) {
+      d.purge[last] = 0;
+      d.reason[last] = NEWEST;
+    }
     // The snapshot a newest marker records has the marker's volume and time: find it by time.
     for (const i of newest) {
       const parent = names[i]!.slice(0, d.hostAt[i]! - 1);
@@ -608,6 +617,8 @@ function describe(d: Decisions, names: readonly string[], i: number): string {
         ? `purged: ${names[opener]} comes first in its ${lo} window`
         : `purged: another snapshot already kept in its ${lo} window`;
     }
+    case NEWEST:
+      return 'kept: the newest snapshot of its volume (a purge never deletes it)';
     case SUPERSEDED_MARKER:
       return `purged: superseded send marker for ${host(d, names, i)}`;
     case CAL_YOUNG:

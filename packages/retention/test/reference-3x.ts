@@ -70,3 +70,23 @@ export function computePurges3x(
   }
   return purgeList;
 }
+
+/**
+ * 3.x's purge list less the newest snapshot, which we never purge (a deliberate difference: a
+ * forward clock jump made 3.x delete a volume's whole history).
+ */
+export function computePurgesKeepingNewest(
+  snapshots: readonly string[],
+  patternMinutes: readonly number[],
+  now: Date,
+): string[] {
+  let newest: { name: string; ts: number } | undefined;
+  for (const name of snapshots) {
+    const ts = strptime(name.split('@')[1]);
+    if (ts === undefined) continue;
+    if (!newest || ts > newest.ts || (ts === newest.ts && name > newest.name)) {
+      newest = { name, ts };
+    }
+  }
+  return computePurges3x(snapshots, patternMinutes, now).filter((n) => n !== newest?.name);
+}

@@ -134,15 +134,25 @@ export class SnapshotService {
     return this.ctx.btrfs.isSubvolume(this.ctx.layout.snapshot(name));
   }
 
-  /** The newest snapshot of a volume by the timestamp in its name (markers excluded). */
+  /** The newest snapshot of a volume by creation time (markers excluded). */
   async latest(volume: VolumeName): Promise<SnapshotName | undefined> {
-    let best: { name: string; time: number } | undefined;
+    // By creation time (otime), not by the name: a clock that jumped forward dates a name in
+    // the future, and that snapshot would win forever. One listing for all snapshots.
+    const otimes = await this.ctx.btrfs.snapshotTimes(this.ctx.layout.snapshotsPath);
+    let best: { name: string; created: number; time: number } | undefined;
     for (const name of await this.#readVolumeEntries(volume)) {
       const parsed = parseSnapshotName(name, this.ctx.dtFormat);
       if (!parsed || parsed.host !== undefined) continue;
       const time = parsed.timestamp.getTime();
-      if (!best || time > best.time || (time === best.time && name > best.name))
-        best = { name, time };
+      // otime has whole seconds: snapshots of the same second go by their names' time.
+      const created = otimes.get(this.ctx.layout.snapshot(name as SnapshotName))?.getTime() ?? time;
+      if (
+        !best ||
+        created > best.created ||
+        (created === best.created && (time > best.time || (time === best.time && name > best.name)))
+      ) {
+        best = { name, created, time };
+      }
     }
     return best === undefined
       ? undefined

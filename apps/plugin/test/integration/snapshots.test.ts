@@ -111,6 +111,30 @@ describe('snapshot endpoints (in process, real btrfs)', () => {
     expect(leftovers).toEqual([]);
   });
 
+  it('restores a volume name from its newest snapshot by creation time, not a name dated in the future', async () => {
+    await call('/VolumeDriver.Create', { Name: 'jump1' });
+    const file = join(fx.volumesPath, 'jump1', 'f');
+    await writeFile(file, 'taken while the clock was 70 years ahead');
+    // What a clock that jumped forward leaves: an older snapshot with a later name.
+    const future = 'jump1@2099-01-01T00:00:00.000000';
+    await execa('btrfs', [
+      'subvolume',
+      'snapshot',
+      '-r',
+      '--',
+      join(fx.volumesPath, 'jump1'),
+      join(fx.snapshotsPath, future),
+    ]);
+    // btrfs keeps creation times to the second.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await writeFile(file, 'newest');
+    const newest = (await call('/VolumeDriver.Snapshot', { Name: 'jump1' })).json.Snapshot;
+    await writeFile(file, 'current');
+    const res = await call('/VolumeDriver.Snapshot.Restore', { Name: 'jump1' });
+    expect(res.json.Restored).toBe(newest);
+    expect(await readFile(file, 'utf8')).toBe('newest');
+  });
+
   it('restores a volume name from its latest snapshot, and onto another Target', async () => {
     await call('/VolumeDriver.Create', { Name: 'rest2' });
     const file = join(fx.volumesPath, 'rest2', 'f');
