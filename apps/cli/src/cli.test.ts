@@ -170,7 +170,8 @@ describe('exit codes', () => {
     [[]],
     [['bogus']],
     [['snapshot']],
-    [['snapshot', 'a1', 'b2']],
+    [['snapshot', '--project', '../x']],
+    [['snapshot', 'pgdata', '$(touch /tmp/p)']],
     [['sync', 'pgdata']],
     [['scheduled', 'explode']],
     [['purge', '--nope', '1h:1d', 'pgdata']],
@@ -206,6 +207,65 @@ describe('--json', () => {
 });
 
 describe('commands', () => {
+  it('restore --set restores every snapshot of the set', async () => {
+    answers['/Buttervolume.Snapshot.RestoreSet'] = {
+      Err: '',
+      Restored: [
+        { Volume: 'pgdata', Snapshot: SNAP, VolumeBackup: 'pgdata@2026-11-25T08:00:00.000000' },
+        { Volume: 'uploads', Snapshot: 'uploads@2026-11-24T19:13:40.123456', VolumeBackup: null },
+      ],
+    };
+    const result = await cli(['restore', '--set', SNAP]);
+    expect(result.code).toBe(0);
+    expect(result.out).toBe(
+      `Restored ${SNAP} into pgdata; its previous content is snapshot pgdata@2026-11-25T08:00:00.000000\nRestored uploads@2026-11-24T19:13:40.123456 into uploads, a new volume\n`,
+    );
+    expect(calls[0]).toMatchObject({
+      url: '/Buttervolume.Snapshot.RestoreSet',
+      body: { Name: SNAP },
+    });
+    expect((await cli(['restore', '--set', SNAP, 'other'])).code).toBe(2);
+    expect((await cli(['restore', '--set', 'pgdata'])).code).toBe(2);
+  });
+
+  it('snapshot of several volumes or a project: one group request, then the set and its hooks', async () => {
+    answers['/Buttervolume.Snapshot.Group'] = {
+      Err: '',
+      Snapshots: [SNAP, 'uploads@2026-11-24T19:13:40.123456'],
+      Timestamp: '2026-11-24T19:13:40.123456',
+      Paused: ['db'],
+      PauseMs: 42,
+      TotalMs: 300,
+      Hooks: [
+        {
+          Container: 'db',
+          Phase: 'pre',
+          Argv: ['sh', '-c', 'sync'],
+          ExitCode: 0,
+          TimedOut: false,
+          Stdout: '',
+          Stderr: '',
+          Truncated: false,
+          Ms: 12,
+          Ok: true,
+        },
+      ],
+    };
+    const result = await cli(['snapshot', 'pgdata', 'uploads', '--project', 'shop', '--no-hooks']);
+    expect(result).toEqual({
+      code: 0,
+      out: `${SNAP}\nuploads@2026-11-24T19:13:40.123456\n# paused db for 42 ms\n# pre-snapshot hook in db: exit 0 (12 ms)\n`,
+      err: '',
+    });
+    expect(calls).toEqual([
+      {
+        method: 'POST',
+        url: '/Buttervolume.Snapshot.Group',
+        body: { Volumes: ['pgdata', 'uploads'], Project: 'shop', Hooks: false },
+      },
+    ]);
+  });
+
   it('snapshots: one name a line when piped, a table on a terminal', async () => {
     answers['/VolumeDriver.Snapshot.List/pgdata'] = { Err: '', Snapshots: [SNAP] };
     expect((await cli(['snapshots', 'pgdata'])).out).toBe(`${SNAP}\n`);

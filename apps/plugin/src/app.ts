@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { AppDeps } from './deps.js';
 import { elapsed } from './log.js';
+import { groupHandlers } from './routes/groups.js';
 import { endpointLabel, type Handlers, pathsOf, registerHandlers } from './routes/handlers.js';
 import { healthHandlers } from './routes/health.js';
 import { pluginHandlers } from './routes/plugin.js';
@@ -50,6 +51,7 @@ export function createApp(deps: AppDeps): Hono {
     ...scheduleHandlers(deps),
     ...replicationHandlers(deps),
     ...healthHandlers(deps),
+    ...groupHandlers(deps),
   };
   registerHandlers(app, handlers);
 

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { Btrfs } from '@buttervolume/btrfs';
 import { type Config, loadConfig } from '@buttervolume/config';
+import { DockerClient } from '@buttervolume/docker';
 import { Replicator, type SshOptions } from '@buttervolume/replication';
 import type { Hono } from 'hono';
 import { createApp } from './app.js';
@@ -12,6 +13,7 @@ import { type MetricsListener, serveMetrics } from './metrics-listener.js';
 import { createScheduling, type Scheduling, type SchedulingOptions } from './scheduling.js';
 import { Attention } from './services/attention.js';
 import { RESTORE_STEPS, type RestoreStep } from './services/context.js';
+import type { GroupStep } from './services/groups.js';
 import { HealthService } from './services/health.js';
 import { createServices, type Services } from './services/index.js';
 import { Layout } from './services/layout.js';
@@ -33,6 +35,8 @@ export interface DaemonOptions {
   now?: () => Date;
   /** The scheduler's replication handle, and its timing for tests. */
   scheduling?: SchedulingOptions;
+  /** Test hook: called once a group snapshot has paused its containers (crash tests kill here). */
+  afterGroupStep?: (step: GroupStep) => Promise<void> | void;
   /** Overrides the config's ssh settings (SSH_PORT, SSH_USER, SSH_IDENTITY_FILE, …) field by field. */
   ssh?: SshOptions;
 }
@@ -59,6 +63,8 @@ export interface DaemonApp {
   replication: ReplicationService;
   health: HealthService;
   metrics: DaemonMetrics;
+  /** The Engine API client (closed by startDaemon's close()). */
+  docker: DockerClient;
 }
 
 /**
@@ -80,21 +86,35 @@ export async function createDaemonApp(
   );
   const btrfs = options.btrfs ?? new Btrfs();
   const layout = new Layout(config.volumesPath, config.snapshotsPath);
-  const services = createServices({
-    btrfs,
-    layout,
-    locks: new VolumeLocks(),
-    mounts,
-    attention: new Attention(),
-    nested: new NestedSubvolumes(layout.volumesPath, btrfs, logger),
-    logger,
-    dtFormat: config.dtFormat,
-    now: options.now ?? (() => new Date()),
-    afterRestoreStep: options.afterRestoreStep,
-    observe: metrics.observeOperation,
-  });
+  const docker = new DockerClient({ socketPath: config.dockerSocket });
+  const services = createServices(
+    {
+      btrfs,
+      layout,
+      locks: new VolumeLocks(),
+      mounts,
+      attention: new Attention(),
+      nested: new NestedSubvolumes(layout.volumesPath, btrfs, logger),
+      logger,
+      dtFormat: config.dtFormat,
+      now: options.now ?? (() => new Date()),
+      afterRestoreStep: options.afterRestoreStep,
+      observe: metrics.observeOperation,
+    },
+    {
+      docker,
+      pauseJournalPath: join(config.runPath, 'buttervolume', 'paused.json'),
+      hookTimeoutMs: config.hookTimeoutSeconds * 1000,
+      afterGroupStep: options.afterGroupStep,
+    },
+  );
   for (const outcome of await services.restore.recover())
     logger.warn('restore recovery', { outcome });
+  // Containers a killed daemon left paused are unpaused before anything else happens.
+  for (const outcome of await services.groups
+    .recover()
+    .catch((error: unknown) => [`could not read the pause journal: ${(error as Error).message}`]))
+    logger.warn('pause recovery', { outcome });
 
   const replication = new ReplicationService(
     services.context,
@@ -160,8 +180,9 @@ export async function createDaemonApp(
     replication,
     health,
     metrics,
+    groups: services.groups,
   });
-  return { app, services, logger, scheduling, replication, health, metrics };
+  return { app, services, logger, scheduling, replication, health, metrics, docker };
 }
 
 /** The ssh settings of the config (SSH_PORT, SSH_USER, SSH_IDENTITY_FILE, …) for the Replicator. */
@@ -185,10 +206,8 @@ export function sshOptionsOf(config: Config): SshOptions {
  * Refuses to start (DaemonStartError) rather than run half-configured.
  */
 export async function startDaemon(config: Config, options: DaemonOptions = {}): Promise<Daemon> {
-  const { app, services, logger, scheduling, replication, health, metrics } = await createDaemonApp(
-    config,
-    options,
-  );
+  const { app, services, logger, scheduling, replication, health, metrics, docker } =
+    await createDaemonApp(config, options);
   const socketPath = config.socket;
   // Before the socket: a METRICS_ADDRESS we cannot bind stops the start with nothing to undo.
   let metricsListener: MetricsListener | undefined;
@@ -230,6 +249,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
       await services.status.settled();
       await services.context.nested.settled();
       await replication.close();
+      await docker.close();
       await removeSocket(socketPath);
       logger.info('stopped', { socket: socketPath });
     })();
@@ -279,12 +299,20 @@ export async function runDaemon(options: DaemonOptions = {}): Promise<void> {
 // SIGKILL right after that step, exactly like an OOM kill or a power cut of the process.
 function crashHookFromEnv(
   given: DaemonOptions['afterRestoreStep'],
-): Pick<DaemonOptions, 'afterRestoreStep'> {
+): Pick<DaemonOptions, 'afterRestoreStep' | 'afterGroupStep'> {
   const step = process.env.BUTTERVOLUME_TEST_CRASH_AFTER;
   if (step === undefined || step === '') return given ? { afterRestoreStep: given } : {};
+  if (step === 'group-paused') {
+    return {
+      ...(given ? { afterRestoreStep: given } : {}),
+      afterGroupStep: () => {
+        process.kill(process.pid, 'SIGKILL');
+      },
+    };
+  }
   if (!(RESTORE_STEPS as readonly string[]).includes(step)) {
     throw new DaemonStartError(
-      `BUTTERVOLUME_TEST_CRASH_AFTER=${step} is not a restore step (${RESTORE_STEPS.join(', ')})`,
+      `BUTTERVOLUME_TEST_CRASH_AFTER=${step} is not a restore step (${RESTORE_STEPS.join(', ')}) nor group-paused`,
     );
   }
   return {

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from './log.js';
 import type { DaemonMetrics } from './metrics.js';
 import type { Scheduling } from './scheduling.js';
+import type { GroupSnapshotService } from './services/groups.js';
 import type { HealthService } from './services/health.js';
 import type { ReplicationService } from './services/replication.js';
 import type { RestoreService } from './services/restore.js';
@@ -41,6 +42,8 @@ export interface AppDeps {
   health?: Pick<HealthService, 'report' | 'volume' | 'brief'>;
   /** GET /metrics and the request-latency histogram; without it /metrics is a 404. */
   metrics?: Pick<DaemonMetrics, 'scrape' | 'request'>;
+  /** Group snapshots, set restores, containers from Docker; without it those answer an Err. */
+  groups?: Pick<GroupSnapshotService, 'snapshot' | 'restoreSet' | 'containersOf' | 'project'>;
 }
 
 let cachedVersion: string | undefined;

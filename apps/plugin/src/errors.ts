@@ -17,7 +17,10 @@ export type PluginErrorCode =
   | 'DAEMON_START'
   | 'NO_FREE_NAME'
   | 'PURGE_INCOMPLETE'
-  | 'VOLUME_NEEDS_ATTENTION';
+  | 'VOLUME_NEEDS_ATTENTION'
+  // Group snapshots: a hook or a pause failed; Docker is needed but does not answer.
+  | 'GROUP_SNAPSHOT_FAILED'
+  | 'DOCKER_UNAVAILABLE';
 
 export class PluginError extends Error {
   override name = 'PluginError';

@@ -11,11 +11,15 @@ import {
   type ErrResponse,
   endpoints,
   type GetResponse,
+  type GroupSnapshotRequest,
+  type GroupSnapshotResponse,
   type ListResponse,
   type MountResponse,
   type PathResponse,
+  type ProjectResponse,
   type PurgeResponse,
   type RestoreResponse,
+  type RestoreSetResponse,
   type ScheduleListResponse,
   type SendResponse,
   type SnapshotListResponse,
@@ -27,6 +31,7 @@ import {
   type TimerValue,
   type TransfersResponse,
   type VersionResponse,
+  type VolumeContainersResponse,
 } from './endpoints.js';
 import {
   DaemonError,
@@ -125,6 +130,35 @@ export class ButtervolumeClient {
       { Name: name, ...target, ...force(options) },
       options,
     );
+  }
+
+  /** Snapshots of several volumes (or a compose project's) at one instant. */
+  groupSnapshot(request: GroupSnapshotRequest, call?: CallOptions): Promise<GroupSnapshotResponse> {
+    // Hooks may run for minutes (HOOK_TIMEOUT, up to an hour each): no client-side timeout.
+    return this.call(endpoints.groupSnapshot, request, { timeoutMs: 0, ...call });
+  }
+
+  /** Restores every snapshot sharing `name`'s timestamp (or only those of `volumes`). */
+  restoreSet(
+    name: string,
+    options: { volumes?: string[]; force?: boolean } & CallOptions = {},
+  ): Promise<RestoreSetResponse> {
+    const volumes = options.volumes === undefined ? {} : { Volumes: options.volumes };
+    return this.call(
+      endpoints.restoreSet,
+      { Name: name, ...volumes, ...force(options) },
+      { ...options, timeoutMs: options.timeoutMs ?? 0 },
+    );
+  }
+
+  /** The containers (running or not) that mount a volume, from Docker. */
+  volumeContainers(volume: string, call?: CallOptions): Promise<VolumeContainersResponse> {
+    return this.call(endpoints.volumeContainers, { Name: volume }, call);
+  }
+
+  /** A compose project's containers and buttervolume volumes, from Docker. */
+  project(name: string, call?: CallOptions): Promise<ProjectResponse> {
+    return this.call(endpoints.project, { Name: name }, call);
   }
 
   clone(name: string, target: string, call?: CallOptions): Promise<CloneResponse> {

@@ -42,6 +42,10 @@ export const endpoints = {
   status: { method: 'GET', path: '/Buttervolume.Status', param: 'volume' },
   /** Prometheus text format, not JSON (also on METRICS_ADDRESS when set). */
   metrics: { method: 'GET', path: '/metrics' },
+  groupSnapshot: { method: 'POST', path: '/Buttervolume.Snapshot.Group' },
+  restoreSet: { method: 'POST', path: '/Buttervolume.Snapshot.RestoreSet' },
+  volumeContainers: { method: 'POST', path: '/Buttervolume.Volume.Containers' },
+  project: { method: 'POST', path: '/Buttervolume.Project' },
 } as const satisfies Record<string, EndpointSpec>;
 
 export type EndpointKey = keyof typeof endpoints;
@@ -370,4 +374,75 @@ export interface StatusResponse extends ErrResponse {
   /** ISO 8601: when the verdicts were computed. */
   At: string;
   Volumes: VolumeHealthEntry[];
+// ---- Docker-aware additions: group snapshots, hooks, containers ---------------------------
+
+/** Snapshots of several volumes at one instant (containers paused, hooks run in them). */
+export interface GroupSnapshotRequest {
+  /** Volumes to snapshot; with Project, added to the project's. */
+  Volumes?: string[];
+  /** A compose project (label com.docker.compose.project): its containers' buttervolume volumes. */
+  Project?: string;
+  /** Pause the containers that mount the volumes (default true). */
+  Pause?: boolean;
+  /** Run the containers' buttervolume.pre-snapshot / post-snapshot hooks (default true). */
+  Hooks?: boolean;
+}
+
+/** One hook run inside a container, its output cut to a few kB. */
+export interface HookReport {
+  Container: string;
+  Phase: 'pre' | 'post';
+  Argv: string[];
+  /** null when it timed out or could not start. */
+  ExitCode: number | null;
+  TimedOut: boolean;
+  Stdout: string;
+  Stderr: string;
+  Truncated: boolean;
+  Ms: number;
+  Ok: boolean;
+  Error?: string;
+}
+
+export interface GroupSnapshotResponse extends ErrResponse {
+  /** Every snapshot of the set; they share one timestamp. */
+  Snapshots: string[];
+  Timestamp: string;
+  /** Containers frozen while the snapshots were taken. */
+  Paused: string[];
+  /** From the first pause to the last unpause; null when nothing was paused. */
+  PauseMs: number | null;
+  TotalMs: number;
+  Hooks: HookReport[];
+}
+
+/** Restores every snapshot of a set (one timestamp), each volume backed up first. */
+export interface RestoreSetRequest {
+  /** Any snapshot of the set, `<volume>@<timestamp>`. */
+  Name: string;
+  /** Only these volumes of the set (default: all of them). */
+  Volumes?: string[];
+  Force?: boolean;
+}
+
+export interface RestoreSetResponse extends ErrResponse {
+  Restored: { Volume: string; Snapshot: string; VolumeBackup: string | null }[];
+}
+
+export interface ContainerInfo {
+  Id: string;
+  Name: string;
+  State: string;
+  /** The buttervolume volumes it mounts. */
+  Volumes: string[];
+}
+
+export interface VolumeContainersResponse extends ErrResponse {
+  Containers: ContainerInfo[];
+}
+
+export interface ProjectResponse extends ErrResponse {
+  Containers: ContainerInfo[];
+  /** The project's volumes that are buttervolume volumes. */
+  Volumes: string[];
 }

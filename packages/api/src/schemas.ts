@@ -5,6 +5,7 @@ import {
   HostName,
   InvalidNameError,
   MarkerName,
+  ProjectName,
   SnapshotName,
   VolumeName,
   type VolumeSource,
@@ -238,6 +239,29 @@ export const purgeRequestSchema = body({
   Dryrun: field((value) => optional(flag)(value) ?? false),
 });
 
+function project(value: unknown): ProjectName {
+  return ProjectName.parse(value);
+}
+
+export const groupSnapshotRequestSchema = body({
+  Volumes: field(optional(list(volume))),
+  Project: field(optional(project)),
+  Pause: field((value) => optional(flag)(value) ?? true),
+  Hooks: field((value) => optional(flag)(value) ?? true),
+}).refine((b) => b.Volumes !== undefined || b.Project !== undefined, {
+  message: 'name Volumes, a Project, or both',
+});
+
+export function restoreSetRequestSchema(options: SchemaOptions = {}) {
+  return body({
+    Name: field(required(snapshot(options.format))),
+    Volumes: field(optional(list(volume))),
+    Force: field((value) => optional(flag)(value) ?? false),
+  });
+}
+
+export const projectRequestSchema = body({ Name: field(required(project)) });
+
 /** Every request schema, the snapshot-naming ones bound to `format`. */
 export function requestSchemas(options: SchemaOptions = {}) {
   return {
@@ -263,6 +287,10 @@ export function requestSchemas(options: SchemaOptions = {}) {
     scheduleResume: emptyRequestSchema,
     transfers: emptyRequestSchema,
     version: emptyRequestSchema,
+    groupSnapshot: groupSnapshotRequestSchema,
+    restoreSet: restoreSetRequestSchema(options),
+    volumeContainers: nameRequestSchema,
+    project: projectRequestSchema,
   } as const;
 }
 
@@ -281,6 +309,8 @@ export type CloneBody = z.output<ReturnType<typeof cloneRequestSchema>>;
 export type SendBody = z.output<ReturnType<typeof sendRequestSchema>>;
 export type SyncBody = z.output<typeof syncRequestSchema>;
 export type PurgeBody = z.output<typeof purgeRequestSchema>;
+export type GroupSnapshotBody = z.output<typeof groupSnapshotRequestSchema>;
+export type RestoreSetBody = z.output<ReturnType<typeof restoreSetRequestSchema>>;
 
 // ---- Parsing entry points -----------------------------------------------------------------
 

@@ -118,6 +118,8 @@ describe('ssh and scheduler settings', () => {
       stopGraceSeconds: 10,
       sshCommandTimeoutSeconds: 60,
       transferStallTimeoutSeconds: 600,
+      dockerSocket: '/var/run/docker.sock',
+      hookTimeoutSeconds: 60,
     });
   });
 
@@ -195,6 +197,9 @@ describe('ssh and scheduler settings', () => {
     ['STOP_GRACE', 'soon'],
     ['SSH_COMMAND_TIMEOUT', '0'],
     ['TRANSFER_STALL_TIMEOUT', '86401'],
+    ['DOCKER_SOCKET', 'docker.sock'],
+    ['HOOK_TIMEOUT', '0'],
+    ['HOOK_TIMEOUT', '3601'],
     ['SSH_PORT', '70000'],
     ['METRICS_ADDRESS', 'example.com:9101'],
     ['METRICS_ADDRESS', '0'],

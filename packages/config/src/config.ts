@@ -61,6 +61,13 @@ export interface Config {
   stopGraceSeconds: number;
   /** TCP address serving GET /metrics only (METRICS_ADDRESS); undefined: none (the default). */
   metricsAddress: ListenAddress | undefined;
+  /**
+   * The Docker Engine API socket (DOCKER_SOCKET, default /var/run/docker.sock): which containers
+   * use a volume, hooks, group snapshots. Nothing answering there only turns those features off.
+   */
+  dockerSocket: string;
+  /** Seconds a snapshot hook may run in its container (HOOK_TIMEOUT, default 60). */
+  hookTimeoutSeconds: number;
   /** Where each value came from, for `buttervolume config` style diagnostics. */
   sources: Record<string, 'env' | 'ini' | 'default'>;
   /** The ini file that was read, if it existed. */
@@ -70,6 +77,9 @@ export interface Config {
 /** Longest TIMER (seconds) and JOB_TIMEOUT (minutes): a year. */
 const MAX_TIMER_SECONDS = 31_536_000;
 const MAX_JOB_TIMEOUT_MINUTES = 525_600;
+
+/** A hook's time-out, from HOOK_TIMEOUT or a container label, is at most an hour. */
+export const MAX_HOOK_TIMEOUT_SECONDS = 3600;
 
 export const DEFAULT_CONFIG_FILE = '/etc/buttervolume/config.ini';
 
@@ -217,6 +227,10 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     ),
     stopGraceSeconds: parsed('STOP_GRACE', '10', (t) => parseWholeNumber(t, 0, 3600)),
     metricsAddress: optional('METRICS_ADDRESS', parseListenAddress),
+    dockerSocket: path('DOCKER_SOCKET', '/var/run/docker.sock'),
+    hookTimeoutSeconds: parsed('HOOK_TIMEOUT', '60', (t) =>
+      parseWholeNumber(t, 1, MAX_HOOK_TIMEOUT_SECONDS),
+    ),
     sources,
     iniPath: ini ? iniPath : undefined,
   };

@@ -1,4 +1,4 @@
-export type NameKind = 'volume' | 'snapshot' | 'marker' | 'host';
+export type NameKind = 'volume' | 'snapshot' | 'marker' | 'host' | 'project';
 
 /** A name from outside (Docker, the CLI, a peer) that we refuse to use as a path or argument. */
 export class InvalidNameError extends Error {

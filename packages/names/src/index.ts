@@ -2,6 +2,7 @@
 // listing); inner code takes these branded types and never re-checks.
 export { InvalidNameError, type NameKind } from './errors.js';
 export { HostName } from './host.js';
+export { ProjectName } from './project.js';
 export {
   MarkerName,
   type NameFormat,

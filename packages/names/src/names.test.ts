@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { HostName, InvalidNameError, MarkerName, SnapshotName, VolumeName } from './index.js';
+import {
+  HostName,
+  InvalidNameError,
+  MarkerName,
+  ProjectName,
+  SnapshotName,
+  VolumeName,
+} from './index.js';
 
 const hostile = [
   '',
@@ -141,4 +148,18 @@ describe('HostName', () => {
   ])('rejects %j', (host) => {
     expect(() => HostName.parse(host)).toThrow(InvalidNameError);
   });
+});
+
+describe('ProjectName', () => {
+  it('takes compose project names', () => {
+    expect(ProjectName.parse('shop')).toBe('shop');
+    expect(ProjectName.parse('my_app-2')).toBe('my_app-2');
+  });
+
+  it.each(['', 'Shop', '-rf', '../x', 'a/b', '$(touch /tmp/p)', 'a b', '"x"', 'x'.repeat(300), 5])(
+    'refuses %j',
+    (raw) => {
+      expect(() => ProjectName.parse(raw)).toThrow(InvalidNameError);
+    },
+  );
 });

@@ -1,4 +1,6 @@
 import type { ServiceContext } from './context.js';
+import { type DockerPort, GroupSnapshotService, type GroupStep } from './groups.js';
+import { PauseJournal } from './pause-journal.js';
 import { RestoreService } from './restore.js';
 import { SnapshotService } from './snapshots.js';
 import { VolumeList } from './volume-list.js';
@@ -12,16 +14,46 @@ export interface Services {
   restore: RestoreService;
   /** Get's cache of volume facts; the daemon warms it after a start. */
   status: VolumeStatusCache;
+  groups: GroupSnapshotService;
   context: ServiceContext;
   /** VOLUMES_PATH. */
   volumesPath: string;
 }
 
-export function createServices(context: ServiceContext): Services {
+/** What group snapshots and hooks need: Docker (when there is one) and where pauses are recorded. */
+export interface DockerServiceOptions {
+  docker?: DockerPort | undefined;
+  /** The pause journal (default `<VOLUMES_PATH>/.buttervolume-paused.json`). */
+  pauseJournalPath?: string | undefined;
+  hookTimeoutMs?: number | undefined;
+  /** Crash tests kill the daemon here. */
+  afterGroupStep?: ((step: GroupStep) => Promise<void> | void) | undefined;
+}
+
+export function createServices(
+  context: ServiceContext,
+  docker: DockerServiceOptions = {},
+): Services {
   const snapshots = new SnapshotService(context);
   const list = new VolumeList(context.layout.volumesPath, context.btrfs);
   const status = new VolumeStatusCache(context, () => list.names());
   const volumes = new VolumeService(context, snapshots, status, list);
   const restore = new RestoreService(context, volumes, snapshots);
-  return { volumes, snapshots, restore, status, context, volumesPath: context.layout.volumesPath };
+  const journal = new PauseJournal(
+    docker.pauseJournalPath ??
+      `${context.layout.volumesPath.replace(/\/+$/, '')}/.buttervolume-paused.json`,
+  );
+  const groups = new GroupSnapshotService(context, snapshots, restore, docker.docker, journal, {
+    hookTimeoutMs: docker.hookTimeoutMs ?? 60_000,
+    afterStep: docker.afterGroupStep,
+  });
+  return {
+    volumes,
+    snapshots,
+    restore,
+    status,
+    groups,
+    context,
+    volumesPath: context.layout.volumesPath,
+  };
 }

@@ -130,6 +130,45 @@ export class SnapshotService {
     return name;
   }
 
+  /**
+   * Snapshots several volumes with one timestamp in every name, so they are recognisable as a
+   * set; the caller holds every volume's lock. All are taken concurrently (the group's pause
+   * lasts as long as the slowest one); if one fails, the others of the set are removed again.
+   */
+  async createSetLocked(volumes: readonly VolumeName[]): Promise<SnapshotName[]> {
+    for (const volume of volumes) {
+      if (!(await this.ctx.btrfs.isSubvolume(this.ctx.layout.volume(volume)))) {
+        throw new NoSuchVolumeError(volume);
+      }
+    }
+    const names = await this.#freshNames(volumes);
+    const results = await Promise.allSettled(
+      volumes.map((volume, i) =>
+        this.ctx.btrfs.snapshot(
+          this.ctx.layout.volume(volume),
+          this.ctx.layout.snapshot(names[i] as SnapshotName),
+          {
+            readonly: true,
+          },
+        ),
+      ),
+    );
+    for (const name of names) this.#taking.delete(name);
+    this.#index.invalidate();
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) {
+      await Promise.all(
+        names
+          .filter((_, i) => results[i]?.status === 'fulfilled')
+          .map((name) =>
+            this.ctx.btrfs.deleteSubvolume(this.ctx.layout.snapshot(name)).catch(() => {}),
+          ),
+      );
+      throw (failed as PromiseRejectedResult).reason;
+    }
+    return names;
+  }
+
   async exists(name: SnapshotName | MarkerName): Promise<boolean> {
     return this.ctx.btrfs.isSubvolume(this.ctx.layout.snapshot(name));
   }
@@ -221,24 +260,35 @@ export class SnapshotService {
     this.#index.invalidate();
   }
 
-  async #freshName(volume: VolumeName): Promise<SnapshotName> {
+  async #freshNames(volumes: readonly VolumeName[]): Promise<SnapshotName[]> {
     // Two snapshots in the same clock tick would collide: wait for the next one. With a
     // seconds-only DTFORMAT that can take up to a second, hence the generous bound.
     for (let attempt = 0; attempt < 2000; attempt++) {
-      const name = SnapshotName.of(volume, this.ctx.now(), { format: this.ctx.dtFormat });
+      const now = this.ctx.now();
+      const names = volumes.map((volume) =>
+        SnapshotName.of(volume, now, { format: this.ctx.dtFormat }),
+      );
       // Snapshots of one volume may run at once (they share its lock): a name is reserved
       // here from the moment it is chosen until its snapshot exists or failed.
-      const taken =
-        this.#taking.has(name) ||
-        (await pathExists(this.ctx.layout.snapshot(name))) ||
-        this.#taking.has(name);
-      if (!taken) {
-        this.#taking.add(name);
-        return name;
+      const reserved = () => names.some((name) => this.#taking.has(name));
+      const onDisk = async () =>
+        (await Promise.all(names.map((name) => pathExists(this.ctx.layout.snapshot(name))))).some(
+          Boolean,
+        );
+      if (!reserved() && !(await onDisk()) && !reserved()) {
+        for (const name of names) this.#taking.add(name);
+        return names;
       }
       await sleep(1);
     }
-    throw new PluginError('NO_FREE_NAME', `could not find a free snapshot name for ${volume}`);
+    throw new PluginError(
+      'NO_FREE_NAME',
+      `could not find a free snapshot time for ${volumes.join(', ')}`,
+    );
+  }
+
+  async #freshName(volume: VolumeName): Promise<SnapshotName> {
+    return (await this.#freshNames([volume]))[0] as SnapshotName;
   }
 
   // Names come from a directory listing: parse them before they become a path again.
