@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir, readdir, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   createLoopBtrfs,
@@ -92,6 +92,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       // A file that does not exist: the machine's /etc/buttervolume/config.ini is never read.
       BUTTERVOLUME_CONFIG_FILE: join(runPath, 'no-config.ini'),
       BUTTERVOLUME_LOGLEVEL: 'DEBUG',
+      // The private dockerd starts after the daemon: this link to its socket is made then.
+      BUTTERVOLUME_DOCKER_SOCKET: join(runPath, 'docker.sock'),
     };
     const logFile = join(fs.dir, 'daemon.log');
 
@@ -107,6 +109,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const dockerd = await startDockerd();
     cleanups.push(() => dockerd.stop());
     const image = await dockerd.importBusybox();
+    await symlink(dockerd.socketPath, join(runPath, 'docker.sock'));
 
     const stack: Stack = {
       fs,

@@ -71,7 +71,26 @@ const MANAGED_PLUGIN =
   'e2e/test/managed-plugin.test.ts (builds and creates the plugin, sets, enables it and creates a volume with it, in a private dockerd)';
 const MANAGED_PLUGIN_TEST = 'e2e/test/managed-plugin.test.ts';
 
+const GROUPS_TEST = 'e2e/test/groups.test.ts';
+const GROUPS =
+  'e2e/test/groups.test.ts (group snapshots need containers with hooks and a compose project; it runs these against its own volumes and labelled containers)';
+
 const ELSEWHERE: Elsewhere[] = [
+  {
+    command: /^buttervolume snapshot pgdata uploads$/,
+    by: GROUPS,
+    evidence: [[GROUPS_TEST, /group\(\['--no-hooks', va, vb\]\)/]],
+  },
+  {
+    command: /^buttervolume snapshot --project shop$/,
+    by: GROUPS,
+    evidence: [[GROUPS_TEST, /group\(\['--project', project\]\)/]],
+  },
+  {
+    command: /^buttervolume restore --set pgdata@2026-11-24T19:13:40\.123456$/,
+    by: GROUPS,
+    evidence: [[GROUPS_TEST, /'restore', '--set'/]],
+  },
   {
     command: /^pnpm install --frozen-lockfile$/,
     by: '.ci/run (before `pnpm test`)',

@@ -403,6 +403,9 @@ export class GroupSnapshotService {
         if (frozen.length === 0) return this.snapshots.createSetLocked(volumes);
         const docker = this.#docker('pause containers');
         const ids = frozen.map((m) => m.container.id);
+        // Write out what the writers have in the page cache now, while they still run: the
+        // snapshots must flush whatever is dirty, and that part of the work happens paused.
+        await this.ctx.btrfs.syncFilesystem(this.ctx.layout.volumesPath);
         // On disk before the first pause: a daemon killed from here on unpauses them at start.
         await this.journal.add(
           frozen.map((m) => ({
@@ -413,10 +416,11 @@ export class GroupSnapshotService {
         );
         const pausedAt = performance.now();
         const paused: string[] = [];
+        const phases: { freezeMs?: number; snapshotMs?: number } = {};
         try {
           const results = await Promise.allSettled(
             ids.map(async (id) => {
-              await docker.pause(id);
+              await pauseWithRetry(docker, id);
               paused.push(id);
             }),
           );
@@ -428,8 +432,12 @@ export class GroupSnapshotService {
               { cause: (failed as PromiseRejectedResult).reason },
             );
           }
+          phases.freezeMs = elapsed(pausedAt);
           await this.options.afterStep?.('paused');
-          return await this.snapshots.createSetLocked(volumes);
+          const snapshotStart = performance.now();
+          const names = await this.snapshots.createSetLocked(volumes);
+          phases.snapshotMs = elapsed(snapshotStart);
+          return names;
         } finally {
           const unpaused = await Promise.allSettled(paused.map((id) => docker.unpause(id)));
           pauseMs = elapsed(pausedAt);
@@ -441,7 +449,7 @@ export class GroupSnapshotService {
               stuck,
             });
           }
-          this.ctx.logger.info('group paused', { containers: paused.length, pauseMs });
+          this.ctx.logger.info('group paused', { containers: paused.length, pauseMs, ...phases });
         }
       }),
     );
@@ -454,6 +462,26 @@ export class GroupSnapshotService {
     return run;
   }
 }
+
+/**
+ * The cgroup freezer gives up ("unable to freeze") when a process sits in uninterruptible
+ * I/O at that moment, which heavy writers often do: a few more tries usually succeed.
+ */
+async function pauseWithRetry(docker: DockerPort, id: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await docker.pause(id);
+      return;
+    } catch (error) {
+      if (attempt >= PAUSE_ATTEMPTS || !/unable to freeze/i.test((error as Error).message)) {
+        throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5 * attempt));
+    }
+  }
+}
+
+const PAUSE_ATTEMPTS = 5;
 
 function hooksOf(container: ContainerSummary, timeoutMs: number): ContainerHooks | HookLabelError {
   try {
