@@ -41,6 +41,9 @@ const PACKAGES = [
   'ca-certificates',
 ];
 
+/** Inside the plugin, relative to the rootfs. */
+const DOCKER_SOCKET = 'run/host-docker.sock';
+
 const { values } = parseArgs({
   options: {
     out: { type: 'string' },
@@ -222,8 +225,13 @@ for (const dir of ['var/cache/apt/archives', 'var/lib/apt/lists']) {
 for (const dir of ['var/lib/buttervolume', 'etc/buttervolume', 'root/.ssh', 'run/docker/plugins']) {
   mkdirSync(join(rootfs, dir), { recursive: true });
 }
+// The Docker socket's mount target: a file, since a socket is bound onto it.
+writeFileSync(join(rootfs, DOCKER_SOCKET), '');
 
 // Same mounts as the 3.x managed plugin, so its users keep their config, schedule and ssh keys.
+// Plus Docker's socket for group snapshots and hooks, off by default: its source is /dev/null
+// (nothing answers there, so only those features are off) until the operator sets it, e.g.
+// `docker plugin set NAME docker.source=/var/run/docker.sock`.
 const config = {
   description: 'buttervolume: Docker volumes as btrfs subvolumes, with snapshots and replication',
   documentation: 'See README.md in the buttervolume repository',
@@ -246,6 +254,11 @@ const config = {
     bind('data', '/var/lib/buttervolume', '/var/lib/buttervolume'),
     bind('config', '/var/lib/buttervolume/config', '/etc/buttervolume'),
     bind('ssh', '/var/lib/buttervolume/ssh', '/root/.ssh'),
+    {
+      ...bind('docker', '/dev/null', `/${DOCKER_SOCKET}`),
+      description:
+        "Docker's API socket, for group snapshots and hooks: set docker.source=/var/run/docker.sock to enable",
+    },
   ],
   env: [
     {
@@ -254,6 +267,11 @@ const config = {
         'port of the sshd in this plugin (peers send to it) and of the peers for send and sync',
       settable: ['value'],
       value: '1122',
+    },
+    {
+      name: 'BUTTERVOLUME_DOCKER_SOCKET',
+      description: "where the docker mount puts Docker's socket",
+      value: `/${DOCKER_SOCKET}`,
     },
     {
       name: 'BUTTERVOLUME_LOGLEVEL',

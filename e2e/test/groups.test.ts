@@ -136,6 +136,32 @@ describe('one instant for several volumes', () => {
     expect(after).toBeGreaterThan(before);
     expect(await state(writer)).toBe('running');
   });
+
+  it('a scheduled group-snapshot job takes sets; its schedule.csv row stays a 3.x-shaped row', async () => {
+    stack.daemonEnv.BUTTERVOLUME_TIMER = '1';
+    try {
+      await stack.restartDaemon('SIGTERM');
+      const before = new Set((await stack.cliOk(['snapshots', va])).split('\n'));
+      await stack.cliOk(['schedule', `group-snapshot:${vb}`, '60', va]);
+      const csv = await readFile(join(stack.runPath, 'schedule.csv'), 'utf8');
+      expect(csv).toContain(`${va},group-snapshot:${vb},60,True`);
+      let set: string | undefined;
+      for (let i = 0; i < 100 && set === undefined; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        const fresh = (await stack.cliOk(['snapshots', va]))
+          .split('\n')
+          .filter((n) => !before.has(n));
+        set = fresh[0];
+      }
+      expect(set, 'the scheduled group snapshot never ran').toBeDefined();
+      const stamp = (set as string).slice(va.length + 1);
+      expect((await stack.cliOk(['snapshots', vb])).split('\n')).toContain(`${vb}@${stamp}`);
+      await stack.cliOk(['schedule', `group-snapshot:${vb}`, '0', va]);
+    } finally {
+      delete stack.daemonEnv.BUTTERVOLUME_TIMER;
+      await stack.restartDaemon('SIGTERM');
+    }
+  });
 });
 
 describe('hooks from container labels, run inside the container', () => {

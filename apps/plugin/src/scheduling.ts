@@ -4,6 +4,7 @@
 import type { Config } from '@buttervolume/config';
 import type { HostName, SnapshotName, VolumeName } from '@buttervolume/names';
 import {
+  type GroupMembers,
   type Job,
   type JobExecutor,
   Scheduler,
@@ -12,6 +13,7 @@ import {
 } from '@buttervolume/scheduler';
 import { PluginError } from './errors.js';
 import type { Logger } from './log.js';
+import type { GroupRequest } from './services/groups.js';
 import type { Services } from './services/index.js';
 
 /**
@@ -77,7 +79,9 @@ export function createScheduling(
  * snapshot → take a snapshot; replicate:<host> → snapshot, then send it (the snapshot is
  * removed again if the send fails, as 3.x does, so a host that is down does not pile up
  * snapshots); purge:<pattern> → purge; synchronize:<hosts> → snapshot (the state before the
- * pull), then rsync from each host under the volume's job lock.
+ * pull), then rsync from each host under the volume's job lock. group-snapshot:<members> →
+ * one set of the volume and its members (hooks, pause); group-replicate:<members>:<host> →
+ * that, then each snapshot of the set sent to the host.
  */
 export function createJobExecutor(
   services: Services,
@@ -113,8 +117,40 @@ export function createJobExecutor(
         );
         return;
       }
+      case 'group-snapshot':
+        await services.groups.snapshot(groupRequest(volume, action.members));
+        return;
+      case 'group-replicate': {
+        const port = required(replication, job);
+        const { snapshots } = await services.groups.snapshot(groupRequest(volume, action.members));
+        // Every snapshot of the set is sent; one that could not be is removed again (as
+        // replicate does), the others stay with their markers.
+        const failures: string[] = [];
+        for (const snapshot of snapshots) {
+          try {
+            signal.throwIfAborted();
+            await port.send(snapshot, action.host, { signal });
+          } catch (error) {
+            await services.snapshots.remove(snapshot).catch(() => undefined);
+            failures.push(`${snapshot}: ${(error as Error).message}`);
+          }
+        }
+        if (failures.length > 0) {
+          throw new PluginError(
+            'GROUP_SNAPSHOT_FAILED',
+            `${job.actionText}: ${failures.length} of ${snapshots.length} sends failed: ${failures.join('; ')}`,
+          );
+        }
+        return;
+      }
     }
   };
+}
+
+function groupRequest(volume: VolumeName, members: GroupMembers): GroupRequest {
+  return members.kind === 'project'
+    ? { volumes: [volume], project: members.project }
+    : { volumes: [volume, ...members.volumes] };
 }
 
 function required(replication: ReplicationPort | undefined, job: Job): ReplicationPort {

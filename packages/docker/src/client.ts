@@ -22,12 +22,6 @@ export interface ContainerSummary {
   volumes: readonly string[];
 }
 
-export interface VolumeSummary {
-  name: string;
-  driver: string;
-  labels: Readonly<Record<string, string>>;
-}
-
 export interface ExecOptions {
   /** The command is abandoned (and its processes killed where we can see them) after this. */
   timeoutMs: number;
@@ -96,22 +90,6 @@ export class DockerClient {
   /** The containers of a compose project (label com.docker.compose.project). */
   projectContainers(project: string): Promise<ContainerSummary[]> {
     return this.listContainers({ label: [`${COMPOSE_PROJECT_LABEL}=${project}`] });
-  }
-
-  /** Volumes labelled as belonging to a compose project. */
-  async projectVolumes(project: string): Promise<VolumeSummary[]> {
-    const filters = encodeURIComponent(
-      JSON.stringify({ label: [`${COMPOSE_PROJECT_LABEL}=${project}`] }),
-    );
-    const body = (await this.#call('GET', `/volumes?filters=${filters}`)) as {
-      Volumes?: unknown;
-    } | null;
-    const volumes = Array.isArray(body?.Volumes) ? body.Volumes : [];
-    return volumes.map((v: { Name?: unknown; Driver?: unknown; Labels?: unknown }) => ({
-      name: String(v.Name ?? ''),
-      driver: String(v.Driver ?? ''),
-      labels: labelsOf(v.Labels),
-    }));
   }
 
   /** /containers/json?all=1 with Docker's filters (volume, label, id, status…). */

@@ -5,6 +5,5 @@ export {
   type DockerClientOptions,
   type ExecOptions,
   type ExecResult,
-  type VolumeSummary,
 } from './client.js';
 export { DockerError, type DockerErrorCode } from './errors.js';

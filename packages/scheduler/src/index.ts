@@ -13,7 +13,13 @@ export {
   SchedulerStoppedError,
   ScheduleStoreError,
 } from './errors.js';
-export { type Job, type JobAction, type JobTimer, parseJob } from './job.js';
+export {
+  type GroupMembers,
+  type Job,
+  type JobAction,
+  type JobTimer,
+  parseJob,
+} from './job.js';
 export { applyScheduleCommand, parseScheduleRequest, type ScheduleCommand } from './request.js';
 export {
   type JobExecutor,

@@ -45,6 +45,27 @@ describe('parseJob', () => {
     ).toEqual([240, 1440]);
   });
 
+  it('reads group jobs: more volumes or a compose project, and a host for group-replicate', () => {
+    for (const action of [
+      'group-snapshot:uploads,cache',
+      'group-snapshot:project=shop',
+      'group-replicate:uploads:backup-1',
+      'group-replicate:project=shop:10.0.0.2',
+      'group-replicate:uploads:fd00::2',
+    ]) {
+      expect(parseJob(row('pgdata', action)).actionText).toBe(action);
+    }
+    expect(parseJob(row('pgdata', 'group-snapshot:uploads,cache')).action).toEqual({
+      kind: 'group-snapshot',
+      members: { kind: 'volumes', volumes: ['uploads', 'cache'] },
+    });
+    expect(parseJob(row('pgdata', 'group-replicate:project=shop:backup-1')).action).toEqual({
+      kind: 'group-replicate',
+      members: { kind: 'project', project: 'shop' },
+      host: 'backup-1',
+    });
+  });
+
   it('reads Active as 3.x wrote it: True, False, or nothing for old rows', () => {
     expect(parseJob(row('v1', 'snapshot', '60', 'True')).active).toBe(true);
     expect(parseJob(row('v1', 'snapshot', '60', 'False')).active).toBe(false);
@@ -89,6 +110,15 @@ describe('parseJob', () => {
     'synchronize:h1,-oProxyCommand=x',
     'SNAPSHOT',
     '',
+    'group-snapshot:',
+    'group-snapshot:../x',
+    'group-snapshot:a,,b',
+    'group-snapshot:project=Shop',
+    'group-snapshot:project=$(touch /tmp/p)',
+    'group-replicate:uploads',
+    'group-replicate:uploads:',
+    'group-replicate:uploads:-oProxyCommand=x',
+    'group-replicate::backup-1',
   ])('refuses the action %j and says why', (action) => {
     const error = refusal(row('v1', action));
     expect(error.field).toBe('Action');

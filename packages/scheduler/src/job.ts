@@ -1,4 +1,4 @@
-import { HostName, InvalidNameError, VolumeName } from '@buttervolume/names';
+import { HostName, InvalidNameError, ProjectName, VolumeName } from '@buttervolume/names';
 import { parsePolicy, type RetentionPolicy } from '@buttervolume/retention';
 import { Cron } from 'croner';
 import { InvalidJobError } from './errors.js';
@@ -8,7 +8,19 @@ export type JobAction =
   | { readonly kind: 'snapshot' }
   | { readonly kind: 'replicate'; readonly host: HostName }
   | { readonly kind: 'purge'; readonly pattern: RetentionPolicy }
-  | { readonly kind: 'synchronize'; readonly hosts: readonly HostName[] };
+  | { readonly kind: 'synchronize'; readonly hosts: readonly HostName[] }
+  // Ours: snapshots of the job's volume and other volumes at one instant (hooks, pause), and
+  // the same followed by a send of each snapshot of the set.
+  | { readonly kind: 'group-snapshot'; readonly members: GroupMembers }
+  | { readonly kind: 'group-replicate'; readonly members: GroupMembers; readonly host: HostName };
+
+/**
+ * Who else is in a group job's set besides the Name column's volume: more volumes
+ * (`uploads,cache`) or a compose project (`project=shop`).
+ */
+export type GroupMembers =
+  | { readonly kind: 'volumes'; readonly volumes: readonly VolumeName[] }
+  | { readonly kind: 'project'; readonly project: ProjectName };
 
 /** When a job runs: every N minutes (3.x), or at the times of a 5-field cron expression (ours). */
 export type JobTimer =
@@ -105,13 +117,57 @@ function actionOf(raw: string, kind: string, argument: string | undefined): JobA
       }
       return { kind, hosts: list.map((host) => parseHost(raw, host)) };
     }
+    case 'group-snapshot':
+      return {
+        kind,
+        members: parseMembers(raw, required(raw, argument, GROUP_SNAPSHOT_USAGE)),
+      };
+    case 'group-replicate': {
+      // Members hold no ':' (volume and project names cannot); the host may (IPv6).
+      const text = required(raw, argument, GROUP_REPLICATE_USAGE);
+      const colon = text.indexOf(':');
+      if (colon <= 0 || colon === text.length - 1) {
+        throw new InvalidJobError('Action', raw, `missing argument: use ${GROUP_REPLICATE_USAGE}`);
+      }
+      return {
+        kind,
+        members: parseMembers(raw, text.slice(0, colon)),
+        host: parseHost(raw, text.slice(colon + 1)),
+      };
+    }
     default:
       throw new InvalidJobError(
         'Action',
         raw,
-        'unknown action (use snapshot, replicate:<host>, purge:<pattern> or synchronize:<host>[,<host>...])',
+        `unknown action (use snapshot, replicate:<host>, purge:<pattern>, synchronize:<host>[,<host>...], ${GROUP_SNAPSHOT_USAGE} or ${GROUP_REPLICATE_USAGE})`,
       );
   }
+}
+
+const GROUP_SNAPSHOT_USAGE =
+  'group-snapshot:<volume>[,<volume>...] or group-snapshot:project=<name>';
+const GROUP_REPLICATE_USAGE =
+  'group-replicate:<volume>[,<volume>...]:<host> or group-replicate:project=<name>:<host>';
+const MAX_GROUP_VOLUMES = 64;
+
+function parseMembers(raw: string, text: string): GroupMembers {
+  try {
+    if (text.startsWith('project=')) {
+      return { kind: 'project', project: ProjectName.parse(text.slice('project='.length)) };
+    }
+    const list = text.split(',');
+    if (list.length > MAX_GROUP_VOLUMES) {
+      throw new InvalidJobError('Action', raw, `more than ${MAX_GROUP_VOLUMES} volumes`);
+    }
+    return { kind: 'volumes', volumes: list.map((v) => VolumeName.parse(v)) };
+  } catch (error) {
+    if (error instanceof InvalidJobError) throw error;
+    throw new InvalidJobError('Action', raw, reasonOf(error), { cause: error });
+  }
+}
+
+function formatMembers(members: GroupMembers): string {
+  return members.kind === 'project' ? `project=${members.project}` : members.volumes.join(',');
 }
 
 function required(raw: string, argument: string | undefined, usage: string): string {
@@ -140,6 +196,10 @@ export function formatAction(action: JobAction): string {
       return `purge:${action.pattern.text}`;
     case 'synchronize':
       return `synchronize:${action.hosts.join(',')}`;
+    case 'group-snapshot':
+      return `group-snapshot:${formatMembers(action.members)}`;
+    case 'group-replicate':
+      return `group-replicate:${formatMembers(action.members)}:${action.host}`;
   }
 }
 

@@ -1,9 +1,4 @@
-import type {
-  ContainerSummary,
-  ExecOptions,
-  ExecResult,
-  VolumeSummary,
-} from '@buttervolume/docker';
+import type { ContainerSummary, ExecOptions, ExecResult } from '@buttervolume/docker';
 import {
   type ProjectName,
   SnapshotName as Snapshot,
@@ -24,7 +19,6 @@ export interface DockerPort {
   ping(): Promise<void>;
   containersUsingVolume(volume: string): Promise<ContainerSummary[]>;
   projectContainers(project: string): Promise<ContainerSummary[]>;
-  projectVolumes(project: string): Promise<VolumeSummary[]>;
   inspectContainer(id: string): Promise<ContainerSummary>;
   pause(id: string): Promise<void>;
   unpause(id: string): Promise<void>;
@@ -127,19 +121,18 @@ export class GroupSnapshotService {
     return this.#docker('list the containers of a volume').containersUsingVolume(volume);
   }
 
-  /** A compose project's containers, and the buttervolume volumes they use or that carry its label. */
+  /**
+   * A compose project's containers (running or stopped) and the buttervolume volumes they
+   * mount. Not Docker's volume listing: that asks every volume plugin on the host, and one
+   * that does not answer holds it up for tens of seconds.
+   */
   async project(
     project: ProjectName,
   ): Promise<{ containers: ContainerSummary[]; volumes: VolumeName[] }> {
-    const docker = this.#docker(`list compose project ${project}`);
-    const [containers, labelled] = await Promise.all([
-      docker.projectContainers(project),
-      docker.projectVolumes(project),
-    ]);
-    const names = new Set([
-      ...containers.flatMap((c) => c.volumes),
-      ...labelled.map((v) => v.name),
-    ]);
+    const containers = await this.#docker(`list compose project ${project}`).projectContainers(
+      project,
+    );
+    const names = new Set(containers.flatMap((c) => c.volumes));
     const volumes: VolumeName[] = [];
     for (const name of [...names].sort()) {
       // Other drivers' volumes (and names we would refuse) are not ours to snapshot.
@@ -158,7 +151,7 @@ export class GroupSnapshotService {
       if (ofProject.length === 0) {
         throw new PluginError(
           'INVALID_REQUEST',
-          `compose project ${request.project} uses no buttervolume volume (no container or volume labelled com.docker.compose.project=${request.project} mounts one)`,
+          `compose project ${request.project} uses no buttervolume volume (no container labelled com.docker.compose.project=${request.project} mounts one)`,
         );
       }
       for (const v of ofProject) volumes.add(v);
