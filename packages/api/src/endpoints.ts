@@ -374,6 +374,8 @@ export interface StatusResponse extends ErrResponse {
   /** ISO 8601: when the verdicts were computed. */
   At: string;
   Volumes: VolumeHealthEntry[];
+}
+
 // ---- Docker-aware additions: group snapshots, hooks, containers ---------------------------
 
 /** Snapshots of several volumes at one instant (containers paused, hooks run in them). */

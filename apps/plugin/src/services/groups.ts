@@ -391,7 +391,7 @@ export class GroupSnapshotService {
     frozen: readonly Member[],
   ): Promise<{ snapshots: SnapshotName[]; pauseMs: number | undefined }> {
     let pauseMs: number | undefined;
-    const snapshots = await this.ctx.locks.run(volumes, () =>
+    const snapshots = await this.ctx.locks.read(volumes, () =>
       this.#exclusive(async () => {
         if (frozen.length === 0) return this.snapshots.createSetLocked(volumes);
         const docker = this.#docker('pause containers');

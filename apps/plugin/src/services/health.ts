@@ -192,9 +192,15 @@ export class HealthService {
     }
     return {
       action: status.action,
-      kind: action.kind,
+      // A group job counts as a snapshot or replicate job of its Name column's volume.
+      kind:
+        action.kind === 'group-snapshot'
+          ? 'snapshot'
+          : action.kind === 'group-replicate'
+            ? 'replicate'
+            : action.kind,
       hosts:
-        action.kind === 'replicate'
+        action.kind === 'replicate' || action.kind === 'group-replicate'
           ? [action.host]
           : action.kind === 'synchronize'
             ? action.hosts
