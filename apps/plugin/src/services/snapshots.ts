@@ -137,6 +137,7 @@ export class SnapshotService {
    */
   async createSetLocked(volumes: readonly VolumeName[]): Promise<SnapshotName[]> {
     for (const volume of volumes) {
+      this.ctx.attention.check(volume);
       if (!(await this.ctx.btrfs.isSubvolume(this.ctx.layout.volume(volume)))) {
         throw new NoSuchVolumeError(volume);
       }
