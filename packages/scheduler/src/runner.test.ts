@@ -256,7 +256,10 @@ describe('Scheduler', () => {
       { timerSeconds: 0.02, clock, concurrency: 2 },
     );
     s.start();
-    await sleep(600);
+    // Wait for the passes rather than a fixed time: a loaded machine runs fewer per second.
+    for (let i = 0; i < 500 && ran.filter((r) => r === 'fast1:snapshot').length < 5; i++) {
+      await sleep(20);
+    }
     const status = await s.status();
     await s.stop({ graceMs: 50 });
     expect(ran.filter((r) => r === 'fast1:snapshot').length).toBeGreaterThanOrEqual(5);
@@ -268,7 +271,9 @@ describe('Scheduler', () => {
   it('stops gracefully: lets short jobs finish, aborts the hung one after the grace', async () => {
     await schedule(['vol1,snapshot,60,True', 'vol2,replicate:h1,60,True']);
     const outcomes: Record<string, unknown> = {};
+    let started = 0;
     const s = scheduler(async (job, signal) => {
+      started++;
       if (job.volume === 'vol1') {
         await sleep(50);
         outcomes.vol1 = 'done';
@@ -282,7 +287,8 @@ describe('Scheduler', () => {
       }
     });
     const ticking = s.tick();
-    await sleep(10);
+    // Stop only once both jobs run: the test is about what stop does to running jobs.
+    for (let i = 0; i < 500 && started < 2; i++) await sleep(5);
     const began = Date.now();
     await s.stop({ graceMs: 200 });
     const took = Date.now() - began;
