@@ -12,4 +12,10 @@ export {
   soakHostB,
 } from './soak.js';
 export { type Stack, type StackOptions, startStack } from './stack.js';
+export {
+  NODE_SOCKET,
+  type SwarmDaemons,
+  type SwarmDaemonsOptions,
+  swarmDaemons,
+} from './swarm-daemons.js';
 export { median, timed } from './timing.js';

@@ -61,6 +61,7 @@ interface Elsewhere {
   evidence: Array<[file: string, pattern: RegExp]>;
 }
 
+const SWARM_TEST = 'e2e/test/swarm.test.ts';
 const NO_SYSTEMD =
   'systemd does not run in CI; the units are checked instead: deploy/systemd/buttervolume.service by "the systemd unit passes systemd-analyze verify" (this file), the mount unit by packages/storage/src/units.test.ts';
 const UNITS: Elsewhere['evidence'] = [
@@ -170,6 +171,27 @@ const ELSEWHERE: Elsewhere[] = [
     command: /^buttervolume snapshots --socket \/run\/docker\/plugins\/\$\(docker plugin inspect/,
     by: `${MANAGED_PLUGIN}; the CLI through the plugin's socket is not exercised there yet`,
     evidence: [[MANAGED_PLUGIN_TEST, /'plugin', 'inspect'/]],
+  },
+  {
+    command: /^ssh-copy-id root@node2$/,
+    by: `${SWARM_TEST}: needs a password login; createSwarm (packages/test-utils/src/swarm.ts) installs one key in every node's authorized_keys instead`,
+    evidence: [['packages/test-utils/src/netns-host.ts', /AuthorizedKeysFile/]],
+  },
+  {
+    command: /^ssh root@node2 buttervolume replica pgdata$/,
+    by: `${SWARM_TEST}: runs the CLI a peer runs over ssh (PEER_COMMAND) on each node`,
+    evidence: [[SWARM_TEST, /\['replica', '--json', '--', volume\]/]],
+  },
+  {
+    command:
+      /^docker volume create -d btrfs -o replicas=node1,node2,node3 -o failover=refuse pgdata$/,
+    by: `${SWARM_TEST}: nodes named n1..n3 there; the same options through docker volume create (bad input) and the service's volume-opt`,
+    evidence: [[SWARM_TEST, /volume-opt=replicas=n2,n3/]],
+  },
+  {
+    command: /^docker stack deploy -c stack\.yml app$/,
+    by: `${SWARM_TEST}: creates the same service with \`docker service create\` and the stack file's volume options (a busybox counter instead of postgres)`,
+    evidence: [[SWARM_TEST, /swarm\.createService\(/]],
   },
 ];
 
@@ -550,8 +572,9 @@ let composeDir: string | undefined;
 async function runCompose(command: ReadmeCommand, argv: string[]): Promise<void> {
   await prepareLocal(argv);
   if (composeDir === undefined) {
+    // The swarm stack file is deployed by no compose here (see the swarm entries of ELSEWHERE).
     const yaml = codeBlocks(README).filter(
-      (b) => b.lang === 'yaml' && b.code.includes('services:'),
+      (b) => b.lang === 'yaml' && b.code.includes('services:') && b.heading !== 'A stack file',
     );
     expect(yaml, 'one compose file in the README').toHaveLength(1);
     composeDir = join(scratch, 'compose');

@@ -4,6 +4,7 @@ import { CheckCommand, unknownLine } from './commands/check.js';
 import { CloneCommand } from './commands/clone.js';
 import { InitCommand } from './commands/init.js';
 import { PurgeCommand } from './commands/purge.js';
+import { HandOverCommand, ReplicaCommand } from './commands/replica.js';
 import { RestoreCommand } from './commands/restore.js';
 import { RmCommand } from './commands/rm.js';
 import { RunCommand } from './commands/run.js';
@@ -36,6 +37,8 @@ export const COMMANDS = [
   PurgeCommand,
   StatusCommand,
   CheckCommand,
+  ReplicaCommand,
+  HandOverCommand,
 ] as const;
 
 export function createCli(): Cli<CliContext> {

@@ -42,6 +42,7 @@ function stubs(fail: Partial<Record<string, Error>> = {}) {
       }),
       list: record('volumes.list', ['v1', 'v2'] as VolumeName[]),
       clone: record('volumes.clone', undefined),
+      exists: record('volumes.exists', true),
     },
     snapshots: {
       take: record('snapshots.take', { name: SNAP as SnapshotName, lacking: [] as string[] }),

@@ -6,6 +6,7 @@ import { groupHandlers } from './routes/groups.js';
 import { endpointLabel, type Handlers, pathsOf, registerHandlers } from './routes/handlers.js';
 import { healthHandlers } from './routes/health.js';
 import { pluginHandlers } from './routes/plugin.js';
+import { replicaHandlers } from './routes/replicas.js';
 import { replicationHandlers } from './routes/replication.js';
 import { scheduleHandlers } from './routes/schedule.js';
 import { snapshotHandlers } from './routes/snapshots.js';
@@ -52,6 +53,7 @@ export function createApp(deps: AppDeps): Hono {
     ...replicationHandlers(deps),
     ...healthHandlers(deps),
     ...groupHandlers(deps),
+    ...replicaHandlers(deps),
   };
   registerHandlers(app, handlers);
 

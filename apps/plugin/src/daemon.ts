@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { Btrfs } from '@buttervolume/btrfs';
 import { type Config, loadConfig } from '@buttervolume/config';
 import { DockerClient } from '@buttervolume/docker';
-import { Replicator, type SshOptions } from '@buttervolume/replication';
+import { Replicator, type SshOptions, sshSettings } from '@buttervolume/replication';
 import type { Hono } from 'hono';
 import { createApp } from './app.js';
 import { DaemonStartError } from './errors.js';
@@ -20,6 +20,8 @@ import { Layout } from './services/layout.js';
 import { VolumeLocks } from './services/locks.js';
 import { MountTable } from './services/mounts.js';
 import { NestedSubvolumes } from './services/nested.js';
+import { dockerMountProbe, localNode, sshPeerLink } from './services/peers.js';
+import { ReplicaService } from './services/replicas.js';
 import { ReplicationService } from './services/replication.js';
 import { removeSocket, serveSocket } from './socket.js';
 
@@ -65,6 +67,7 @@ export interface DaemonApp {
   metrics: DaemonMetrics;
   /** The Engine API client (closed by startDaemon's close()). */
   docker: DockerClient;
+  replicas: ReplicaService;
 }
 
 /**
@@ -153,6 +156,8 @@ export async function createDaemonApp(
       },
     },
   );
+  const replicas = createReplicas(config, services, replication, logger);
+  services.replicas = replicas;
   const scheduling = createScheduling(
     config,
     { services, logger },
@@ -182,7 +187,33 @@ export async function createDaemonApp(
     metrics,
     groups: services.groups,
   });
-  return { app, services, logger, scheduling, replication, health, metrics, docker };
+  return { app, services, logger, scheduling, replication, health, metrics, docker, replicas };
+}
+
+/** Replicated volumes: peers over the same ssh settings as sends, Docker for the copy-up probe. */
+function createReplicas(
+  config: Config,
+  services: Services,
+  replication: ReplicationService,
+  logger: Logger,
+): ReplicaService {
+  const docker = new DockerClient({ socketPath: config.dockerSocket, requestTimeoutMs: 5000 });
+  return new ReplicaService(
+    services.context,
+    services.volumes,
+    services.snapshots,
+    (snapshot, host) => replication.send(snapshot, host),
+    sshPeerLink({
+      ssh: sshSettings(sshOptionsOf(config)),
+      command: [config.peerCommand],
+      viewTimeoutMs: 15_000,
+      handOverTimeoutMs: (config.handOverWaitSeconds + 600) * 1000,
+      format: config.dtFormat,
+    }),
+    localNode(config.nodeName),
+    dockerMountProbe(docker, logger),
+    { handOverWaitMs: config.handOverWaitSeconds * 1000 },
+  );
 }
 
 /** The ssh settings of the config (SSH_PORT, SSH_USER, SSH_IDENTITY_FILE, …) for the Replicator. */
@@ -206,7 +237,7 @@ export function sshOptionsOf(config: Config): SshOptions {
  * Refuses to start (DaemonStartError) rather than run half-configured.
  */
 export async function startDaemon(config: Config, options: DaemonOptions = {}): Promise<Daemon> {
-  const { app, services, logger, scheduling, replication, health, metrics, docker } =
+  const { app, services, logger, scheduling, replication, health, metrics, docker, replicas } =
     await createDaemonApp(config, options);
   const socketPath = config.socket;
   // Before the socket: a METRICS_ADDRESS we cannot bind stops the start with nothing to undo.
@@ -240,6 +271,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
   const close = () => {
     closing ??= (async () => {
       warmUp.abort();
+      replicas.stop();
       // No job starts from now on; running ones get the grace period, in parallel with requests.
       const schedulerStopped = scheduling.scheduler.stop({ graceMs: scheduling.stopGraceMs });
       await Promise.all([server.close(), metricsListener?.close()]);
@@ -256,6 +288,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
     return closing;
   };
   scheduling.scheduler.start();
+  replicas.start(config.replicationPeriodSeconds * 1000);
   return {
     socketPath,
     app,

@@ -6,6 +6,7 @@ import type { DaemonMetrics } from './metrics.js';
 import type { Scheduling } from './scheduling.js';
 import type { GroupSnapshotService } from './services/groups.js';
 import type { HealthService } from './services/health.js';
+import type { ReplicaService } from './services/replicas.js';
 import type { ReplicationService } from './services/replication.js';
 import type { RestoreService } from './services/restore.js';
 import type { SnapshotService } from './services/snapshots.js';
@@ -18,12 +19,14 @@ import type { VolumeService } from './services/volumes.js';
 export interface AppServices {
   volumes: Pick<
     VolumeService,
-    'create' | 'remove' | 'mount' | 'path' | 'unmount' | 'get' | 'list' | 'clone'
+    'create' | 'remove' | 'mount' | 'path' | 'unmount' | 'get' | 'list' | 'clone' | 'exists'
   >;
   snapshots: Pick<SnapshotService, 'take' | 'list' | 'remove' | 'purge'>;
   restore: Pick<RestoreService, 'restore'>;
   /** VOLUMES_PATH: List answers each volume's mountpoint under it. */
   volumesPath: string;
+  /** Replicated volumes (replicas=); without it Create refuses replicas and peers get an Err. */
+  replicas?: Pick<ReplicaService, 'create' | 'mount' | 'unmount' | 'record' | 'view' | 'handOver'>;
 }
 
 /** What the HTTP layer needs; a feature that adds an endpoint adds its handle here. */

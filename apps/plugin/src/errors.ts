@@ -12,6 +12,7 @@ export type PluginErrorCode =
   | 'VOLUME_IN_USE'
   | 'VOLUME_BUSY'
   | 'NESTED_SUBVOLUMES'
+  | 'NOT_OWNER'
   // The server: its setup or its disk.
   | 'NOT_WIRED'
   | 'DAEMON_START'
@@ -20,7 +21,11 @@ export type PluginErrorCode =
   | 'VOLUME_NEEDS_ATTENTION'
   // Group snapshots: a hook or a pause failed; Docker is needed but does not answer.
   | 'GROUP_SNAPSHOT_FAILED'
-  | 'DOCKER_UNAVAILABLE';
+  | 'DOCKER_UNAVAILABLE'
+  // Another node: replicated volumes.
+  | 'PEER_UNREACHABLE'
+  | 'PEER_FAILED'
+  | 'OWNER_UNREACHABLE';
 
 export class PluginError extends Error {
   override name = 'PluginError';

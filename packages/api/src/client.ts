@@ -13,11 +13,13 @@ import {
   type GetResponse,
   type GroupSnapshotRequest,
   type GroupSnapshotResponse,
+  type HandOverResponse,
   type ListResponse,
   type MountResponse,
   type PathResponse,
   type ProjectResponse,
   type PurgeResponse,
+  type ReplicaResponse,
   type RestoreResponse,
   type RestoreSetResponse,
   type ScheduleListResponse,
@@ -159,6 +161,16 @@ export class ButtervolumeClient {
   /** A compose project's containers and buttervolume volumes, from Docker. */
   project(name: string, call?: CallOptions): Promise<ProjectResponse> {
     return this.call(endpoints.project, { Name: name }, call);
+  }
+
+  /** This node's view of a replicated volume (owner, epoch, replicas). */
+  replica(volume: string, call?: CallOptions): Promise<ReplicaResponse> {
+    return this.call(endpoints.replica, { Name: volume }, call);
+  }
+
+  /** Asks this node, the owner, to hand `volume` over to `to` (see Running on a Docker Swarm). */
+  handOver(volume: string, to: string, call?: CallOptions): Promise<HandOverResponse> {
+    return this.call(endpoints.handOver, { Name: volume, To: to }, call);
   }
 
   clone(name: string, target: string, call?: CallOptions): Promise<CloneResponse> {

@@ -46,6 +46,9 @@ export const endpoints = {
   restoreSet: { method: 'POST', path: '/Buttervolume.Snapshot.RestoreSet' },
   volumeContainers: { method: 'POST', path: '/Buttervolume.Volume.Containers' },
   project: { method: 'POST', path: '/Buttervolume.Project' },
+  // Replicated volumes: a peer node's daemon asks this one (its CLI over ssh) for these.
+  replica: { method: 'POST', path: '/Buttervolume.Replica' },
+  handOver: { method: 'POST', path: '/Buttervolume.HandOver' },
 } as const satisfies Record<string, EndpointSpec>;
 
 export type EndpointKey = keyof typeof endpoints;
@@ -199,6 +202,29 @@ export interface RestoreResponse extends ErrResponse {
   VolumeBackup?: string;
   /** Our addition: the snapshot that was restored. */
   Restored: string;
+}
+
+/** A replicated volume as this node knows it (Name: the volume). */
+export interface ReplicaResponse extends ErrResponse {
+  /** `owner`: this node owns it; `replica`: another node does; `none`: not replicated here. */
+  State: 'owner' | 'replica' | 'none';
+  /** The owning node as this node last knew it. */
+  Owner: string;
+  /** Ownership epoch: +1 at every hand-over or failover; the higher one is the newer owner. */
+  Epoch: number;
+  Replicas: string[];
+}
+
+export interface HandOverRequest extends NameRequest {
+  /** The node taking the volume over (it receives the last increment). */
+  To: string;
+}
+
+export interface HandOverResponse extends ErrResponse {
+  /** The final snapshot, now on the new owner, from which it makes its volume. */
+  Snapshot: string;
+  /** The new owner's epoch. */
+  Epoch: number;
 }
 
 export interface CloneRequest extends NameRequest {

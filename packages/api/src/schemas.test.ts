@@ -269,6 +269,8 @@ describe('parseCreateOpts', () => {
       sizeBytes: undefined,
       from: undefined,
       compression: undefined,
+      replicas: [],
+      failover: 'refuse',
     });
   });
 
@@ -297,12 +299,16 @@ describe('parseCreateOpts', () => {
       sizeBytes: 10 * 2 ** 30,
       from: undefined,
       compression: undefined,
+      replicas: [],
+      failover: 'refuse',
     });
     expect(parseCreateOpts({ copyonwrite: 'true', size: '2P', from: SNAP })).toEqual({
       copyOnWrite: true,
       sizeBytes: 2 * 2 ** 50,
       from: { kind: 'snapshot', name: SNAP },
       compression: undefined,
+      replicas: [],
+      failover: 'refuse',
     });
   });
 
@@ -341,7 +347,7 @@ describe('parseCreateOpts', () => {
 
   it('names an unknown option and lists the valid ones', () => {
     expect(() => parseCreateOpts({ compress: 'zstd' })).toThrow(
-      'Opts: unknown option "compress"; valid options are copyonwrite, size, from',
+      'Opts: unknown option "compress"; valid options are copyonwrite, size, from, compression, replicas, failover',
     );
   });
 
@@ -353,6 +359,33 @@ describe('parseCreateOpts', () => {
     [{ from: '../x' }, /^Opts.from: Invalid volume name/],
     [{ from: 'data@now' }, /^Opts.from: Invalid snapshot name/],
   ])('refuses %j', (opts, message) => {
+    expect(() => parseCreateOpts(opts)).toThrow(message);
+  });
+
+  it('reads replicas and the failover policy', () => {
+    expect(parseCreateOpts({ replicas: 'n2, n3.example.org,10.0.0.3' })).toMatchObject({
+      replicas: ['n2', 'n3.example.org', '10.0.0.3'],
+      failover: 'refuse',
+    });
+    expect(parseCreateOpts({ replicas: 'n2', failover: 'newest' })).toMatchObject({
+      replicas: ['n2'],
+      failover: 'newest',
+    });
+  });
+
+  it.each([
+    [{ replicas: '' }, /^Opts.replicas: "" is not a host/],
+    [{ replicas: 'n2,' }, /^Opts.replicas: "" is not a host/],
+    [{ replicas: 'n2,N2' }, /^Opts.replicas: "N2" is listed twice/],
+    [{ replicas: '-oProxyCommand=x' }, /^Opts.replicas: "-oProxyCommand=x" is not a host/],
+    [{ replicas: 'root@n2' }, /^Opts.replicas: "root@n2" is not a host/],
+    [{ replicas: '$(touch /tmp/p)' }, /^Opts.replicas: .* is not a host/],
+    [{ replicas: 'n2;n3' }, /^Opts.replicas: "n2;n3" is not a host/],
+    [{ replicas: 'a'.repeat(300) }, /^Opts.replicas: .* is not a host/],
+    [{ replicas: 'n2', failover: 'yes' }, /^Opts.failover: expected "refuse" or "newest"/],
+    [{ failover: 'newest' }, /^Opts.failover: only a replicated volume/],
+  ])('refuses replica options %j', (opts, message) => {
+    expect(() => parseCreateOpts(opts)).toThrow(InvalidRequestError);
     expect(() => parseCreateOpts(opts)).toThrow(message);
   });
 

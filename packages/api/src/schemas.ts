@@ -225,6 +225,11 @@ export function sendRequestSchema(options: SchemaOptions = {}) {
   });
 }
 
+export const handOverRequestSchema = body({
+  Name: field(required(volume)),
+  To: field(required(host)),
+});
+
 export const syncRequestSchema = body({
   Volumes: field(required(list(volume))),
   Hosts: field(required(list(host))),
@@ -291,6 +296,8 @@ export function requestSchemas(options: SchemaOptions = {}) {
     restoreSet: restoreSetRequestSchema(options),
     volumeContainers: nameRequestSchema,
     project: projectRequestSchema,
+    replica: nameRequestSchema,
+    handOver: handOverRequestSchema,
   } as const;
 }
 
@@ -311,6 +318,7 @@ export type SyncBody = z.output<typeof syncRequestSchema>;
 export type PurgeBody = z.output<typeof purgeRequestSchema>;
 export type GroupSnapshotBody = z.output<typeof groupSnapshotRequestSchema>;
 export type RestoreSetBody = z.output<ReturnType<typeof restoreSetRequestSchema>>;
+export type HandOverBody = z.output<typeof handOverRequestSchema>;
 
 // ---- Parsing entry points -----------------------------------------------------------------
 
@@ -339,10 +347,20 @@ export function parseJsonBody(text: string): unknown {
 
 // ---- Create options -----------------------------------------------------------------------
 
-export const CREATE_OPTS = ['copyonwrite', 'size', 'from', 'compression'] as const;
+export const CREATE_OPTS = [
+  'copyonwrite',
+  'size',
+  'from',
+  'compression',
+  'replicas',
+  'failover',
+] as const;
 
 /** `-o compression=` values: an algorithm, or true (zstd) / false (none), in any case. */
 const COMPRESSION_VALUES = ['zstd', 'lzo', 'zlib', 'true', 'false'] as const;
+/** What a replicated volume does when its owner cannot be reached at Mount. */
+export type FailoverPolicy = 'refuse' | 'newest';
+export const FAILOVER_POLICIES: readonly FailoverPolicy[] = ['refuse', 'newest'];
 
 export interface CreateOptions {
   /** false: `chattr +C` on the new subvolume (no copy-on-write, no checksums). */
@@ -353,6 +371,10 @@ export interface CreateOptions {
   from: VolumeSource | undefined;
   /** btrfs compression for new writes (the `compression` property); undefined: none. */
   compression: 'zstd' | 'lzo' | 'zlib' | undefined;
+  /** Peer nodes the volume is replicated to (`replicas=n2,n3`); empty: not replicated. */
+  replicas: HostName[];
+  /** `failover=newest` lets a replica take over from an unreachable owner (default refuse). */
+  failover: FailoverPolicy;
 }
 
 const SIZE_UNITS: Record<string, number> = {
@@ -407,12 +429,52 @@ export function parseCreateOpts(
       ['Opts.copyonwrite', 'Opts.from'],
     );
   }
+  const replicas = options.replicas === undefined ? [] : parseReplicas(options.replicas);
+  const failover = options.failover ?? 'refuse';
+  if (!(FAILOVER_POLICIES as readonly string[]).includes(failover)) {
+    throw new InvalidRequestError(
+      `Opts.failover: expected "refuse" or "newest", got ${quote(failover)}`,
+      ['Opts.failover'],
+    );
+  }
+  if (options.failover !== undefined && replicas.length === 0) {
+    throw new InvalidRequestError('Opts.failover: only a replicated volume (replicas=…) has one', [
+      'Opts.failover',
+    ]);
+  }
   return {
     copyOnWrite: cow,
     sizeBytes: options.size === undefined ? undefined : parseSize(options.size),
     from,
     compression: parseCompression(options.compression),
+    replicas,
+    failover: failover as FailoverPolicy,
   };
+}
+
+/** `n2,n3` → host names: each passes the host rule, none twice, at least one. */
+export function parseReplicas(text: string): HostName[] {
+  const hosts: HostName[] = [];
+  for (const raw of text.split(',')) {
+    const item = raw.trim();
+    let host: HostName;
+    try {
+      host = HostName.parse(item);
+    } catch (error) {
+      if (!(error instanceof InvalidNameError)) throw error;
+      throw new InvalidRequestError(
+        `Opts.replicas: ${quote(item)} is not a host: ${error.message}; give peer nodes as replicas=n2,n3`,
+        ['Opts.replicas'],
+      );
+    }
+    if (hosts.some((h) => h.toLowerCase() === host.toLowerCase())) {
+      throw new InvalidRequestError(`Opts.replicas: ${quote(item)} is listed twice`, [
+        'Opts.replicas',
+      ]);
+    }
+    hosts.push(host);
+  }
+  return hosts;
 }
 
 /** 3.13's `-o compression=`: `true` is zstd, `false` (the default) is none. */

@@ -103,6 +103,51 @@ describe('loadConfig', () => {
   });
 });
 
+describe('replicated volume settings', () => {
+  it('default to the hostname, `buttervolume` on peers, 60 s increments, 20 s hand-over wait', () => {
+    expect(loadConfig({ env: {}, iniPath: missing })).toMatchObject({
+      nodeName: undefined,
+      peerCommand: 'buttervolume',
+      replicationPeriodSeconds: 60,
+      handOverWaitSeconds: 20,
+      dockerSocket: '/var/run/docker.sock',
+    });
+  });
+
+  it('reads them from BUTTERVOLUME_*', () => {
+    const config = loadConfig({
+      env: {
+        BUTTERVOLUME_NODE_NAME: 'n1.example.org',
+        BUTTERVOLUME_PEER_COMMAND: '/usr/local/bin/buttervolume',
+        BUTTERVOLUME_REPLICATION_PERIOD: '5',
+        BUTTERVOLUME_HANDOVER_WAIT: '3',
+        BUTTERVOLUME_DOCKER_SOCKET: '/run/docker.sock',
+      },
+      iniPath: missing,
+    });
+    expect(config).toMatchObject({
+      nodeName: 'n1.example.org',
+      peerCommand: '/usr/local/bin/buttervolume',
+      replicationPeriodSeconds: 5,
+      handOverWaitSeconds: 3,
+      dockerSocket: '/run/docker.sock',
+    });
+  });
+
+  it.each([
+    [{ BUTTERVOLUME_NODE_NAME: '-n1' }, /NODE_NAME/],
+    [{ BUTTERVOLUME_NODE_NAME: 'a b' }, /NODE_NAME/],
+    [{ BUTTERVOLUME_PEER_COMMAND: 'buttervolume; rm -rf /' }, /PEER_COMMAND/],
+    [{ BUTTERVOLUME_PEER_COMMAND: '$(touch /tmp/p)' }, /PEER_COMMAND/],
+    [{ BUTTERVOLUME_PEER_COMMAND: '-oProxyCommand=x' }, /PEER_COMMAND/],
+    [{ BUTTERVOLUME_REPLICATION_PERIOD: '0' }, /REPLICATION_PERIOD/],
+    [{ BUTTERVOLUME_HANDOVER_WAIT: 'soon' }, /HANDOVER_WAIT/],
+    [{ BUTTERVOLUME_DOCKER_SOCKET: 'docker.sock' }, /DOCKER_SOCKET/],
+  ])('rejects %j with a clear error', (env, message) => {
+    expect(() => loadConfig({ env, iniPath: missing })).toThrow(message);
+  });
+});
+
 describe('ssh and scheduler settings', () => {
   it('default to root, ssh’s own keys and host checking, no extras, 4 jobs, 6 h, 10 s', () => {
     expect(loadConfig({ env: {}, iniPath: missing })).toMatchObject({

@@ -53,6 +53,14 @@ export interface Config {
   sshCommandTimeoutSeconds: number;
   /** Seconds a send or sync may move nothing before it is stopped (TRANSFER_STALL_TIMEOUT, 600). */
   transferStallTimeoutSeconds: number;
+  /** This node's name for replicated volumes (NODE_NAME, default the hostname). */
+  nodeName: string | undefined;
+  /** The buttervolume CLI on peer nodes, run over ssh (PEER_COMMAND, default `buttervolume`). */
+  peerCommand: string;
+  /** Seconds between increments of each replicated volume this node owns (REPLICATION_PERIOD). */
+  replicationPeriodSeconds: number;
+  /** Seconds a hand-over waits for the owner's containers to unmount (HANDOVER_WAIT). */
+  handOverWaitSeconds: number;
   /** Scheduled jobs of different volumes run at once (SCHEDULER_CONCURRENCY, default 4). */
   schedulerConcurrency: number;
   /** A scheduled job running longer is aborted (JOB_TIMEOUT, minutes, default 360). */
@@ -63,7 +71,8 @@ export interface Config {
   metricsAddress: ListenAddress | undefined;
   /**
    * The Docker Engine API socket (DOCKER_SOCKET, default /var/run/docker.sock): which containers
-   * use a volume, hooks, group snapshots. Nothing answering there only turns those features off.
+   * use a volume, hooks, group snapshots, and telling Docker's copy-up Mount from a real one.
+   * Nothing answering there only turns those features off.
    */
   dockerSocket: string;
   /** Seconds a snapshot hook may run in its container (HOOK_TIMEOUT, default 60). */
@@ -221,6 +230,12 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     transferStallTimeoutSeconds: parsed('TRANSFER_STALL_TIMEOUT', '600', (t) =>
       parseWholeNumber(t, 1, 86_400),
     ),
+    nodeName: optional('NODE_NAME', parseNodeName),
+    peerCommand: parsed('PEER_COMMAND', 'buttervolume', parseCommandWord),
+    replicationPeriodSeconds: parsed('REPLICATION_PERIOD', '60', (t) =>
+      parseWholeNumber(t, 1, 86_400),
+    ),
+    handOverWaitSeconds: parsed('HANDOVER_WAIT', '20', (t) => parseWholeNumber(t, 0, 3600)),
     schedulerConcurrency: parsed('SCHEDULER_CONCURRENCY', '4', (t) => parseWholeNumber(t, 1, 64)),
     jobTimeoutMinutes: parsed('JOB_TIMEOUT', '360', (t) =>
       parseWholeNumber(t, 1, MAX_JOB_TIMEOUT_MINUTES),
@@ -234,6 +249,19 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     sources,
     iniPath: ini ? iniPath : undefined,
   };
+}
+
+function parseNodeName(text: string): Parsed<string> {
+  return /^[a-zA-Z0-9](?:[a-zA-Z0-9.-]{0,251}[a-zA-Z0-9])?$/.test(text)
+    ? { ok: true, value: text }
+    : { ok: false, reason: `"${text.slice(0, 60)}" is not a host name` };
+}
+
+/** A command name or absolute path: one word, no shell syntax (it is quoted anyway). */
+function parseCommandWord(text: string): Parsed<string> {
+  return /^[A-Za-z0-9_./-]+$/.test(text) && !text.startsWith('-')
+    ? { ok: true, value: text }
+    : { ok: false, reason: `"${text.slice(0, 60)}" is not a command name or absolute path` };
 }
 
 function readIni(path: string): Map<string, string> | undefined {

@@ -87,6 +87,25 @@ export class DockerClient {
     return list.filter((c) => c.volumes.includes(volume));
   }
 
+  /**
+   * Whether Docker has finished creating the container (its `create` event exists). Docker's
+   * copy-up Mount of a volume happens inside container create, before that event; the
+   * container's real Mount at start comes after it.
+   */
+  async createFinished(id: string): Promise<boolean> {
+    const filters = encodeURIComponent(
+      JSON.stringify({ type: ['container'], event: ['create'], container: [id] }),
+    );
+    const until = (Date.now() / 1000).toFixed(3);
+    const text = (await this.#call(
+      'GET',
+      `/events?since=0&until=${until}&filters=${filters}`,
+      undefined,
+      'text',
+    )) as string;
+    return text.trim() !== '';
+  }
+
   /** The containers of a compose project (label com.docker.compose.project). */
   projectContainers(project: string): Promise<ContainerSummary[]> {
     return this.listContainers({ label: [`${COMPOSE_PROJECT_LABEL}=${project}`] });

@@ -17,6 +17,7 @@ import {
   type NsExecResult,
   pickSubnet,
   sshArgs,
+  trySync,
 } from './netns-host.js';
 
 /**
@@ -42,8 +43,22 @@ export interface Swarm {
    * only once its dockerd has looked the plugin up, which form() makes each node do.
    */
   form(): Promise<void>;
+  /**
+   * Creates a one-task service on the workers, as this kernel allows (host network: no
+   * ingress, no IPVS), from the image every node imported (`bv-busybox:latest`).
+   */
+  createService(options: ServiceOptions): Promise<void>;
+  /** The node running the service's task once it runs (on another node than `not`). */
+  taskNode(service: string, options?: { not?: string; timeoutMs?: number }): Promise<SwarmNode>;
   /** Leaves the swarm, stops every dockerd and process, removes namespaces, mounts, loops. */
   cleanup(): Promise<void>;
+}
+
+export interface ServiceOptions {
+  name: string;
+  /** `docker service create --mount` value (CSV: quote a field holding commas). */
+  mount: string;
+  command: readonly string[];
 }
 
 export interface SwarmNode {
@@ -86,6 +101,18 @@ export interface SwarmOptions {
 
 const MANAGER = 0;
 
+// Bridge namespaces still alive, so a worker that exits without its afterAll leaves none
+// (the nodes' own namespaces have their hook in netns-host.ts).
+const liveBridges = new Set<string>();
+let exitHookInstalled = false;
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const netns of liveBridges) trySync('ip', ['netns', 'del', netns]);
+  });
+}
+
 /** Creates the nodes (not yet a swarm: see form()). Always pair with cleanup(). */
 export async function createSwarm(options: SwarmOptions): Promise<Swarm> {
   const size = options.size ?? 3;
@@ -118,6 +145,7 @@ export async function createSwarm(options: SwarmOptions): Promise<Swarm> {
     for (const child of processes) await step(() => child.kill('SIGKILL'));
     for (const host of hosts) await step(() => host.cleanup());
     if (bridgeMade) await step(() => execa('ip', ['netns', 'del', bridgeNetns]));
+    liveBridges.delete(bridgeNetns);
     await step(() => rm(dir, { recursive: true, force: true }));
     if (errors.length > 0) throw new AggregateError(errors, 'swarm cleanup failed');
   };
@@ -129,8 +157,10 @@ export async function createSwarm(options: SwarmOptions): Promise<Swarm> {
   try {
     const net = await pickSubnet(24);
     const prefix = 24;
+    installExitHook();
     await execa('ip', ['netns', 'add', bridgeNetns]);
     bridgeMade = true;
+    liveBridges.add(bridgeNetns);
     await execa('ip', ['-n', bridgeNetns, 'link', 'add', 'br0', 'type', 'bridge']);
     await execa('ip', ['-n', bridgeNetns, 'link', 'set', 'br0', 'up']);
     await execa('ssh-keygen', [
@@ -271,6 +301,53 @@ export async function createSwarm(options: SwarmOptions): Promise<Swarm> {
         const ls = await manager.docker(['node', 'ls', '--format', '{{.Hostname}} {{.Status}}']);
         return ls.stdout.split('\n').filter((l) => l.endsWith(' Ready')).length === nodes.length;
       }, `all ${nodes.length} nodes Ready`);
+    },
+    async createService(service) {
+      await nodes[MANAGER]!.docker(
+        [
+          'service',
+          'create',
+          '--detach',
+          '--name',
+          service.name,
+          '--no-resolve-image',
+          '--init',
+          '--stop-grace-period',
+          '2s',
+          '--network',
+          'host',
+          '--constraint',
+          'node.role==worker',
+          '--mount',
+          service.mount,
+          'bv-busybox:latest',
+          ...service.command,
+        ],
+        { reject: true },
+      );
+    },
+    async taskNode(service, options = {}) {
+      let found: SwarmNode | undefined;
+      await waitFor(
+        async () => {
+          const ps = await nodes[MANAGER]!.docker([
+            'service',
+            'ps',
+            service,
+            '--filter',
+            'desired-state=running',
+            '--format',
+            '{{.Node}} {{.CurrentState}}',
+          ]);
+          const line = ps.stdout.split('\n').find((l) => / Running /.test(`${l} `));
+          const name = line?.split(' ')[0];
+          found = name === options.not ? undefined : nodes.find((n) => n.name === name);
+          return found !== undefined;
+        },
+        `${service} running${options.not ? ` off ${options.not}` : ''}`,
+        options.timeoutMs ?? 90_000,
+      );
+      return found!;
     },
     cleanup,
   };

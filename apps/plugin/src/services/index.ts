@@ -1,6 +1,7 @@
 import type { ServiceContext } from './context.js';
 import { type DockerPort, GroupSnapshotService, type GroupStep } from './groups.js';
 import { PauseJournal } from './pause-journal.js';
+import type { ReplicaService } from './replicas.js';
 import { RestoreService } from './restore.js';
 import { SnapshotService } from './snapshots.js';
 import { VolumeList } from './volume-list.js';
@@ -18,6 +19,8 @@ export interface Services {
   context: ServiceContext;
   /** VOLUMES_PATH. */
   volumesPath: string;
+  /** Replicated volumes; the daemon wires it (it needs ssh and Docker). */
+  replicas?: ReplicaService;
 }
 
 /** What group snapshots and hooks need: Docker (when there is one) and where pauses are recorded. */

@@ -31,24 +31,6 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 
   throw new Error(`timed out waiting for ${what}`);
 }
 
-/** The node running the service's task, once it runs. */
-async function runningOn(manager: SwarmNode, service: string, not?: string): Promise<string> {
-  return until(`${service} running${not ? ` elsewhere than ${not}` : ''}`, async () => {
-    const ps = await manager.docker([
-      'service',
-      'ps',
-      service,
-      '--filter',
-      'desired-state=running',
-      '--format',
-      '{{.Node}} {{.CurrentState}}',
-    ]);
-    const line = ps.stdout.split('\n').find((l) => / Running /.test(`${l} `));
-    const node = line?.split(' ')[0];
-    return node !== undefined && node !== not ? node : undefined;
-  });
-}
-
 function leftovers(swarm: Swarm, tag: string, dockerDirs: string[]) {
   const netns = execa('ip', ['netns', 'list']);
   const loops = execa('losetup', ['--list', '--noheadings', '-O', 'BACK-FILE']);
@@ -117,33 +99,14 @@ describe('swarm fixture', () => {
       expect(nodes.stdout.split('\n').sort()).toEqual(['n1', 'n2', 'n3']);
 
       const service = `bvsvc${randomBytes(2).toString('hex')}`;
-      await manager.docker(
-        [
-          'service',
-          'create',
-          '--detach',
-          '--name',
-          service,
-          '--no-resolve-image',
-          '--init',
-          '--stop-grace-period',
-          '2s',
-          '--network',
-          'host',
-          '--constraint',
-          'node.role==worker',
-          // A target that exists in the image, so Docker makes its copy-up Mount.
-          '--mount',
-          `type=volume,source=data,target=/etc,volume-driver=${DRIVER}`,
-          'bv-busybox:latest',
-          'sh',
-          '-c',
-          'while true; do date >> /etc/ticks; sleep 0.2; done',
-        ],
-        { reject: true },
-      );
-      const first = await runningOn(manager, service);
-      const firstNode = swarm.nodes.find((n) => n.name === first)!;
+      await swarm.createService({
+        name: service,
+        // A target that exists in the image, so Docker makes its copy-up Mount.
+        mount: `type=volume,source=data,target=/etc,volume-driver=${DRIVER}`,
+        command: ['sh', '-c', 'while true; do date >> /etc/ticks; sleep 0.2; done'],
+      });
+      const firstNode = await swarm.taskNode(service);
+      const first = firstNode.name;
       // The task writes through the plugin into the node's own btrfs.
       await until('ticks on the first node', async () => {
         const r = await firstNode.exec(['cat', '--', join(volumes, 'data', 'ticks')], {
@@ -154,9 +117,9 @@ describe('swarm fixture', () => {
 
       const drainedAt = Date.now();
       await manager.docker(['node', 'update', '--availability', 'drain', first], { reject: true });
-      const second = await runningOn(manager, service, first);
+      const secondNode = await swarm.taskNode(service, { not: first });
+      const second = secondNode.name;
       expect(second).not.toBe(first);
-      const secondNode = swarm.nodes.find((n) => n.name === second)!;
       await until('ticks on the second node', async () => {
         const r = await secondNode.exec(['cat', '--', join(volumes, 'data', 'ticks')], {
           reject: false,
@@ -220,5 +183,5 @@ describe('swarm fixture', () => {
       .split('\n')
       .filter((l) => dockerDirs.some((d) => l.includes(d)) || l.includes(swarm.dir));
     expect(alive).toEqual([]);
-  });
+  }, 300_000);
 });

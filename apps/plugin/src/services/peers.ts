@@ -1,0 +1,131 @@
+import { lookup } from 'node:dns/promises';
+import { hostname, networkInterfaces } from 'node:os';
+import type { DockerClient } from '@buttervolume/docker';
+import { type HostName, SnapshotName, type VolumeName } from '@buttervolume/names';
+import { type SshSettings, sshArgv } from '@buttervolume/replication';
+import { execa } from 'execa';
+import { PluginError } from '../errors.js';
+import type { Logger } from '../log.js';
+import {
+  type HandOverAnswer,
+  type MountProbe,
+  type NodeIdentity,
+  NotOwnerError,
+  type PeerLink,
+  PeerUnreachableError,
+  type PeerView,
+} from './replicas.js';
+
+export interface SshPeerOptions {
+  ssh: SshSettings;
+  /** The buttervolume CLI on the peers (PEER_COMMAND), as an argument array. */
+  command: readonly string[];
+  /** Per call: a view is quick, a hand-over waits for the owner's containers and sends. */
+  viewTimeoutMs: number;
+  handOverTimeoutMs: number;
+  format: string;
+}
+
+/**
+ * Peers' daemons through their own CLI over ssh: `buttervolume --json replica|handover`. The
+ * remote words are each single-quoted by sshArgv (no interpolation on the remote shell), and
+ * an ssh forced command on the peer may restrict the key to exactly this.
+ */
+export function sshPeerLink(options: SshPeerOptions): PeerLink {
+  const run = async (host: HostName, args: readonly string[], timeoutMs: number) => {
+    const argv = sshArgv(options.ssh, host, [...options.command, ...args]);
+    const result = await execa(options.ssh.sshPath, argv, {
+      reject: false,
+      stdin: 'ignore',
+      timeout: timeoutMs,
+      env: { LC_ALL: 'C' },
+    });
+    const stderr = String(result.stderr).trim().split('\n').slice(-3).join(' ').slice(0, 500);
+    if (result.timedOut) throw new PeerUnreachableError(host, `no answer within ${timeoutMs} ms`);
+    if (result.exitCode === 255) throw new PeerUnreachableError(host, stderr || 'ssh failed');
+    let answer: Record<string, unknown>;
+    try {
+      answer = JSON.parse(String(result.stdout)) as Record<string, unknown>;
+    } catch {
+      throw new PluginError(
+        'PEER_FAILED',
+        `${host} did not answer as buttervolume does (exit ${result.exitCode}): ${stderr || String(result.stdout).slice(0, 200)}; check PEER_COMMAND and that its daemon runs`,
+      );
+    }
+    const err = typeof answer.Err === 'string' ? answer.Err : '';
+    if (err !== '') {
+      const owned = /is owned by (\S+) \(epoch (\d+)\), not by this node/.exec(err);
+      if (owned) throw new NotOwnerError(String(args.at(-1)), owned[1]!, Number(owned[2]));
+      if (/is not a replicated volume on this node/.test(err)) {
+        throw new NotOwnerError(String(args.at(-1)), '', 0);
+      }
+      // The peer's sshd runs but its daemon does not answer: as good as unreachable.
+      if (/daemon|socket/i.test(err) && /not running|not answer|ENOENT|ECONNREFUSED/i.test(err)) {
+        throw new PeerUnreachableError(host, err);
+      }
+      throw new PluginError('PEER_FAILED', `${host}: ${err}`);
+    }
+    return answer;
+  };
+  return {
+    async view(host, volume): Promise<PeerView> {
+      const a = await run(host, ['replica', '--json', '--', volume], options.viewTimeoutMs);
+      const state = a.State === 'owner' || a.State === 'replica' ? a.State : 'none';
+      return { state, owner: String(a.Owner ?? ''), epoch: Number(a.Epoch ?? 0) };
+    },
+    async handOver(host, volume, to): Promise<HandOverAnswer> {
+      const a = await run(
+        host,
+        ['handover', '--json', '--to', to, '--', volume],
+        options.handOverTimeoutMs,
+      );
+      return {
+        snapshot: SnapshotName.parse(a.Snapshot, { format: options.format }),
+        epoch: Number(a.Epoch),
+      };
+    },
+  };
+}
+
+/** This node: its hostname (NODE_NAME), and every name or address that resolves to it. */
+export function localNode(name: string = hostname()): NodeIdentity {
+  const local = (): Set<string> => {
+    const addresses = new Set<string>(['127.0.0.1', '::1']);
+    for (const list of Object.values(networkInterfaces())) {
+      for (const info of list ?? []) addresses.add(info.address);
+    }
+    return addresses;
+  };
+  return {
+    name,
+    async isSelf(host: HostName): Promise<boolean> {
+      const lower = host.toLowerCase();
+      if (lower === name.toLowerCase() || lower === 'localhost') return true;
+      const mine = local();
+      if (mine.has(host)) return true;
+      const resolved = await lookup(host, { all: true }).catch(() => []);
+      return resolved.some((r) => mine.has(r.address) || r.address.startsWith('127.'));
+    },
+  };
+}
+
+/**
+ * A Mount is the container's real one once Docker has finished creating that container (see
+ * DockerClient.createFinished). Without Docker's API every Mount counts as real, and a
+ * copy-up Mount hands over early: safe, only sooner (documented).
+ */
+export function dockerMountProbe(docker: DockerClient | undefined, logger: Logger): MountProbe {
+  return {
+    async isRealMount(volume: VolumeName): Promise<boolean> {
+      if (!docker) return true;
+      try {
+        const containers = await docker.containersUsingVolume(volume);
+        for (const c of containers) if (await docker.createFinished(c.id)) return true;
+        return containers.length === 0;
+      } catch (error) {
+        logger.warn('cannot ask Docker which mount this is: handing over', { volume, error });
+        return true;
+      }
+    },
+  };
+}

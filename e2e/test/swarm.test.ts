@@ -1,0 +1,260 @@
+// Replicated volumes on a real 3-node Docker Swarm (nodes are network namespaces with their
+// own dockerd, sshd and btrfs; see @buttervolume/test-utils' createSwarm). The buttervolume
+// daemon runs on every node as the legacy plugin `btrfs`; peers reach each other's daemon
+// through the CLI over ssh, as on real machines.
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  createSwarm,
+  requireRealEnvironment,
+  type Swarm,
+  type SwarmNode,
+} from '@buttervolume/test-utils';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type SwarmDaemons, swarmDaemons } from '../src/swarm-daemons.js';
+
+let swarm: Swarm;
+let base: string;
+let root: string;
+let daemons: SwarmDaemons;
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 90_000) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    await sleep(300);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** The CLI on a node, as a peer's daemon runs it. */
+function cli(node: SwarmNode, args: readonly string[]) {
+  return daemons.cli(node, args);
+}
+
+async function replicaView(node: SwarmNode, volume: string) {
+  const r = await cli(node, ['replica', '--json', '--', volume]);
+  return JSON.parse(r.stdout) as { State: string; Owner: string; Epoch: number; Err: string };
+}
+
+async function readCounter(node: SwarmNode, volume: string): Promise<number[]> {
+  const r = await node.exec(['cat', '--', join(root, 'volumes', volume, 'acked')], {
+    reject: false,
+  });
+  return r.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => Number(l));
+}
+
+describe('replicated volumes on a 3-node swarm', () => {
+  beforeAll(async () => {
+    requireRealEnvironment(['ip', 'nsenter', 'unshare', 'ssh', 'mkfs.btrfs', 'dockerd']);
+    base = await mkdtemp(join(tmpdir(), 'bv-e2e-swarm-'));
+    root = join(base, 'bv');
+    swarm = await createSwarm({ size: 3, paths: [root], sizeMiB: 300 });
+    daemons = await swarmDaemons(swarm, {
+      root,
+      dir: base,
+      env: { BUTTERVOLUME_REPLICATION_PERIOD: '2', BUTTERVOLUME_HANDOVER_WAIT: '20' },
+    });
+    for (const node of swarm.nodes) {
+      await node.dockerd.importBusybox();
+      await daemons.start(node);
+    }
+    await swarm.form();
+  });
+
+  afterAll(async () => {
+    await daemons?.stopAll();
+    await swarm?.cleanup();
+    if (base) await rm(base, { recursive: true, force: true });
+  });
+
+  it('refuses bad replica sets at Create, with nothing created', async () => {
+    const node = swarm.nodes[1]!;
+    const cases: [string[], RegExp][] = [
+      [['-o', 'replicas=n2'], /names only this node/],
+      [['-o', 'replicas=n3,n3'], /listed twice/],
+      [['-o', 'replicas=$(touch /tmp/p)'], /is not a host/],
+      [['-o', 'replicas=-oProxyCommand=x'], /is not a host/],
+      [['-o', 'replicas=n3', '-o', 'failover=maybe'], /failover/],
+      [
+        ['-o', `replicas=${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(50)}`],
+        /255 characters/,
+      ],
+    ];
+    for (const [opts, message] of cases) {
+      const name = `bad${randomBytes(2).toString('hex')}`;
+      const r = await node.docker(['volume', 'create', '-d', 'btrfs', ...opts, name]);
+      expect(r.exitCode, r.stderr).not.toBe(0);
+      expect(r.stderr).toMatch(message);
+      const ls = await node.exec(['ls', '-A', '--', join(root, 'volumes')]);
+      expect(ls.stdout).not.toContain(name);
+    }
+  });
+
+  it('moves a counter service across a drain and back with every acknowledged write', async () => {
+    const [manager] = swarm.nodes as [SwarmNode];
+    const volume = 'counter';
+    const service = 'counter';
+    await swarm.createService({
+      name: service,
+      // --mount is CSV: a value holding a comma is quoted.
+      mount: `type=volume,source=${volume},target=/data,volume-driver=btrfs,"volume-opt=replicas=n2,n3"`,
+      // One line per acknowledged write, each fsync'ed before the next.
+      command: [
+        'sh',
+        '-c',
+        'i=$(tail -n1 /data/acked 2>/dev/null || echo 0); while true; do i=$((i+1)); echo $i >> /data/acked; sync; sleep 0.1; done',
+      ],
+    });
+    const firstNode = await swarm.taskNode(service);
+    const first = firstNode.name;
+    await until('writes on the first node', async () =>
+      (await readCounter(firstNode, volume)).length > 10 ? true : undefined,
+    );
+    expect((await replicaView(firstNode, volume)).State).toBe('owner');
+
+    await manager.docker(['node', 'update', '--availability', 'drain', first], { reject: true });
+    const secondNode = await swarm.taskNode(service, { not: first });
+    const second = secondNode.name;
+    const acked = await until('writes continuing on the second node', async () => {
+      const values = await readCounter(secondNode, volume);
+      return values.length > 0 && (await replicaView(secondNode, volume)).State === 'owner'
+        ? values
+        : undefined;
+    });
+    // Every write is there, once, in order: 1, 2, 3, … across the move.
+    expect(acked).toEqual(acked.map((_, i) => i + 1));
+    const view = await replicaView(secondNode, volume);
+    expect(view).toMatchObject({ State: 'owner', Epoch: 2 });
+    expect(await replicaView(firstNode, volume)).toMatchObject({ State: 'replica', Owner: second });
+    const inspect = await secondNode.docker(['volume', 'inspect', volume], { reject: true });
+    expect(inspect.stdout).toMatch(/"Epoch": 2/);
+
+    // Drain back.
+    await manager.docker(['node', 'update', '--availability', 'active', first], { reject: true });
+    await manager.docker(['node', 'update', '--availability', 'drain', second], { reject: true });
+    await swarm.taskNode(service, { not: second });
+    const back = await until('writes back on the first node', async () => {
+      const values = await readCounter(firstNode, volume);
+      return values.length > acked.length && (await replicaView(firstNode, volume)).Epoch === 3
+        ? values
+        : undefined;
+    });
+    expect(back).toEqual(back.map((_, i) => i + 1));
+    await manager.docker(['service', 'rm', service], { reject: true });
+    await manager.docker(['node', 'update', '--availability', 'active', second], { reject: true });
+  });
+
+  it('survives a kill -9 of the owner daemon mid hand-over: the Mount fails clearly, one owner, the next Mount succeeds', async () => {
+    const [, n2, n3] = swarm.nodes as [SwarmNode, SwarmNode, SwarmNode];
+    const volume = 'killed';
+    const opts = ['-o', 'replicas=n2,n3'];
+    await n2.docker(['volume', 'create', '-d', 'btrfs', ...opts, volume], { reject: true });
+    await n3.docker(['volume', 'create', '-d', 'btrfs', ...opts, volume], { reject: true });
+    // A container on the owner keeps the hand-over waiting (HANDOVER_WAIT is 20 s).
+    await n2.docker(
+      [
+        'run',
+        '-d',
+        '--name',
+        'holder',
+        '-v',
+        `${volume}:/data`,
+        'bv-busybox:latest',
+        'sh',
+        '-c',
+        'echo kept > /data/f; sync; sleep 600',
+      ],
+      { reject: true },
+    );
+    const mount = n3.docker([
+      'run',
+      '--rm',
+      '-v',
+      `${volume}:/data`,
+      'bv-busybox:latest',
+      'cat',
+      '/data/f',
+    ]);
+    await until('the hand-over waiting on n2', async () => {
+      const log = await readFile(join(base, 'daemon-n2.log'), 'utf8');
+      return log.includes('hand-over waits for containers') ? true : undefined;
+    });
+    await daemons.daemon(n2)!.kill('SIGKILL');
+    const failed = await mount;
+    expect(failed.exitCode).not.toBe(0);
+    expect(failed.stderr).toMatch(/n2/);
+    // No split brain: n2 still owns it (epoch 1), n3 did not take it.
+    await daemons.start(n2);
+    expect(await replicaView(n2, volume)).toMatchObject({ State: 'owner', Epoch: 1 });
+    expect(await replicaView(n3, volume)).toMatchObject({ State: 'replica', Owner: 'n2' });
+    await n2.docker(['rm', '-f', 'holder'], { reject: true });
+    const next = await n3.docker(
+      ['run', '--rm', '-v', `${volume}:/data`, 'bv-busybox:latest', 'cat', '/data/f'],
+      { reject: true },
+    );
+    expect(next.stdout.trim()).toBe('kept');
+    expect(await replicaView(n3, volume)).toMatchObject({ State: 'owner', Epoch: 2 });
+    expect(await replicaView(n2, volume)).toMatchObject({ State: 'replica', Owner: 'n3' });
+  });
+
+  it('refuses a Mount while the owner is cut off unless failover=newest; after healing the old copy is set aside', async () => {
+    const [, n2, n3] = swarm.nodes as [SwarmNode, SwarmNode, SwarmNode];
+    const run = (node: SwarmNode, volume: string, script: string) =>
+      node.docker([
+        'run',
+        '--rm',
+        '-v',
+        `${volume}:/data`,
+        'bv-busybox:latest',
+        'sh',
+        '-c',
+        script,
+      ]);
+    for (const [volume, policy] of [
+      ['cut', 'refuse'],
+      ['moved', 'newest'],
+    ] as const) {
+      const opts = ['-o', 'replicas=n2,n3', '-o', `failover=${policy}`];
+      await n2.docker(['volume', 'create', '-d', 'btrfs', ...opts, volume], { reject: true });
+      // The write's Unmount sends an increment to n3 at once.
+      expect((await run(n2, volume, 'echo one > /data/f')).exitCode).toBe(0);
+      await until(`an increment of ${volume} on n3`, async () => {
+        const ls = await n3.exec(['ls', '--', join(root, 'snapshots')]);
+        return ls.stdout.includes(`${volume}@`) ? true : undefined;
+      });
+      await n3.docker(['volume', 'create', '-d', 'btrfs', ...opts, volume], { reject: true });
+    }
+    await n2.setLink(false);
+    try {
+      const refused = await run(n3, 'cut', 'cat /data/f');
+      expect(refused.exitCode).not.toBe(0);
+      expect(refused.stderr).toMatch(/cut is owned by n2, which cannot be reached/);
+      const moved = await run(n3, 'moved', 'cat /data/f');
+      expect(moved.stdout.trim()).toBe('one');
+      const inspect = await n3.docker(['volume', 'inspect', 'moved'], { reject: true });
+      expect(inspect.stdout).toMatch(/"DataAgeSeconds": \d+/);
+      expect(await replicaView(n3, 'moved')).toMatchObject({ State: 'owner', Epoch: 2 });
+    } finally {
+      await n2.setLink(true);
+    }
+    // n2's next increment pass asks n3 first, finds epoch 2 and sets its own copy aside.
+    await until('the stale copy set aside on n2', async () => {
+      const view = await replicaView(n2, 'moved');
+      return view.State === 'replica' && view.Epoch === 2 ? true : undefined;
+    });
+    const ls = await n2.exec(['ls', '-A', '--', join(root, 'volumes')]);
+    expect(ls.stdout).toMatch(/^\.stale-moved-epoch1-\d+$/m);
+    const inspect = await n2.docker(['volume', 'inspect', 'moved'], { reject: true });
+    expect(inspect.stdout).toMatch(/StaleCopiesSetAside/);
+    // The refused volume never moved: n2 still owns it.
+    expect(await replicaView(n2, 'cut')).toMatchObject({ State: 'owner', Epoch: 1 });
+  });
+});
