@@ -229,7 +229,9 @@ describe('volume endpoints (in process, real btrfs)', () => {
       Name: 'opt1',
       Opts: { copyonwrite: 'maybe' },
     });
-    expect(bad.json.Err).toMatch(/Opts\.copyonwrite: expected "true" or "false", got "maybe"/);
+    expect(bad.json.Err).toMatch(
+      /Opts\.copyonwrite: expected "true" or "false" \(any case\), got "maybe"/,
+    );
     const unknown = await call('/VolumeDriver.Create', {
       Name: 'opt1',
       Opts: { compress: 'zstd' },
