@@ -125,7 +125,9 @@ describe('DockerClient against a private dockerd', () => {
     await expect(client.pause('no-such-container')).rejects.toMatchObject({
       code: 'DOCKER_NOT_FOUND',
     });
-    await expect(client.exec(`idle-${tag}`, ['true'], { timeoutMs: 5000 })).rejects.toMatchObject({
+    // Docker's exec API with an argv (no shell): the stopped container cannot run it.
+    const stopped = `idle-${tag}`;
+    await expect(client.exec(stopped, ['true'], { timeoutMs: 5000 })).rejects.toMatchObject({
       code: 'DOCKER_CONFLICT',
     });
   });
