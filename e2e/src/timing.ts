@@ -1,11 +1,4 @@
-/** Median of a non-empty list of durations (the mean of the two middle ones for an even count). */
-export function median(values: readonly number[]): number {
-  if (values.length === 0) throw new RangeError('median of an empty list');
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  const upper = sorted[mid]!;
-  return sorted.length % 2 === 1 ? upper : (sorted[mid - 1]! + upper) / 2;
-}
+export { median } from '@buttervolume/test-utils';
 
 /** Runs `fn` and returns its result with the elapsed wall time in milliseconds. */
 export async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; ms: number }> {

@@ -9,30 +9,21 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatTimestamp } from '@buttervolume/retention';
-import { createLoopBtrfs, freeLoopbackPort } from '@buttervolume/test-utils';
+import { freeLoopbackPort, quantile } from '@buttervolume/test-utils';
 import { execa } from 'execa';
 import { silentLogger, startDaemon } from '../src/index.js';
-import { configFor, inParallel, overSocket } from '../test/integration/helpers.js';
+import { createFixture, inParallel, overSocket } from '../test/integration/helpers.js';
 
 const VOLUMES = 10_000;
 const SNAPSHOTS_PER_VOLUME = 10;
 const FORMAT = '%Y-%m-%dT%H:%M:%S.%f';
 
-function quantile(values: number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] ?? Number.NaN;
-}
-
 const ms = (value: number) => `${value.toFixed(2)} ms`;
 
 async function main(): Promise<void> {
-  const fs = await createLoopBtrfs({ sizeMiB: 4096 });
+  const { fs, volumesPath, snapshotsPath, config } = await createFixture(4096);
   let close: (() => Promise<void>) | undefined;
   try {
-    const volumesPath = join(fs.mountPoint, 'volumes');
-    const snapshotsPath = join(fs.mountPoint, 'snapshots');
-    const runPath = join(fs.dir, 'run');
-    for (const dir of [volumesPath, snapshotsPath, runPath]) await mkdir(dir);
     const names = Array.from({ length: VOLUMES }, (_, i) => `vol${String(i).padStart(5, '0')}`);
     let started = performance.now();
     await inParallel(names, 16, (n) =>
@@ -49,7 +40,6 @@ async function main(): Promise<void> {
       `setup: ${VOLUMES} volumes, ${VOLUMES * SNAPSHOTS_PER_VOLUME} snapshots in ${((performance.now() - started) / 1000).toFixed(1)} s`,
     );
 
-    const config = configFor(volumesPath, snapshotsPath, runPath);
     const at = new Date(now).toISOString();
     await writeFile(
       config.schedule,

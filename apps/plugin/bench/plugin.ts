@@ -8,9 +8,8 @@
 // local `btrfs send | btrfs receive` of the same snapshot (BENCH_SEND_MIB, default 512; 0
 // skips it); daemon RSS < 80 MB at 10,000 volumes.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { appendFile, mkdir, readdir, readFile, rmdir } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -20,27 +19,24 @@ import {
   type CpuReport,
   controlHash,
   createHostB,
-  createLoopBtrfs,
   type HostB,
+  MiB,
+  median,
   pipelineProcesses,
   startCpuSampler,
+  writeRandom,
 } from '@buttervolume/test-utils';
 import { execa } from 'execa';
 import { silentLogger, startDaemon } from '../src/index.js';
 import {
   type Caller,
-  configFor,
+  createFixture,
   inParallel,
   overSocket,
   suffix,
 } from '../test/integration/helpers.js';
 
 const COUNTS = (process.env.BENCH_COUNTS ?? '10,1000,10000').split(',').map(Number);
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
-}
 
 async function time(fn: () => Promise<unknown>, runs: number): Promise<number> {
   const samples: number[] = [];
@@ -53,7 +49,6 @@ async function time(fn: () => Promise<unknown>, runs: number): Promise<number> {
 }
 
 const ms = (value: number) => `${value.toFixed(2)} ms`;
-const MiB = 1024 * 1024;
 const SEND_MIB = Number(process.env.BENCH_SEND_MIB ?? 512);
 const DAEMON = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 /** The bare command, started the cheapest way Node has (no execa), as a reference. */
@@ -141,13 +136,9 @@ function cpuPerGiB(report: CpuReport, bytes: number): string {
 }
 
 async function main(): Promise<void> {
-  const fs = await createLoopBtrfs({ sizeMiB: 4096 });
+  const { fs, volumesPath, snapshotsPath, runPath, config } = await createFixture(4096);
   let close: (() => Promise<void>) | undefined;
   try {
-    const volumesPath = join(fs.mountPoint, 'volumes');
-    const snapshotsPath = join(fs.mountPoint, 'snapshots');
-    const runPath = join(fs.dir, 'run');
-    for (const dir of [volumesPath, snapshotsPath, runPath]) await mkdir(dir);
     const builtEnv: Record<string, string> = {
       BUTTERVOLUME_VOLUMES_PATH: volumesPath,
       BUTTERVOLUME_SNAPSHOTS_PATH: snapshotsPath,
@@ -162,7 +153,6 @@ async function main(): Promise<void> {
     const rssIdle = await idle.rssMiB();
     await idle.stop();
     console.log(`rss volumes=0 idle=${rssIdle.toFixed(1)} MB (the built daemon, 2 s after start)`);
-    const config = configFor(volumesPath, snapshotsPath, runPath);
     const daemon = await startDaemon(config, { logger: silentLogger });
     close = () => daemon.close();
     const viaSocket = overSocket(daemon.socketPath);
@@ -431,9 +421,7 @@ async function sendFigures(
   await mkdir(local);
   await b.exec(['mkdir', '-p', '--', snapshotsPath]);
   await call('/VolumeDriver.Create', { Name: 'sendvol' });
-  for (let written = 0; written < SEND_MIB * MiB; written += 4 * MiB) {
-    await appendFile(join(volumesPath, 'sendvol', 'data'), randomBytes(4 * MiB));
-  }
+  await writeRandom(join(volumesPath, 'sendvol', 'data'), SEND_MIB * MiB);
   const snapshot = (await call('/VolumeDriver.Snapshot', { Name: 'sendvol' })).Snapshot as string;
   const path = join(snapshotsPath, snapshot);
   const host = b.address;

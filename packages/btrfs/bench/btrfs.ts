@@ -6,19 +6,13 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
-import { createLoopBtrfs, requireRealEnvironment } from '@buttervolume/test-utils';
+import { createLoopBtrfs, median, requireRealEnvironment } from '@buttervolume/test-utils';
 import { execa } from 'execa';
 import { Btrfs } from '../src/index.js';
 
 const ENTRIES = Number(process.env.BENCH_ENTRIES ?? 10_000);
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 30);
 const SWEEPS = 7;
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 async function timed(fn: () => Promise<unknown>): Promise<number> {
   const start = performance.now();

@@ -3,7 +3,7 @@
 // --compressed-data (what they can use when both ends support it). Needs root and btrfs.
 import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
-import { createLoopBtrfs } from '@buttervolume/test-utils';
+import { createLoopBtrfs, median } from '@buttervolume/test-utils';
 import { execa } from 'execa';
 import { Btrfs, localStreamVersion, parseProgsVersion, sendProtocolArgs } from '../src/index.js';
 
@@ -46,11 +46,6 @@ async function measure(
   for await (const chunk of send.stdout!) bytes += (chunk as Buffer).length;
   await send;
   return { bytes, ms: performance.now() - start };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
 }
 
 const fs = await createLoopBtrfs({ sizeMiB: 4096 });

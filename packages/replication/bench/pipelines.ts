@@ -3,24 +3,24 @@
 // BENCH_RUNS timed runs, then one run sampled for per-process CPU (the sampler costs CPU, so
 // it stays out of the timed ones). `ONLY=gcm,local` picks variants by name.
 // `pnpm --filter @buttervolume/replication bench:pipelines`
-import { randomBytes } from 'node:crypto';
-import { appendFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Btrfs } from '@buttervolume/btrfs';
 import {
   createHostB,
   createLoopBtrfs,
+  MiB,
   pipelineProcesses,
   requireRealEnvironment,
   startCpuSampler,
+  writeRandom,
 } from '@buttervolume/test-utils';
 import { execa } from 'execa';
 import { type PipelineStage, startPipeline } from '../src/pipe.js';
 import { receiveCommand } from '../src/remote.js';
 import { sshArgv, sshSettings, withControlMaster } from '../src/ssh.js';
 
-const MiB = 1024 * 1024;
 const DATA_MIB = Number(process.env.BENCH_DATA_MIB ?? 1024);
 const RUNS = Math.max(3, Number(process.env.BENCH_RUNS ?? 3));
 const btrfs = new Btrfs();
@@ -38,8 +38,7 @@ async function main() {
     await b.exec(['mkdir', '--', snaps]);
     const vol = join(a.mountPoint, 'vol');
     await btrfs.createSubvolume(vol);
-    for (let w = 0; w < DATA_MIB * MiB; w += 4 * MiB)
-      await appendFile(join(vol, 'data'), randomBytes(4 * MiB));
+    await writeRandom(join(vol, 'data'), DATA_MIB * MiB);
     const snap = join(snaps, 'vol@1');
     await btrfs.snapshot(vol, snap, { readonly: true });
     await btrfs.syncFilesystem(a.mountPoint);

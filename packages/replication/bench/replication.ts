@@ -7,8 +7,7 @@
 // Per send, "stream" is the send | ssh | receive session (bytes / stream time: what the data
 // path sustains), "total" the whole call (stream + local listing + marker update), and the
 // fixed cost is what a send costs when there is almost nothing to stream.
-import { randomBytes } from 'node:crypto';
-import { appendFile, mkdir, open } from 'node:fs/promises';
+import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Btrfs } from '@buttervolume/btrfs';
 import { type HostName, SnapshotName, type VolumeName } from '@buttervolume/names';
@@ -18,31 +17,23 @@ import {
   createHostB,
   createLoopBtrfs,
   type HostB,
+  MiB,
+  median,
   pipelineProcesses,
   requireRealEnvironment,
   startCpuSampler,
+  writeRandom,
 } from '@buttervolume/test-utils';
 import { execa } from 'execa';
 import { Replicator, type SendResult } from '../src/index.js';
 import { startPipeline } from '../src/pipe.js';
 
-const MiB = 1024 * 1024;
 const DATA_MIB = Number(process.env.BENCH_DATA_MIB ?? 1024);
 const RUNS = Math.max(3, Number(process.env.BENCH_RUNS ?? 3));
 const EXTRA_MIB = Math.max(1, Math.round(DATA_MIB / 4));
 const btrfs = new Btrfs();
 let clock = new Date(2026, 0, 1).getTime();
 
-async function writeRandom(path: string, bytes: number): Promise<void> {
-  for (let written = 0; written < bytes; written += 4 * MiB) {
-    await appendFile(path, randomBytes(Math.min(4 * MiB, bytes - written)));
-  }
-}
-
-const median = (values: readonly number[]): number => {
-  const sorted = [...values].sort((x, y) => x - y);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
-};
 const mbps = (bytes: number, ms: number): number => bytes / 1e6 / (ms / 1000);
 const f = (n: number, digits = 0): string => n.toFixed(digits);
 

@@ -22,6 +22,8 @@ export interface Fixture {
   config: Config;
   volumesPath: string;
   snapshotsPath: string;
+  /** The config's run folder, off the loop mount. */
+  runPath: string;
   /** Everything on the loop mount, to prove a request changed nothing. */
   listing(): Promise<{ volumes: string[]; snapshots: string[] }>;
   cleanup(): Promise<void>;
@@ -43,6 +45,7 @@ export async function createFixture(sizeMiB = 512): Promise<Fixture> {
       config,
       volumesPath,
       snapshotsPath,
+      runPath,
       listing: async () => ({
         volumes: (await readdir(volumesPath)).sort(),
         snapshots: (await readdir(snapshotsPath)).sort(),

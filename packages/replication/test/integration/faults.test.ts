@@ -7,12 +7,13 @@ import {
   createLoopBtrfs,
   type HostB,
   type LoopBtrfs,
+  MiB,
   requireRealEnvironment,
 } from '@buttervolume/test-utils';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Replicator, type SshOptions, SyncFailedError } from '../../src/index.js';
-import { btrfs, localSide, MiB, rejection } from './support.js';
+import { btrfs, localSide, rejection } from './support.js';
 
 // A peer that misbehaves: each case ends with a clear error, nothing half-done on either host,
 // nothing lost, and the next normal operation succeeding.

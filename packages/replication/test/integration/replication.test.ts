@@ -13,12 +13,14 @@ import {
   createLoopBtrfs,
   type HostB,
   type LoopBtrfs,
+  MiB,
   requireRealEnvironment,
+  writeRandom,
 } from '@buttervolume/test-utils';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Progress, Replicator, SyncFailedError, syncVolume } from '../../src/index.js';
-import { btrfs, localSide, MiB, rejection, writeRandom } from './support.js';
+import { btrfs, localSide, rejection } from './support.js';
 
 let a: LoopBtrfs;
 let b: HostB;

@@ -1,21 +1,13 @@
-import { randomBytes } from 'node:crypto';
-import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Btrfs } from '@buttervolume/btrfs';
 import { SnapshotName, type VolumeName } from '@buttervolume/names';
+import { MiB, writeRandom } from '@buttervolume/test-utils';
 import { expect } from 'vitest';
 import { ReplicationError } from '../../src/index.js';
 
 // What the integration tests share: a local side with volumes and dated snapshots.
 
-export const MiB = 1024 * 1024;
 export const btrfs = new Btrfs();
-
-export async function writeRandom(path: string, bytes: number): Promise<void> {
-  for (let written = 0; written < bytes; written += MiB) {
-    await appendFile(path, randomBytes(Math.min(MiB, bytes - written)));
-  }
-}
 
 /** Volumes and snapshots in two folders; each snapshot a minute later than the one before. */
 export function localSide(
