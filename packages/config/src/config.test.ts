@@ -98,6 +98,9 @@ describe('loadConfig', () => {
     [{ BUTTERVOLUME_DTFORMAT: '%Y@%m' }, /DTFORMAT.*"@"/],
     [{ BUTTERVOLUME_DTFORMAT: '%Y-%Q' }, /DTFORMAT.*not supported/],
     [{ BUTTERVOLUME_DTFORMAT: '%Y-%Y' }, /DTFORMAT.*twice/],
+    [{ BUTTERVOLUME_DTFORMAT: '%Y-%m-%d\n%H' }, /DTFORMAT.*control character/],
+    [{ BUTTERVOLUME_DTFORMAT: '%H:%M:%S' }, /DTFORMAT.*lacks %Y, %m, %d/],
+    [{ BUTTERVOLUME_DTFORMAT: `%Y-%m-%d${'_'.repeat(200)}` }, /DTFORMAT.*file-name limit/],
   ])('rejects %j with a clear error', (env, message) => {
     expect(() => loadConfig({ env, iniPath: missing })).toThrow(message);
   });

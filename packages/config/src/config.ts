@@ -203,7 +203,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     const problem = snapshotFormatProblem(text);
     return problem === undefined
       ? { ok: true, value: text }
-      : { ok: false, reason: `"${text}": ${problem}` };
+      : { ok: false, reason: `${JSON.stringify(text)}: ${problem}` }; // a newline shown as \n
   });
 
   return {

@@ -1,7 +1,7 @@
 import { DEFAULT_TIMESTAMP_FORMAT, formatTimestamp, parseTimestamp } from '@buttervolume/retention';
 import { InvalidNameError } from './errors.js';
 import { HostName } from './host.js';
-import { VolumeName } from './volume.js';
+import { MAX_VOLUME_NAME_LENGTH, VolumeName } from './volume.js';
 
 /** `<volume>@<timestamp>`: a read-only snapshot of a volume. */
 export type SnapshotName = string & { readonly __brand: 'SnapshotName' };
@@ -138,21 +138,59 @@ export type VolumeSource =
   | { readonly kind: 'volume'; readonly name: VolumeName }
   | { readonly kind: 'snapshot'; readonly name: SnapshotName };
 
+// Instants a DTFORMAT must write and read back unchanged: single- and double-digit fields, the
+// ends of a day and of a year, a leap day.
+const SAMPLE_DATES: readonly Date[] = [
+  new Date(2001, 1, 3, 4, 5, 6, 7),
+  new Date(2024, 1, 29, 23, 59, 59, 999),
+  new Date(2030, 11, 31, 0, 0, 0, 0),
+  new Date(2010, 9, 10, 10, 10, 10, 100),
+];
+
+/** The fields a name's time needs so that ages (purge) and order across days mean something. */
+const REQUIRED_DIRECTIVES = ['%Y', '%m', '%d'] as const;
+
 /**
- * Checks a snapshot timestamp format (DTFORMAT) once, where it is configured: retention must
- * write and read it, and its text may hold neither '/' (a path) nor '@' (the name separator).
- * Returns why it is refused, or undefined.
+ * Checks a snapshot timestamp format (DTFORMAT) once, where it is configured: every name it
+ * produces must be a valid snapshot name here and on every host (no '/', '@', control
+ * character, and short enough for the longest volume name), and retention must read each
+ * timestamp back to the same time. Returns why it is refused, or undefined.
  */
 export function snapshotFormatProblem(format: string): string | undefined {
   if (!format.includes('%')) return 'it has no strftime directive';
   if (format.includes('/')) return 'it writes "/" into snapshot names, which are folder names';
   if (format.includes('@')) return 'it writes "@", which separates the volume from the time';
+  // NUL cannot be in a file name; a newline or tab would split the line-based listings of
+  // btrfs-progs and the log lines that carry names.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
+  if (/[\u0000-\u001f\u007f]/.test(format)) {
+    return 'it writes a control character (newline, tab, NUL...), which no file name may hold';
+  }
   try {
-    const sample = new Date(2001, 1, 3, 4, 5, 6, 7);
-    const text = formatTimestamp(sample, format);
-    if (parseTimestamp(text, format) === undefined) return 'its timestamps cannot be read back';
+    formatTimestamp(SAMPLE_DATES[0]!, format); // an unsupported or repeated directive throws
   } catch (error) {
     return error instanceof Error ? error.message : String(error);
+  }
+  const missing = REQUIRED_DIRECTIVES.filter((d) => !format.replaceAll('%%', '').includes(d));
+  if (missing.length > 0) {
+    return `it lacks ${missing.join(', ')}: names would not carry their full date, so a purge would misjudge every snapshot's age`;
+  }
+  const longest = 'v'.repeat(MAX_VOLUME_NAME_LENGTH) as VolumeName;
+  for (const date of SAMPLE_DATES) {
+    const stamp = formatTimestamp(date, format);
+    const back = parseTimestamp(stamp, format);
+    if (back === undefined || formatTimestamp(back, format) !== stamp) {
+      return `its timestamps cannot be read back ("${stamp}")`;
+    }
+    const name = `${longest}@${stamp}`;
+    if (name.length > MAX_FILE_NAME) {
+      return `its timestamps are ${stamp.length} characters: with a ${MAX_VOLUME_NAME_LENGTH}-character volume name a snapshot name would pass the ${MAX_FILE_NAME}-character file-name limit (use at most ${MAX_FILE_NAME - MAX_VOLUME_NAME_LENGTH - 1})`;
+    }
+    // The same parser every request and listing uses: a produced name it refuses would be a
+    // snapshot the daemon could make but never name again.
+    if (!SnapshotName.is(name, { format })) {
+      return `it produces names that are not valid snapshot names ("${name.slice(MAX_VOLUME_NAME_LENGTH - 1)}")`;
+    }
   }
   return undefined;
 }
