@@ -1,11 +1,23 @@
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  readlink,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { writeFileAtomic } from './atomic-file.js';
 import { JobNotFoundError, SchedulePausedError, ScheduleStoreError } from './errors.js';
-import { parseJob } from './job.js';
+import { jobKey, parseJob } from './job.js';
 import { applyScheduleCommand, parseScheduleRequest } from './request.js';
+import { defaultStatePath, loadStates, saveStates } from './state.js';
 import { ScheduleStore } from './store.js';
 
 let dir: string;
@@ -258,5 +270,73 @@ describe('atomic writes', () => {
     await store.upsert(job('v2', 'snapshot'));
     expect((await store.read()).jobs.map((j) => j.volume)).toEqual(['v1', 'v2']);
     expect((await stat(path)).mode & 0o777).toBe(0o600);
+  });
+});
+
+// Operators keep /etc files in configuration management and link them into place: the daemon's
+// rewrites go through the link (it stays a link, its target gets the content).
+describe('a symlinked schedule.csv or state file', () => {
+  it('is written through the link: the link stays, the target holds the rows', async () => {
+    const managed = join(dir, 'managed', 'buttervolume-schedule.csv');
+    await mkdir(dirname(managed), { recursive: true });
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(managed, 'old,snapshot,60,True\r\n');
+    await symlink('../managed/buttervolume-schedule.csv', path);
+    await store.upsert(job('v1', 'snapshot'));
+    await store.setActive('old', 'snapshot', false);
+    expect((await lstat(path)).isSymbolicLink()).toBe(true);
+    expect(await readlink(path)).toBe('../managed/buttervolume-schedule.csv');
+    expect(await readFile(managed, 'utf8')).toBe(
+      'old,snapshot,60,False\r\nv1,snapshot,60,True\r\n',
+    );
+    // No temp file left beside the link or the target.
+    expect(await readdir(dirname(path))).toEqual(['schedule.csv']);
+    expect(await readdir(dirname(managed))).toEqual(['buttervolume-schedule.csv']);
+  });
+
+  it('follows a chain of links, and a dangling one creates its target', async () => {
+    const managed = join(dir, 'managed', 'schedule.csv');
+    await mkdir(dirname(managed), { recursive: true });
+    await mkdir(dirname(path), { recursive: true });
+    await symlink(join(dir, 'middle.csv'), path);
+    await symlink(managed, join(dir, 'middle.csv'));
+    await store.upsert(job('v1', 'snapshot'));
+    expect((await lstat(path)).isSymbolicLink()).toBe(true);
+    expect((await lstat(join(dir, 'middle.csv'))).isSymbolicLink()).toBe(true);
+    expect(await readFile(managed, 'utf8')).toBe('v1,snapshot,60,True\r\n');
+  });
+
+  it('a link loop is a clear store error and changes nothing', async () => {
+    await mkdir(dirname(path), { recursive: true });
+    await symlink(join(dir, 'b.csv'), path);
+    await symlink(path, join(dir, 'b.csv'));
+    await expect(store.upsert(job('v1', 'snapshot'))).rejects.toBeInstanceOf(ScheduleStoreError);
+    expect(await readlink(path)).toBe(join(dir, 'b.csv'));
+  });
+
+  it('pause and resume move the link itself; writes after resume still reach the target', async () => {
+    const managed = join(dir, 'schedule-managed.csv');
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(managed, 'v1,snapshot,60,True\r\n');
+    await symlink(managed, path);
+    await store.pause();
+    expect((await lstat(`${path}.disabled`)).isSymbolicLink()).toBe(true);
+    expect((await store.read()).paused).toBe(true);
+    await store.resume();
+    expect((await lstat(path)).isSymbolicLink()).toBe(true);
+    await store.upsert(job('v2', 'snapshot'));
+    expect(await readFile(managed, 'utf8')).toBe('v1,snapshot,60,True\r\nv2,snapshot,60,True\r\n');
+  });
+
+  it('the state file next to it is written through its link too', async () => {
+    const statePath = defaultStatePath(path);
+    const managed = join(dir, 'state-managed.json');
+    await mkdir(dirname(path), { recursive: true });
+    await symlink(managed, statePath);
+    await saveStates(statePath, new Map([[jobKey('v1', 'snapshot'), { lastSuccess: 1000 }]]));
+    expect((await lstat(statePath)).isSymbolicLink()).toBe(true);
+    const loaded = await loadStates(statePath);
+    expect(loaded.jobs.get(jobKey('v1', 'snapshot'))?.lastSuccess).toBe(1000);
+    expect(JSON.parse(await readFile(managed, 'utf8')).jobs[0].name).toBe('v1');
   });
 });
