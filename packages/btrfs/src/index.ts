@@ -22,7 +22,9 @@
 //   await btrfs.snapshotTimes(dir): Map<absolutePath, Date>   // otime of every snapshot under dir, one process
 //   await btrfs.createdAt(path): Date                         // creation time to the second, no `subvolume show`
 //   await isBtrfs(path): boolean                              // fs.statfs magic, no process
+//   await isSubvolume(path): boolean                          // the method, without a Btrfs instance
 //   await mountsUnder(path): ForeignMount[]                   // mounts of path or inside it, in every mount namespace
+//   await readMounts(): MountEntry[]                          // /proc/self/mountinfo, parsed
 //   parseSize('10G'): number                                  // quota sizes, powers of 1024
 //   sendProtocolArgs(local, remoteProgs): string[]            // ['--proto','2','--compressed-data'] when both ends can
 //
@@ -48,8 +50,8 @@ export {
   PermissionError,
   QuotaDisabledError,
 } from './errors.js';
-export { BTRFS_SUPER_MAGIC, isBtrfs, SUBVOLUME_ROOT_INODE } from './inspect.js';
-export { type ForeignMount, mountsUnder } from './mounts.js';
+export { isBtrfs, isSubvolume } from './inspect.js';
+export { type ForeignMount, type MountEntry, mountsUnder, readMounts } from './mounts.js';
 export { parseSize } from './parse.js';
 export {
   COMPRESSED_SEND_PROGS,

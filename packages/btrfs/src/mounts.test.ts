@@ -15,14 +15,21 @@ const MOUNTINFO = [
 describe('parseMountInfo', () => {
   it('reads root, mount point (unescaped) and filesystem type, skipping malformed lines', () => {
     expect(parseMountInfo(MOUNTINFO)).toEqual([
-      { device: '254:0', root: '/', mountPoint: '/', fsType: 'ext4' },
-      { device: '0:47', root: '/', mountPoint: '/mnt/top', fsType: 'btrfs' },
-      { device: '0:47', root: '/@', mountPoint: '/srv/bv data', fsType: 'btrfs' },
+      { device: '254:0', root: '/', mountPoint: '/', fsType: 'ext4', source: '/dev/vda1' },
+      { device: '0:47', root: '/', mountPoint: '/mnt/top', fsType: 'btrfs', source: '/dev/loop2' },
+      {
+        device: '0:47',
+        root: '/@',
+        mountPoint: '/srv/bv data',
+        fsType: 'btrfs',
+        source: '/dev/loop2',
+      },
       {
         device: '0:47',
         root: '/@/volumes',
         mountPoint: '/var/lib/buttervolume/volumes',
         fsType: 'btrfs',
+        source: '/dev/loop2',
       },
     ]);
   });
@@ -43,6 +50,14 @@ describe('findMount', () => {
     );
     expect(findMount(stacked, '/mnt/top/x')?.root).toBe('/@');
   });
+
+  it('unescapes the source too and skips a line cut before it', () => {
+    const [mount, ...rest] = parseMountInfo(
+      '40 36 0:45 / /var/lib/bv\\040x rw shared:5 - btrfs /dev/loop\\0403 rw\n41 36 0:46 / /x rw - btrfs',
+    );
+    expect(mount).toMatchObject({ mountPoint: '/var/lib/bv x', source: '/dev/loop 3' });
+    expect(rest).toEqual([]);
+  });
 });
 
 describe('absoluteThrough', () => {
@@ -62,8 +77,7 @@ describe('absoluteThrough', () => {
   });
 
   it('maps through a filesystem mounted on /', () => {
-    expect(
-      absoluteThrough({ device: '0:1', root: '/', mountPoint: '/', fsType: 'btrfs' }, 'v/a'),
-    ).toBe('/v/a');
+    const root = { device: '0:1', root: '/', mountPoint: '/', fsType: 'btrfs', source: '/dev/sda' };
+    expect(absoluteThrough(root, 'v/a')).toBe('/v/a');
   });
 });

@@ -13,6 +13,8 @@ export interface MountEntry {
   /** Where it is mounted. */
   mountPoint: string;
   fsType: string;
+  /** What is mounted, e.g. `/dev/loop3`. */
+  source: string;
 }
 
 // mountinfo escapes space, tab, newline and backslash as \ooo.
@@ -33,13 +35,15 @@ export function parseMountInfo(text: string): MountEntry[] {
     const root = fields[3];
     const mountPoint = fields[4];
     const fsType = separator < 0 ? undefined : fields[separator + 1];
+    const source = separator < 0 ? undefined : fields[separator + 2];
     if (device === undefined || root === undefined || mountPoint === undefined) continue;
-    if (fsType === undefined) continue;
+    if (fsType === undefined || source === undefined) continue;
     mounts.push({
       device,
       root: unescapeOctal(root),
       mountPoint: unescapeOctal(mountPoint),
       fsType,
+      source: unescapeOctal(source),
     });
   }
   return mounts;
@@ -76,9 +80,14 @@ export function absoluteThrough(mount: MountEntry, fsPath: string): string | und
   return `${mount.mountPoint}${rest}`;
 }
 
+/** This process' mounts, in mount order (a later one on the same point hides the earlier). */
+export async function readMounts(): Promise<MountEntry[]> {
+  return parseMountInfo(await readFile('/proc/self/mountinfo', 'utf8'));
+}
+
 /** The mount of `path` (absolute, symlinks resolved), from this process' mountinfo. */
 export async function mountOf(path: string): Promise<MountEntry | undefined> {
-  return findMount(parseMountInfo(await readFile('/proc/self/mountinfo', 'utf8')), path);
+  return findMount(await readMounts(), path);
 }
 
 /** A mount of a folder (or of something inside it) seen in some mount namespace. */

@@ -1,5 +1,5 @@
-import { stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isSubvolume } from '@buttervolume/btrfs';
 import { HostName, VolumeName } from '@buttervolume/names';
 import { classifySshExit, ReplicationError, SyncFailedError, sshTransportError } from './errors.js';
 import { runBounded } from './output.js';
@@ -12,9 +12,6 @@ import {
   sshSettings,
 } from './ssh.js';
 
-const BTRFS_SUPER_MAGIC = 0x9123683e;
-// The root directory of every btrfs subvolume has this inode number.
-const SUBVOLUME_ROOT_INODE = 256;
 // rsync's exit code for its --timeout.
 const RSYNC_TIMEOUT = 30;
 
@@ -53,15 +50,6 @@ function isSettings(value: SshOptions | SshSettings | undefined): value is SshSe
   return value !== undefined && 'args' in value && Array.isArray(value.args);
 }
 
-async function isLocalSubvolume(path: string): Promise<boolean> {
-  try {
-    const [info, fs] = await Promise.all([stat(path), statfs(path)]);
-    return info.isDirectory() && info.ino === SUBVOLUME_ROOT_INODE && fs.type === BTRFS_SUPER_MAGIC;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Pulls `volume` from the same-named volume on each host with rsync over ssh, one host after
  * the other (they write into the same directory). A failing host does not stop the others;
@@ -83,7 +71,7 @@ export async function syncVolume(request: SyncVolumeRequest): Promise<SyncResult
   const shell = rsyncShell(ssh);
   const local = join(volumesPath, volume);
   // 3.x let rsync create a plain directory here, which then looked like a broken volume.
-  if (!(await isLocalSubvolume(local))) {
+  if (!(await isSubvolume(local).catch(() => false))) {
     throw new ReplicationError(
       'NO_SUCH_VOLUME',
       `cannot sync ${volume}: no such volume here (${local} is not a btrfs subvolume); create it first`,

@@ -2,13 +2,7 @@
 // loop-mount a btrfs image, with a systemd mount unit so it comes back after a reboot.
 export { applyPlan, type InitStorageResult, initStorage } from './apply.js';
 export { StorageError, type StorageErrorCode } from './errors.js';
-export {
-  BTRFS_SUPER_MAGIC,
-  inspectStorage,
-  type MountInfo,
-  type PathState,
-  parseMountInfo,
-} from './inspect.js';
+export { inspectStorage, type PathState } from './inspect.js';
 export {
   DEFAULT_IMAGE_PATH,
   DEFAULT_LABEL,

@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { readMounts } from '@buttervolume/btrfs';
 import { StorageError } from './errors.js';
-import { inspectStorage, type MountInfo, type PathState, readMounts } from './inspect.js';
+import { inspectStorage, type PathState } from './inspect.js';
 import { parseSize } from './size.js';
 import { renderMountUnit, type UnitFile, wantsLink } from './units.js';
 
@@ -207,7 +208,7 @@ async function unitSteps(
 
 /** The backing file of the loop device mounted at `mountPoint`, read from sysfs. */
 async function mountedFrom(mountPoint: string): Promise<string | undefined> {
-  const mounts: MountInfo[] = await readMounts();
+  const mounts = await readMounts();
   const source = mounts.filter((m) => m.mountPoint === mountPoint).at(-1)?.source;
   if (source === undefined || !/^\/dev\/loop\d+$/.test(source)) return undefined;
   const backing = await readFile(`/sys/block/${basename(source)}/loop/backing_file`, 'utf8').catch(

@@ -8,16 +8,15 @@ import {
   realpath,
   rm,
   stat,
-  statfs,
   writeFile,
 } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isBtrfs } from '@buttervolume/btrfs';
 import { createLoopBtrfs, requireRealEnvironment } from '@buttervolume/test-utils';
 import { execa } from 'execa';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
-  BTRFS_SUPER_MAGIC,
   describeStep,
   type InitStorageOptions,
   initStorage,
@@ -104,7 +103,7 @@ describe('initStorage on a host without btrfs', () => {
 
     expect(await isMounted(mountPoint)).toBe(true);
     for (const path of [options.volumesPath, options.snapshotsPath]) {
-      expect((await statfs(path)).type).toBe(BTRFS_SUPER_MAGIC);
+      expect(await isBtrfs(path)).toBe(true);
     }
     const image = await stat(options.imagePath);
     expect(image.size).toBe(200 * 2 ** 20);
