@@ -14,6 +14,7 @@
 //   btrfs.send(snapshot, { parent? }): SendProcess            // stream + done + abort
 //   btrfs.receive(dir): ReceiveProcess                        // stream + done ({ received, path }) + abort
 //   await btrfs.syncFilesystem(path);
+//   await btrfs.unchangedSince(volume, snapshot): UnchangedCheck // sync, then generations; size-independent
 //   await btrfs.enableQuota(path);                            // idempotent
 //   await btrfs.setQuotaLimit(subvolumePath, bytes | 'none');
 //   await btrfs.quota(subvolumePath): QuotaInfo | undefined   // undefined when quotas are off

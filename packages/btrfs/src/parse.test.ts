@@ -57,6 +57,7 @@ describe('parseSubvolumeShow', () => {
       receivedUuid: 'd0b6e2cf-45ce-c746-8879-b756354e618d',
       readonly: true,
       generation: 8,
+      generationAtCreation: 8,
       creationTime: new Date('2026-11-26T14:06:35Z'),
       id: 258,
     });

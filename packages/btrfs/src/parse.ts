@@ -30,7 +30,13 @@ export function parseSubvolumeShow(stdout: string, path: string): SubvolumeInfo 
   const uuid = uuidOrUndefined(fields.get('UUID'));
   const id = Number(fields.get('Subvolume ID'));
   const generation = Number(fields.get('Generation'));
-  if (uuid === undefined || !Number.isSafeInteger(id) || !Number.isSafeInteger(generation)) {
+  const generationAtCreation = Number(fields.get('Gen at creation'));
+  if (
+    uuid === undefined ||
+    !Number.isSafeInteger(id) ||
+    !Number.isSafeInteger(generation) ||
+    !Number.isSafeInteger(generationAtCreation)
+  ) {
     throw new Error(`unexpected 'btrfs subvolume show' output for ${path}:\n${stdout}`);
   }
   const flags = (fields.get('Flags') ?? '').split(/[\s,|]+/);
@@ -41,6 +47,7 @@ export function parseSubvolumeShow(stdout: string, path: string): SubvolumeInfo 
     receivedUuid: uuidOrUndefined(fields.get('Received UUID')),
     readonly: flags.includes('readonly'),
     generation,
+    generationAtCreation,
     creationTime: parseBtrfsTime(fields.get('Creation time')),
     id,
   };

@@ -52,7 +52,10 @@ export interface SubvolumeInfo {
   /** UUID of the subvolume this one was received from (`btrfs receive`), if any. */
   receivedUuid: string | undefined;
   readonly: boolean;
+  /** Transaction that last changed the subvolume ("Generation"), as of the last commit. */
   generation: number;
+  /** Transaction that created it ("Gen at creation"): a snapshot's content is the source's then. */
+  generationAtCreation: number;
   creationTime: Date | undefined;
   /** Subvolume id (qgroup 0/<id>). */
   id: number;
@@ -90,4 +93,23 @@ export interface ReceiveProcess {
    */
   done: Promise<{ received: string | undefined; path: string | undefined }>;
   abort(): void;
+}
+
+/**
+ * What `Btrfs.unchangedSince` found. `unchanged` is true only when btrfs proves the volume was
+ * not written to since the snapshot was taken of it; every doubt answers false.
+ */
+export interface UnchangedCheck {
+  unchanged: boolean;
+  /**
+   * `unchanged`; `written` (the volume's generation is past the snapshot's creation);
+   * `not-its-snapshot` (the snapshot was not taken of this volume, e.g. received from a peer or
+   * taken before a restore replaced the volume); `writable-snapshot` (it may differ from what
+   * was taken).
+   */
+  reason: 'unchanged' | 'written' | 'not-its-snapshot' | 'writable-snapshot';
+  /** The volume's generation after the filesystem sync. */
+  volumeGeneration: number;
+  /** The transaction the snapshot was created in. */
+  snapshotGeneration: number;
 }
