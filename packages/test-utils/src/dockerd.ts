@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import {
@@ -18,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
+import { atExit, tryKill, trySync } from './at-exit.js';
 
 /** Output of one docker CLI call against the private daemon. */
 export interface DockerResult {
@@ -106,33 +106,13 @@ interface LiveDaemon {
 // Daemons still running, so a worker that dies without its afterAll leaves no dockerd behind.
 const live = new Map<string, LiveDaemon>();
 const liveSpecFiles = new Set<string>();
-let exitHookInstalled = false;
 
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    // Only synchronous work is possible in 'exit'.
-    for (const file of liveSpecFiles) trySync('rm', ['-f', '--', file]);
-    for (const daemon of live.values()) {
-      for (const pid of [...daemon.pids, ...pidsReferencing(daemon.dir)]) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // Already gone.
-        }
-      }
-      for (const mount of mountsUnderSync(daemon.dir)) trySync('umount', ['-l', '--', mount]);
-      trySync('rm', ['-rf', '--', daemon.dir]);
-    }
-  });
-}
-
-function trySync(file: string, args: string[]): void {
-  try {
-    execFileSync(file, args, { stdio: 'ignore' });
-  } catch {
-    // Best effort: the process is going away anyway.
+function removeLive(): void {
+  for (const file of liveSpecFiles) trySync('rm', ['-f', '--', file]);
+  for (const daemon of live.values()) {
+    for (const pid of [...daemon.pids, ...pidsReferencing(daemon.dir)]) tryKill(pid, 'SIGKILL');
+    for (const mount of mountsUnderSync(daemon.dir)) trySync('umount', ['-l', '--', mount]);
+    trySync('rm', ['-rf', '--', daemon.dir]);
   }
 }
 
@@ -198,7 +178,7 @@ export async function registerVolumePlugin(
   const specFile = join(specDir, `${driver}.spec`);
   const content = `unix://${socketPath}\n`;
   await writeFile(specFile, content, { flag: 'wx' });
-  installExitHook();
+  atExit(removeLive);
   liveSpecFiles.add(specFile);
   let done = false;
   return {
@@ -229,7 +209,7 @@ export async function startDockerd(options: DockerdOptions = {}): Promise<Docker
   const dockerCli =
     options.dockerCli ?? (existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker');
   const entry: LiveDaemon = { dir, pids: [] };
-  installExitHook();
+  atExit(removeLive);
   live.set(dir, entry);
 
   let containerd: Daemon | undefined;

@@ -1,10 +1,10 @@
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, realpath, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
+import { atExit, trySync } from './at-exit.js';
 
 /** A freshly made btrfs filesystem on a sparse image file, loop-mounted for one test. */
 export interface LoopBtrfs {
@@ -36,26 +36,13 @@ const DEFAULT_SIZE_MIB = 512;
 // Fixtures still mounted, so a worker that exits without its afterAll (crash, timeout, Ctrl-C)
 // does not leave loop devices and mounts behind on the host.
 const live = new Map<string, { mountPoint: string; device: string; dir: string }>();
-let exitHookInstalled = false;
 
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const fixture of live.values()) {
-      // Only synchronous work is possible in 'exit'; a lazy unmount cannot block.
-      trySync('umount', ['-l', '--', fixture.mountPoint]);
-      trySync('losetup', ['-d', fixture.device]);
-      trySync('rm', ['-rf', '--', fixture.dir]);
-    }
-  });
-}
-
-function trySync(file: string, args: string[]): void {
-  try {
-    execFileSync(file, args, { stdio: 'ignore' });
-  } catch {
-    // Best effort: the process is going away anyway.
+function removeLive(): void {
+  for (const fixture of live.values()) {
+    // A lazy unmount cannot block.
+    trySync('umount', ['-l', '--', fixture.mountPoint]);
+    trySync('losetup', ['-d', fixture.device]);
+    trySync('rm', ['-rf', '--', fixture.dir]);
   }
 }
 
@@ -104,7 +91,7 @@ export async function createLoopBtrfs(options: LoopBtrfsOptions = {}): Promise<L
     throw error;
   }
 
-  installExitHook();
+  atExit(removeLive);
   live.set(dir, { mountPoint, device, dir });
   let cleaning: Promise<void> | undefined;
   return {

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
+import { atExit, tryKill, trySync } from './at-exit.js';
 
 /**
  * The machinery behind host B and the swarm nodes: a network namespace, a long-lived process
@@ -101,37 +102,15 @@ interface Resources {
 // Hosts still alive, so a worker that exits without its afterAll does not leave
 // namespaces, veths, loop devices or sshd processes behind on the machine.
 const live = new Set<Resources>();
-let exitHookInstalled = false;
 
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const res of live) {
-      // Only synchronous work is possible in 'exit'.
-      if (res.netns) for (const pid of netnsPidsSync(res.netns)) tryKill(pid, 'SIGKILL');
-      if (res.holderPid !== undefined) tryKill(res.holderPid, 'SIGKILL');
-      for (const { device } of res.devices) trySync('losetup', ['-d', device]);
-      if (res.veth) trySync('ip', ['link', 'del', res.veth]);
-      if (res.netns) trySync('ip', ['netns', 'del', res.netns]);
-      trySync('rm', ['-rf', '--', res.dir]);
-    }
-  });
-}
-
-export function trySync(file: string, args: string[]): void {
-  try {
-    execFileSync(file, args, { stdio: 'ignore' });
-  } catch {
-    // Best effort: the process is going away anyway.
-  }
-}
-
-export function tryKill(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(pid, signal);
-  } catch {
-    // Already gone.
+function removeLive(): void {
+  for (const res of live) {
+    if (res.netns) for (const pid of netnsPidsSync(res.netns)) tryKill(pid, 'SIGKILL');
+    if (res.holderPid !== undefined) tryKill(res.holderPid, 'SIGKILL');
+    for (const { device } of res.devices) trySync('losetup', ['-d', device]);
+    if (res.veth) trySync('ip', ['link', 'del', res.veth]);
+    if (res.netns) trySync('ip', ['netns', 'del', res.netns]);
+    trySync('rm', ['-rf', '--', res.dir]);
   }
 }
 
@@ -179,7 +158,7 @@ export async function createNamespaceHost(options: NamespaceHostOptions): Promis
   const dir = await realpath(await mkdtemp(join(tmpdir(), options.dirPrefix ?? `bv-${label}-`)));
   const res: Resources = { dir, mounted: [], devices: [] };
   live.add(res);
-  installExitHook();
+  atExit(removeLive);
 
   let sshd: Child | undefined;
   let sshdStderr = '';

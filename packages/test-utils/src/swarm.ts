@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
+import { atExit, trySync } from './at-exit.js';
 import {
   type DockerCallOptions,
   type Dockerd,
@@ -17,7 +18,6 @@ import {
   type NsExecResult,
   pickSubnet,
   sshArgs,
-  trySync,
 } from './netns-host.js';
 
 /**
@@ -104,13 +104,8 @@ const MANAGER = 0;
 // Bridge namespaces still alive, so a worker that exits without its afterAll leaves none
 // (the nodes' own namespaces have their hook in netns-host.ts).
 const liveBridges = new Set<string>();
-let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const netns of liveBridges) trySync('ip', ['netns', 'del', netns]);
-  });
+function removeLiveBridges(): void {
+  for (const netns of liveBridges) trySync('ip', ['netns', 'del', netns]);
 }
 
 /** Creates the nodes (not yet a swarm: see form()). Always pair with cleanup(). */
@@ -157,7 +152,7 @@ export async function createSwarm(options: SwarmOptions): Promise<Swarm> {
   try {
     const net = await pickSubnet(24);
     const prefix = 24;
-    installExitHook();
+    atExit(removeLiveBridges);
     await execa('ip', ['netns', 'add', bridgeNetns]);
     bridgeMade = true;
     liveBridges.add(bridgeNetns);
