@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import { atExit, tryKill, trySync } from './at-exit.js';
+import { atExit, tryKill, trySync } from './cleanup.js';
 
 /** Output of one docker CLI call against the private daemon. */
 export interface DockerResult {

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import { atExit, trySync } from './at-exit.js';
+import { atExit, trySync } from './cleanup.js';
+import { attachLoop, detachLoop } from './loop-device.js';
 
 /** A freshly made btrfs filesystem on a sparse image file, loop-mounted for one test. */
 export interface LoopBtrfs {
@@ -68,7 +69,7 @@ export async function createLoopBtrfs(options: LoopBtrfsOptions = {}): Promise<L
   const teardown = async (): Promise<void> => {
     live.delete(dir);
     if (mounted) await unmount(mountPoint);
-    if (device !== undefined) await detach(device, image);
+    if (device !== undefined) await detachLoop(device, image);
     await rm(dir, { recursive: true, force: true });
   };
 
@@ -78,7 +79,7 @@ export async function createLoopBtrfs(options: LoopBtrfsOptions = {}): Promise<L
     const mkfsArgs = ['-q', '-f'];
     if (options.label !== undefined) mkfsArgs.push('-L', options.label);
     await execa('mkfs.btrfs', [...mkfsArgs, '--', image]);
-    device = await attach(image);
+    device = await attachLoop(image);
     await mkdir(mountPoint);
     const mountArgs = ['-t', 'btrfs'];
     if (options.mountOptions && options.mountOptions.length > 0) {
@@ -120,26 +121,6 @@ export async function withLoopBtrfs<T>(
   }
 }
 
-// Two test files attaching at once can both be handed the same free device by the kernel;
-// the loser gets EBUSY, and simply asking again gives it the next one.
-async function attach(image: string): Promise<string> {
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 10; attempt++) {
-    try {
-      const { stdout } = await execa('losetup', ['--find', '--show', '--', image]);
-      const device = stdout.trim();
-      if (!device.startsWith('/dev/loop')) {
-        throw new Error(`losetup printed an unexpected device name: ${JSON.stringify(stdout)}`);
-      }
-      return device;
-    } catch (error) {
-      lastError = error;
-      await sleep(50 + Math.random() * 100);
-    }
-  }
-  throw lastError;
-}
-
 // A filesystem stays busy for a moment after a killed `btrfs send` or a closed file handle;
 // retry before falling back to a lazy unmount, which still frees the loop device once idle.
 async function unmount(mountPoint: string): Promise<void> {
@@ -150,23 +131,4 @@ async function unmount(mountPoint: string): Promise<void> {
     await sleep(100);
   }
   await execa('umount', ['-l', '--', mountPoint]);
-}
-
-async function detach(device: string, image: string): Promise<void> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    // Once our image is gone from the device (autoclear after a lazy unmount), the number may
-    // already belong to another test's fixture: never detach what is not ours.
-    if (!(await isAttachedTo(device, image))) return;
-    const result = await execa('losetup', ['-d', device], { reject: false });
-    if (result.exitCode === 0) return;
-    await sleep(100);
-  }
-  throw new Error(`could not detach ${device} (backing ${image}); check 'losetup -a'`);
-}
-
-async function isAttachedTo(device: string, image: string): Promise<boolean> {
-  const result = await execa('losetup', ['--list', '--noheadings', '-O', 'BACK-FILE', device], {
-    reject: false,
-  });
-  return result.exitCode === 0 && result.stdout.trim() === image;
 }

@@ -14,7 +14,8 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import { atExit, tryKill, trySync } from './at-exit.js';
+import { atExit, cleanupSteps, tryKill, trySync } from './cleanup.js';
+import { attachLoop, detachLoop } from './loop-device.js';
 
 /**
  * The machinery behind host B and the swarm nodes: a network namespace, a long-lived process
@@ -112,6 +113,11 @@ function removeLive(): void {
     if (res.netns) trySync('ip', ['netns', 'del', res.netns]);
     trySync('rm', ['-rf', '--', res.dir]);
   }
+}
+
+/** An ed25519 key pair without a passphrase: `file` and `file.pub`. */
+export async function makeKeyPair(file: string, comment: string): Promise<void> {
+  await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file]);
 }
 
 export function netnsPidsSync(netns: string): number[] {
@@ -235,14 +241,7 @@ export async function createNamespaceHost(options: NamespaceHostOptions): Promis
 
   let cleaning: Promise<void> | undefined;
   const teardown = async (): Promise<void> => {
-    const errors: unknown[] = [];
-    const step = async (fn: () => Promise<unknown>): Promise<void> => {
-      try {
-        await fn();
-      } catch (error) {
-        errors.push(error);
-      }
-    };
+    const { step, finish } = cleanupSteps();
     await step(() => stopSsh());
     // Anything else still running inside (a receive, a daemon) would keep mounts busy.
     if (res.netns) {
@@ -261,7 +260,7 @@ export async function createNamespaceHost(options: NamespaceHostOptions): Promis
       await waitGone([pid]);
       res.holderPid = undefined;
     }
-    for (const { device, image } of res.devices) await step(() => detach(device, image));
+    for (const { device, image } of res.devices) await step(() => detachLoop(device, image));
     res.devices = [];
     if (res.veth) {
       const veth = res.veth;
@@ -275,7 +274,7 @@ export async function createNamespaceHost(options: NamespaceHostOptions): Promis
     }
     await step(() => rm(dir, { recursive: true, force: true }));
     live.delete(res);
-    if (errors.length > 0) throw new AggregateError(errors, `host ${label} cleanup failed`);
+    finish(`host ${label}`);
   };
 
   try {
@@ -343,7 +342,7 @@ export async function createNamespaceHost(options: NamespaceHostOptions): Promis
       await writeFile(image, '');
       await truncate(image, sizeMiB * 1024 * 1024);
       await execa('mkfs.btrfs', ['-q', '-f', '-L', `bv-${label}-${index}`.slice(0, 255), image]);
-      const device = await attach(image);
+      const device = await attachLoop(image);
       res.devices.push({ device, image });
       await exec(['mkdir', '-p', '--', path]);
       await exec(['mount', '-t', 'btrfs', '--', device, path]);
@@ -351,30 +350,8 @@ export async function createNamespaceHost(options: NamespaceHostOptions): Promis
     }
 
     // ssh: keys, a config that trusts only the given key, then sshd inside.
-    await execa('ssh-keygen', [
-      '-q',
-      '-t',
-      'ed25519',
-      '-N',
-      '',
-      '-C',
-      `bv-${label}`,
-      '-f',
-      hostKey,
-    ]);
-    if (options.identityFile === undefined) {
-      await execa('ssh-keygen', [
-        '-q',
-        '-t',
-        'ed25519',
-        '-N',
-        '',
-        '-C',
-        'bv-a',
-        '-f',
-        identityFile,
-      ]);
-    }
+    await makeKeyPair(hostKey, `bv-${label}`);
+    if (options.identityFile === undefined) await makeKeyPair(identityFile, 'bv-a');
     await writeFile(authorizedKeys, await readFile(`${identityFile}.pub`));
     const hostPub = (await readFile(`${hostKey}.pub`, 'utf8')).trim().split(' ');
     await writeFile(knownHostsFile, `[${address}]:${sshPort} ${hostPub[0]} ${hostPub[1]}\n`);
@@ -514,26 +491,25 @@ async function readlinkSafe(path: string): Promise<string | undefined> {
 type Exec = (argv: readonly string[], options?: NsExecOptions) => Promise<NsExecResult>;
 
 async function unmountForeignLoopMounts(exec: Exec, holderPid: number): Promise<void> {
-  const mountinfo = await readFile(`/proc/${holderPid}/mountinfo`, 'utf8');
-  const targets: string[] = [];
-  for (const line of mountinfo.split('\n')) {
-    // mountinfo: id parent major:minor root mountpoint opts ... - fstype source superopts
-    const [left, right] = line.split(' - ');
-    if (!left || !right) continue;
-    const mountPoint = left.split(' ')[4];
-    const source = right.split(' ')[1];
-    if (mountPoint && source?.startsWith('/dev/loop')) targets.push(unescapeMount(mountPoint));
-  }
+  // findmnt reads the process' mountinfo and answers JSON, unescaped.
+  const { stdout } = await execa('findmnt', [
+    '--task',
+    String(holderPid),
+    '--list',
+    '--json',
+    '-o',
+    'TARGET,SOURCE',
+  ]);
+  const { filesystems } = JSON.parse(stdout) as {
+    filesystems: { target: string; source: string | null }[];
+  };
+  const targets = filesystems
+    .filter((mount) => mount.source?.startsWith('/dev/loop'))
+    .map((mount) => mount.target);
   // Deepest first, lazily: nothing runs inside yet, so nothing can be busy there.
   for (const target of targets.sort((x, y) => y.length - x.length)) {
     await exec(['umount', '-l', '--', target], { reject: false });
   }
-}
-
-function unescapeMount(path: string): string {
-  return path.replace(/\\([0-7]{3})/g, (_, octal: string) =>
-    String.fromCharCode(parseInt(octal, 8)),
-  );
 }
 
 async function unmountIn(exec: Exec, path: string): Promise<void> {
@@ -568,34 +544,4 @@ async function canConnect(exec: Exec, host: string, port: number): Promise<boole
   const probe = `require('net').connect(${port},${JSON.stringify(host)}).on('connect',()=>process.exit(0)).on('error',()=>process.exit(1))`;
   const result = await exec([process.execPath, '-e', probe], { reject: false });
   return result.exitCode === 0;
-}
-
-// Two fixtures attaching at once can be handed the same free device; the loser retries.
-async function attach(image: string): Promise<string> {
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 10; attempt++) {
-    try {
-      const { stdout } = await execa('losetup', ['--find', '--show', '--', image]);
-      const device = stdout.trim();
-      if (device.startsWith('/dev/loop')) return device;
-      lastError = new Error(`losetup printed an unexpected device: ${JSON.stringify(stdout)}`);
-    } catch (error) {
-      lastError = error;
-    }
-    await sleep(50 + Math.random() * 100);
-  }
-  throw lastError;
-}
-
-async function detach(device: string, image: string): Promise<void> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    // Never detach a device number that has meanwhile been handed to another fixture.
-    const result = await execa('losetup', ['--list', '--noheadings', '-O', 'BACK-FILE', device], {
-      reject: false,
-    });
-    if (result.exitCode !== 0 || result.stdout.trim() !== image) return;
-    await execa('losetup', ['-d', device], { reject: false });
-    await sleep(100);
-  }
-  throw new Error(`could not detach ${device} (backing ${image}); check 'losetup -a'`);
 }

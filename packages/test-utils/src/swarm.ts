@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import { atExit, trySync } from './at-exit.js';
+import { atExit, cleanupSteps, trySync } from './cleanup.js';
 import {
   type DockerCallOptions,
   type Dockerd,
@@ -13,6 +13,7 @@ import {
 } from './dockerd.js';
 import {
   createNamespaceHost,
+  makeKeyPair,
   type NamespaceHost,
   type NsExecOptions,
   type NsExecResult,
@@ -124,14 +125,7 @@ export async function createSwarm(options: SwarmOptions): Promise<Swarm> {
 
   let cleaning: Promise<void> | undefined;
   const teardown = async (): Promise<void> => {
-    const errors: unknown[] = [];
-    const step = async (fn: () => Promise<unknown>): Promise<void> => {
-      try {
-        await fn();
-      } catch (error) {
-        errors.push(error);
-      }
-    };
+    const { step, finish } = cleanupSteps();
     // Leaving first keeps dockerd from waiting on a swarm that is going away.
     for (const node of [...nodes].reverse()) {
       await step(() => node.docker(['swarm', 'leave', '--force']));
@@ -142,7 +136,7 @@ export async function createSwarm(options: SwarmOptions): Promise<Swarm> {
     if (bridgeMade) await step(() => execa('ip', ['netns', 'del', bridgeNetns]));
     liveBridges.delete(bridgeNetns);
     await step(() => rm(dir, { recursive: true, force: true }));
-    if (errors.length > 0) throw new AggregateError(errors, 'swarm cleanup failed');
+    finish('swarm');
   };
   const cleanup = (): Promise<void> => {
     cleaning ??= teardown();
@@ -158,17 +152,7 @@ export async function createSwarm(options: SwarmOptions): Promise<Swarm> {
     liveBridges.add(bridgeNetns);
     await execa('ip', ['-n', bridgeNetns, 'link', 'add', 'br0', 'type', 'bridge']);
     await execa('ip', ['-n', bridgeNetns, 'link', 'set', 'br0', 'up']);
-    await execa('ssh-keygen', [
-      '-q',
-      '-t',
-      'ed25519',
-      '-N',
-      '',
-      '-C',
-      'bv-swarm',
-      '-f',
-      identityFile,
-    ]);
+    await makeKeyPair(identityFile, 'bv-swarm');
 
     const names = Array.from({ length: size }, (_, i) => `n${i + 1}`);
     const addresses = names.map((_, i) => net.hosts[i + 1]!);

@@ -42,3 +42,26 @@ export function tryKill(pid: number, signal: NodeJS.Signals): void {
     // Already gone.
   }
 }
+
+/**
+ * Clean-up steps run one after the other, each even when an earlier one failed (a busy mount
+ * must not keep the namespace or the folder around); `finish` throws every failure at once.
+ */
+export function cleanupSteps(): {
+  step(fn: () => Promise<unknown>): Promise<void>;
+  finish(what: string): void;
+} {
+  const errors: unknown[] = [];
+  return {
+    async step(fn) {
+      try {
+        await fn();
+      } catch (error) {
+        errors.push(error);
+      }
+    },
+    finish(what) {
+      if (errors.length > 0) throw new AggregateError(errors, `${what} cleanup failed`);
+    },
+  };
+}
