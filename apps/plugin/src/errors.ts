@@ -38,17 +38,6 @@ export class PluginError extends Error {
   }
 }
 
-/** The body of a request is not what the endpoint takes (bad JSON, missing or mistyped field). */
-export class InvalidRequestError extends PluginError {
-  override name = 'InvalidRequestError';
-  constructor(
-    readonly endpoint: string,
-    reason: string,
-  ) {
-    super('INVALID_REQUEST', `Invalid request to ${endpoint}: ${reason}`);
-  }
-}
-
 /** 3.x's exact wording, which scripts match on: "<name>: no such volume". */
 export class NoSuchVolumeError extends PluginError {
   override name = 'NoSuchVolumeError';

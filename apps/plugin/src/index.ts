@@ -12,7 +12,6 @@ export {
 export { type AppDeps, type AppServices, packageVersion } from './deps.js';
 export {
   DaemonStartError,
-  InvalidRequestError,
   NoSuchSnapshotError,
   NoSuchVolumeError,
   PluginError,

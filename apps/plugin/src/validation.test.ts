@@ -1,7 +1,6 @@
-import { parseCreateOpts, requestSchemas } from '@buttervolume/api';
+import { InvalidRequestError, parseCreateOpts, requestSchemas } from '@buttervolume/api';
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
-import { InvalidRequestError } from './errors.js';
 import { asRequestError, readRequest } from './validation.js';
 
 const FORMAT = '%Y-%m-%dT%H:%M:%S.%f';
@@ -13,13 +12,13 @@ function echo(schema: Parameters<typeof readRequest>[1]) {
   const app = new Hono();
   app.post('/VolumeDriver.Test', async (c) => c.json({ parsed: await readRequest(c, schema) }));
   app.onError((error, c) =>
-    c.json({ Err: error.message, isPluginError: error instanceof InvalidRequestError }),
+    c.json({ Err: error.message, isRequestError: error instanceof InvalidRequestError }),
   );
   return async (body: string) =>
     (await (await app.request('/VolumeDriver.Test', { method: 'POST', body })).json()) as {
       parsed?: unknown;
       Err?: string;
-      isPluginError?: boolean;
+      isRequestError?: boolean;
     };
 }
 
@@ -35,7 +34,7 @@ describe('readRequest', () => {
     'refuses %j naming the endpoint',
     async (text) => {
       const answer = await echo(schemas.remove)(text);
-      expect(answer.isPluginError).toBe(true);
+      expect(answer.isRequestError).toBe(true);
       expect(answer.Err).toMatch(
         /^Invalid request to \/VolumeDriver\.Test: (malformed JSON|the request body must be a JSON object)/,
       );

@@ -1,14 +1,9 @@
 // The HTTP boundary: a request body is read once and parsed with @buttervolume/api's schemas,
 // the same ones the CLI checks its requests with, so the daemon and its clients cannot drift
 // apart. Only what is the daemon's own lives here: the size limit and the error wording.
-import {
-  InvalidRequestError as ApiInvalidRequestError,
-  parseJsonBody,
-  parseRequest,
-} from '@buttervolume/api';
+import { InvalidRequestError, parseJsonBody, parseRequest } from '@buttervolume/api';
 import { InvalidJobError } from '@buttervolume/scheduler';
 import type { Context } from 'hono';
-import { InvalidRequestError } from './errors.js';
 
 /** Largest body we read: Docker's requests are a few hundred bytes. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -35,8 +30,9 @@ export function asRequestError<T>(endpoint: string, parse: () => T): T {
   try {
     return parse();
   } catch (error) {
-    if (error instanceof ApiInvalidRequestError || error instanceof InvalidJobError) {
-      throw new InvalidRequestError(endpoint, error.message);
+    if (error instanceof InvalidRequestError || error instanceof InvalidJobError) {
+      const fields = error instanceof InvalidRequestError ? error.fields : [error.field];
+      throw new InvalidRequestError(`Invalid request to ${endpoint}: ${error.message}`, fields);
     }
     throw error;
   }
