@@ -18,6 +18,7 @@ export {
   type Job,
   type JobAction,
   type JobTimer,
+  jobVolumes,
   parseJob,
 } from './job.js';
 export { applyScheduleCommand, parseScheduleRequest, type ScheduleCommand } from './request.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidJobError } from './errors.js';
-import { formatAction, formatTimer, parseJob, parseTimer } from './job.js';
+import { formatAction, formatTimer, jobVolumes, parseJob, parseTimer } from './job.js';
 
 const row = (Name: unknown, Action: unknown, Timer: unknown = '60', Active: unknown = 'True') => ({
   Name,
@@ -64,6 +64,25 @@ describe('parseJob', () => {
       members: { kind: 'project', project: 'shop' },
       host: 'backup-1',
     });
+  });
+
+  it('names every volume a job protects: a group job each of its members, once', () => {
+    expect(jobVolumes(parseJob(row('pgdata', 'snapshot')))).toEqual(['pgdata']);
+    expect(jobVolumes(parseJob(row('pgdata', 'replicate:backup-1')))).toEqual(['pgdata']);
+    expect(jobVolumes(parseJob(row('pgdata', 'group-snapshot:uploads,pgdata,cache')))).toEqual([
+      'pgdata',
+      'uploads',
+      'cache',
+    ]);
+    expect(jobVolumes(parseJob(row('pgdata', 'group-replicate:uploads:backup-1')))).toEqual([
+      'pgdata',
+      'uploads',
+    ]);
+    const project = parseJob(row('pgdata', 'group-snapshot:project=shop'));
+    // Without Docker's answer, only the Name column is known.
+    expect(jobVolumes(project)).toEqual(['pgdata']);
+    const seen = (name: string) => (name === 'shop' ? ['media', 'pgdata'] : []) as never[];
+    expect(jobVolumes(project, seen)).toEqual(['pgdata', 'media']);
   });
 
   it('reads Active as 3.x wrote it: True, False, or nothing for old rows', () => {

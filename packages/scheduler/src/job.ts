@@ -166,6 +166,24 @@ function parseMembers(raw: string, text: string): GroupMembers {
   }
 }
 
+/**
+ * The volumes a job protects: its Name column's volume, and for a group job every other
+ * member. A project's volumes are only known from Docker: `projectVolumes` answers them (as
+ * last seen), or nothing.
+ */
+export function jobVolumes(
+  job: Pick<Job, 'volume' | 'action'>,
+  projectVolumes: (project: ProjectName) => readonly VolumeName[] = () => [],
+): VolumeName[] {
+  const { action } = job;
+  if (action.kind !== 'group-snapshot' && action.kind !== 'group-replicate') return [job.volume];
+  const members =
+    action.members.kind === 'project'
+      ? projectVolumes(action.members.project)
+      : action.members.volumes;
+  return [...new Set([job.volume, ...members])];
+}
+
 function formatMembers(members: GroupMembers): string {
   return members.kind === 'project' ? `project=${members.project}` : members.volumes.join(',');
 }

@@ -102,6 +102,8 @@ interface Member {
 export class GroupSnapshotService {
   // Two groups may share a container: pause phases run one at a time (each lasts milliseconds).
   #pausePhase: Promise<unknown> = Promise.resolve();
+  /** Each compose project's volumes as Docker last named them (health lists a job under each). */
+  readonly #projectVolumes = new Map<ProjectName, VolumeName[]>();
 
   constructor(
     private readonly ctx: ServiceContext,
@@ -140,7 +142,13 @@ export class GroupSnapshotService {
         volumes.push(name);
       }
     }
+    this.#projectVolumes.set(project, volumes);
     return { containers, volumes };
+  }
+
+  /** A project's volumes as its last group snapshot (or project listing) found them. */
+  knownProjectVolumes(project: ProjectName): readonly VolumeName[] {
+    return this.#projectVolumes.get(project) ?? [];
   }
 
   async snapshot(request: GroupRequest): Promise<GroupResult> {

@@ -10,6 +10,7 @@ import type { VolumeName } from '@buttervolume/names';
 import {
   type JobStatus,
   type JobTimer,
+  jobVolumes,
   type SchedulerStatus,
   type SendStates,
   timerPeriodMs,
@@ -66,7 +67,10 @@ export class HealthService {
   #scheduleProblem: string | undefined;
 
   constructor(
-    private readonly services: Pick<Services, 'volumes' | 'snapshots' | 'status' | 'context'>,
+    private readonly services: Pick<
+      Services,
+      'volumes' | 'snapshots' | 'status' | 'context' | 'groups'
+    >,
     private readonly scheduler: SchedulerView | undefined,
     private readonly now: () => Date = () => new Date(),
   ) {}
@@ -159,7 +163,10 @@ export class HealthService {
     return {
       at,
       summaries,
-      jobsByVolume: group(schedule?.jobs ?? [], (job) => job.name),
+      // A group job shows under every volume of its set (a project's as Docker last named them).
+      jobsByVolume: groupMany(schedule?.jobs ?? [], (status) =>
+        jobVolumes(status.job, (project) => this.services.groups.knownProjectVolumes(project)),
+      ),
       sendsByVolume: groupSends(sends),
       schedulePaused: schedule?.paused ?? false,
       jobs: schedule?.jobs ?? [],
@@ -192,7 +199,7 @@ export class HealthService {
     }
     return {
       action: status.action,
-      // A group job counts as a snapshot or replicate job of its Name column's volume.
+      // A group job counts as a snapshot or replicate job of each volume of its set.
       kind:
         action.kind === 'group-snapshot'
           ? 'snapshot'
@@ -217,13 +224,17 @@ export class HealthService {
   }
 }
 
-function group<T>(items: readonly T[], keyOf: (item: T) => string): Map<string, T[]> {
+function groupMany<T>(
+  items: readonly T[],
+  keysOf: (item: T) => readonly string[],
+): Map<string, T[]> {
   const groups = new Map<string, T[]>();
   for (const item of items) {
-    const key = keyOf(item);
-    const list = groups.get(key);
-    if (list) list.push(item);
-    else groups.set(key, [item]);
+    for (const key of keysOf(item)) {
+      const list = groups.get(key);
+      if (list) list.push(item);
+      else groups.set(key, [item]);
+    }
   }
   return groups;
 }

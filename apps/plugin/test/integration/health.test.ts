@@ -211,6 +211,34 @@ describe('status, metrics and Prometheus, with a real send to host B', () => {
     expect(entry?.Sends[0]?.LastSuccess.Bytes).toBe(sentBytes);
   });
 
+  it('shows a group job under every volume of its set, not only its Name column', async () => {
+    const members = [`hm1${suffix()}`, `hm2${suffix()}`];
+    for (const name of members) {
+      expect((await call('/VolumeDriver.Create', { Name: name })).json.Err).toBe('');
+    }
+    const action = `group-snapshot:${members.join(',')}`;
+    const schedule = (timer: number) =>
+      call('/VolumeDriver.Schedule', { Name: volume, Action: action, Timer: timer });
+    expect((await schedule(600)).json.Err).toBe('');
+    try {
+      const { json } = await call('/Buttervolume.Status', undefined, 'GET');
+      const entries = json.Volumes as { Name: string; Jobs: { Action: string; Kind: string }[] }[];
+      for (const name of [volume, ...members]) {
+        const entry = entries.find((e) => e.Name === name);
+        expect(entry?.Jobs, name).toEqual([
+          expect.objectContaining({ Action: action, Kind: 'snapshot' }),
+        ]);
+      }
+      // A volume outside the set has none of it.
+      const other = `hm3${suffix()}`;
+      expect((await call('/VolumeDriver.Create', { Name: other })).json.Err).toBe('');
+      const alone = await call(`/Buttervolume.Status/${other}`, undefined, 'GET');
+      expect((alone.json.Volumes as { Jobs: unknown[] }[])[0]?.Jobs).toEqual([]);
+    } finally {
+      expect((await schedule(0)).json.Err).toBe('');
+    }
+  });
+
   it('refuses to start on a METRICS_ADDRESS it cannot bind, leaving no socket', async () => {
     const blocker = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', () => resolve()));
