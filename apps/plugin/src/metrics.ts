@@ -122,7 +122,7 @@ export class DaemonMetrics {
     this.#operations.observe({ operation, outcome }, ms / 1000);
   };
 
-  jobFinished(action: string, outcome: 'success' | 'failure'): void {
+  jobFinished(action: string, outcome: 'success' | 'failure' | 'skipped'): void {
     this.#jobRuns.inc({ action, outcome });
   }
 

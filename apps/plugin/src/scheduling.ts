@@ -76,7 +76,8 @@ export function createScheduling(
 }
 
 /**
- * snapshot → take a snapshot; replicate:<host> → snapshot, then send it (the snapshot is
+ * snapshot → take a snapshot (snapshot:skip-unchanged: unless the volume is unchanged since
+ * its newest one); replicate:<host> → snapshot, then send it (the snapshot is
  * removed again if the send fails, as 3.x does, so a host that is down does not pile up
  * snapshots); purge:<pattern> → purge; synchronize:<hosts> → snapshot (the state before the
  * pull), then rsync from each host under the volume's job lock. group-snapshot:<members> →
@@ -91,13 +92,25 @@ export function createJobExecutor(
     const { action, volume } = job;
     switch (action.kind) {
       case 'snapshot':
-        await services.snapshots.create(volume);
-        return;
+        if (!action.skipUnchanged) {
+          await services.snapshots.create(volume);
+          return;
+        }
+        return (await services.snapshots.createIfChanged(volume)).taken
+          ? undefined
+          : { skipped: 'unchanged' };
       case 'purge':
         await services.snapshots.purge(volume, action.pattern, false);
         return;
       case 'replicate': {
         const port = required(replication, job);
+        // The host already holds what the volume holds: nothing to take, nothing to send.
+        if (
+          action.skipUnchanged &&
+          (await services.snapshots.unchangedSinceSent(volume, action.host))
+        ) {
+          return { skipped: 'unchanged' };
+        }
         const snapshot = await services.snapshots.create(volume);
         try {
           signal.throwIfAborted();

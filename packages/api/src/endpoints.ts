@@ -299,8 +299,11 @@ export interface ScheduleRequest extends NameRequest {
   Timer: TimerValue;
 }
 
-/** How a job's latest run ended: "ok", "error" (the message in LastError), or null: never ran. */
-export type JobOutcome = 'ok' | 'error' | null;
+/**
+ * How a job's latest run ended: "ok", "error" (the message in LastError), "skipped: unchanged"
+ * (a skip-unchanged job found nothing new to snapshot or send), or null: never ran.
+ */
+export type JobOutcome = 'ok' | 'error' | 'skipped: unchanged' | null;
 
 export interface ScheduleEntry {
   Name: string;
@@ -370,7 +373,7 @@ export interface StatusJob {
   PeriodSeconds: number | null;
   Active: boolean;
   LastRun: string | null;
-  LastOutcome: 'success' | 'failure' | null;
+  LastOutcome: 'success' | 'failure' | 'skipped: unchanged' | null;
   LastError: string | null;
   /** Failed runs in a row. */
   Failures: number;

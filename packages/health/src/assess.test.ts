@@ -92,6 +92,22 @@ describe('assess', () => {
     expect(a.reason).toBe('last send to backup1 5h ago (crit 4h)');
   });
 
+  it('takes a skip-unchanged run as proof the newest snapshot and send are still current', () => {
+    const skipped = { lastOutcome: 'skipped: unchanged' as const, lastRun: NOW - 10 * MIN };
+    const jobs = [
+      job('snapshot:skip-unchanged', H, skipped),
+      job('replicate:backup1,skip-unchanged', H, { ...skipped, hosts: ['backup1'] }),
+    ];
+    const old = volume({ jobs, newestSnapshot: NOW - 72 * H, sends: [sent('backup1', 72 * H)] });
+    const a = assess(old, NOW);
+    expect(a.verdict).toBe('OK');
+    expect(a.snapshotAge?.ageMs).toBe(10 * MIN);
+    expect(a.sendAges[0]?.ageMs).toBe(10 * MIN);
+    // A plain success says nothing about an old snapshot: that one is stale.
+    const plain = jobs.map((j) => ({ ...j, lastOutcome: 'success' as const }));
+    expect(assess({ ...old, jobs: plain }, NOW).verdict).toBe('CRIT');
+  });
+
   it('reports a failing job and a paused one (WARN), never as fine', () => {
     const jobs = [
       job('replicate:backup1', H, {

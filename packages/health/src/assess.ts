@@ -67,7 +67,9 @@ export function assess(facts: VolumeFacts, now: number, thresholds: Thresholds =
   const snapshotLimits = thresholds.snapshot ?? limitsOf(makers);
   let snapshotAge: AgeCheck | null = null;
   if (snapshotLimits) {
-    const ageMs = facts.newestSnapshot === null ? null : Math.max(0, now - facts.newestSnapshot);
+    // A skip-unchanged run proved the newest snapshot still holds what the volume holds.
+    const current = latest(facts.newestSnapshot, unchangedAt(makers));
+    const ageMs = current === null ? null : Math.max(0, now - current);
     snapshotAge = { ageMs, limits: snapshotLimits };
     if (ageMs === null) {
       const ran = makers.some((job) => job.lastRun !== null);
@@ -95,8 +97,9 @@ export function assess(facts: VolumeFacts, now: number, thresholds: Thresholds =
     );
     const limits = thresholds.send ?? limitsOf(senders);
     if (!limits) continue;
-    const sent = facts.sends.find((send) => send.host === host)?.lastSuccess ?? null;
-    const ageMs = sent === null ? null : Math.max(0, now - sent.at);
+    const sentAt = facts.sends.find((send) => send.host === host)?.lastSuccess?.at ?? null;
+    const current = latest(sentAt, unchangedAt(senders));
+    const ageMs = current === null ? null : Math.max(0, now - current);
     sendAges.push({ host, ageMs, limits });
     if (ageMs === null) {
       const ran = senders.some((job) => job.lastRun !== null);
@@ -149,6 +152,19 @@ export function assess(facts: VolumeFacts, now: number, thresholds: Thresholds =
       ? problems.map((p) => p.message).join('; ')
       : fineReason(facts, now, snapshotAge, sendAges);
   return { volume: facts.volume, verdict, reason, problems, snapshotAge, sendAges };
+}
+
+/** When a job last found its volume unchanged since what it protects (null: never). */
+function unchangedAt(jobs: readonly JobFacts[]): number | null {
+  let at: number | null = null;
+  for (const job of jobs) {
+    if (job.lastOutcome === 'skipped: unchanged') at = latest(at, job.lastRun);
+  }
+  return at;
+}
+
+function latest(a: number | null, b: number | null): number | null {
+  return a === null ? b : b === null ? a : Math.max(a, b);
 }
 
 /** The limits implied by jobs: their shortest period, times 2 and 4. */

@@ -17,7 +17,8 @@ export interface JobFacts {
   /** False when the job is paused on its own. */
   readonly active: boolean;
   readonly lastRun: number | null;
-  readonly lastOutcome: 'success' | 'failure' | null;
+  /** `skipped: unchanged`: the volume was found unchanged at lastRun, so nothing new was due. */
+  readonly lastOutcome: 'success' | 'failure' | 'skipped: unchanged' | null;
   readonly lastError: string | null;
   /** Failed runs in a row since the latest success. */
   readonly failures: number;

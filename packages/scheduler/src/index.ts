@@ -37,10 +37,12 @@ export {
   type JobState,
   type JobStates,
   loadStates,
+  type RunOutcome,
   type SchedulerState,
   type SendKey,
   type SendState,
   type SendStates,
+  type SkipReason,
   saveStates,
   sendKey,
 } from './state.js';

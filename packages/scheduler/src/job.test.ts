@@ -45,6 +45,33 @@ describe('parseJob', () => {
     ).toEqual([240, 1440]);
   });
 
+  it('reads the skip-unchanged and host-purge variants, and gives back their text', () => {
+    for (const action of ['snapshot:skip-unchanged', 'replicate:backup-1,skip-unchanged']) {
+      const job = parseJob(row('v1', action));
+      expect(job.actionText).toBe(action);
+      expect(formatAction(job.action)).toBe(action);
+    }
+    expect(parseJob(row('v1', 'snapshot:skip-unchanged')).action).toEqual({
+      kind: 'snapshot',
+      skipUnchanged: true,
+    });
+    // The 3.x forms stay what they were: no option set.
+    expect(parseJob(row('v1', 'snapshot')).action).toEqual({ kind: 'snapshot' });
+    expect(parseJob(row('v1', 'replicate:b1')).action).toEqual({ kind: 'replicate', host: 'b1' });
+  });
+
+  it.each([
+    ['snapshot:skip-unchanged,x', /use snapshot or snapshot:skip-unchanged/],
+    ['replicate:b1,keep=1d', /replicate:<host>\[,skip-unchanged\]/],
+    ['replicate:b1,skip-unchanged,skip-unchanged', /unknown replicate option/],
+    ['replicate:-oProxyCommand=x,purge=1d', /host/i],
+    ['replicate:$(touch /tmp/p),skip-unchanged', /host/i],
+  ])('refuses %j with the valid form', (action, reason) => {
+    const error = refusal(row('v1', action));
+    expect(error.field).toBe('Action');
+    expect(error.message).toMatch(reason);
+  });
+
   it('reads group jobs: more volumes or a compose project, and a host for group-replicate', () => {
     for (const action of [
       'group-snapshot:uploads,cache',

@@ -5,8 +5,17 @@ import { InvalidJobError } from './errors.js';
 
 /** What a job does to its volume. */
 export type JobAction =
-  | { readonly kind: 'snapshot' }
-  | { readonly kind: 'replicate'; readonly host: HostName }
+  // skipUnchanged (`snapshot:skip-unchanged`): no new snapshot while btrfs says the volume
+  // has not changed since its newest one.
+  | { readonly kind: 'snapshot'; readonly skipUnchanged?: boolean }
+  // skipUnchanged: nothing taken or sent while the volume is unchanged since the snapshot the
+  // host holds; hostPurge: that policy applied to the host's copies after each send.
+  | {
+      readonly kind: 'replicate';
+      readonly host: HostName;
+      readonly skipUnchanged?: boolean;
+      readonly hostPurge?: RetentionPolicy;
+    }
   | { readonly kind: 'purge'; readonly pattern: RetentionPolicy }
   | { readonly kind: 'synchronize'; readonly hosts: readonly HostName[] }
   // Ours: snapshots of the job's volume and other volumes at one instant (hooks, pause), and
@@ -92,12 +101,11 @@ export function parseAction(raw: unknown): { action: JobAction; actionText: stri
 function actionOf(raw: string, kind: string, argument: string | undefined): JobAction {
   switch (kind) {
     case 'snapshot':
-      if (argument !== undefined) {
-        throw new InvalidJobError('Action', raw, 'snapshot takes no argument');
-      }
-      return { kind };
+      if (argument === undefined) return { kind };
+      if (argument === SKIP_UNCHANGED) return { kind, skipUnchanged: true };
+      throw new InvalidJobError('Action', raw, `use snapshot or snapshot:${SKIP_UNCHANGED}`);
     case 'replicate':
-      return { kind, host: parseHost(raw, required(raw, argument, 'replicate:<host>')) };
+      return parseReplicate(raw, required(raw, argument, REPLICATE_USAGE));
     case 'purge': {
       const text = required(
         raw,
@@ -139,9 +147,45 @@ function actionOf(raw: string, kind: string, argument: string | undefined): JobA
       throw new InvalidJobError(
         'Action',
         raw,
-        `unknown action (use snapshot, replicate:<host>, purge:<pattern>, synchronize:<host>[,<host>...], ${GROUP_SNAPSHOT_USAGE} or ${GROUP_REPLICATE_USAGE})`,
+        `unknown action (use snapshot[:${SKIP_UNCHANGED}], ${REPLICATE_USAGE}, purge:<pattern>, synchronize:<host>[,<host>...], ${GROUP_SNAPSHOT_USAGE} or ${GROUP_REPLICATE_USAGE})`,
       );
   }
+}
+
+const SKIP_UNCHANGED = 'skip-unchanged';
+const HOST_PURGE = 'purge=';
+// Host-side retention is read once the replicate job can apply it.
+const HOST_PURGE_PENDING = true;
+const REPLICATE_USAGE = `replicate:<host>[,${SKIP_UNCHANGED}]`;
+
+/**
+ * `<host>[,skip-unchanged][,purge=<policy>]`: a host has no ',', so options start at the first
+ * one; the policy comes last since a calendar policy holds commas itself.
+ */
+function parseReplicate(raw: string, text: string): JobAction {
+  const [host = '', ...rest] = text.split(',');
+  let options = rest.join(',');
+  const action: {
+    kind: 'replicate';
+    host: HostName;
+    skipUnchanged?: boolean;
+    hostPurge?: RetentionPolicy;
+  } = { kind: 'replicate', host: parseHost(raw, host) };
+  if (rest.length === 0) return action;
+  if (options === SKIP_UNCHANGED || options.startsWith(`${SKIP_UNCHANGED},`)) {
+    action.skipUnchanged = true;
+    options = options.slice(SKIP_UNCHANGED.length + 1);
+    if (options === '') return action;
+  }
+  if (!options.startsWith(HOST_PURGE) || HOST_PURGE_PENDING) {
+    throw new InvalidJobError('Action', raw, `unknown replicate option: use ${REPLICATE_USAGE}`);
+  }
+  try {
+    action.hostPurge = parsePolicy(options.slice(HOST_PURGE.length));
+  } catch (error) {
+    throw new InvalidJobError('Action', raw, reasonOf(error), { cause: error });
+  }
+  return action;
 }
 
 const GROUP_SNAPSHOT_USAGE =
@@ -207,9 +251,13 @@ function parseHost(raw: string, host: string): HostName {
 export function formatAction(action: JobAction): string {
   switch (action.kind) {
     case 'snapshot':
-      return 'snapshot';
+      return action.skipUnchanged ? `snapshot:${SKIP_UNCHANGED}` : 'snapshot';
     case 'replicate':
-      return `replicate:${action.host}`;
+      return [
+        `replicate:${action.host}`,
+        ...(action.skipUnchanged ? [SKIP_UNCHANGED] : []),
+        ...(action.hostPurge ? [`${HOST_PURGE}${action.hostPurge.text}`] : []),
+      ].join(',');
     case 'purge':
       return `purge:${action.pattern.text}`;
     case 'synchronize':

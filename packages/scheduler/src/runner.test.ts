@@ -175,6 +175,35 @@ describe('Scheduler', () => {
     );
   });
 
+  it('records "skipped: unchanged" as a successful run that waits for its next period', async () => {
+    await schedule(['vol1,snapshot:skip-unchanged,60,True']);
+    const { clock, advance } = manualClock();
+    const outcomes: string[] = [];
+    const logger = memoryLogger();
+    const s = scheduler(async () => ({ skipped: 'unchanged' as const }), {
+      clock,
+      logger,
+      onJobFinished: (_job, outcome) => outcomes.push(outcome),
+    });
+    await s.tick();
+    expect((await s.status()).jobs[0]).toMatchObject({
+      action: 'snapshot:skip-unchanged',
+      lastOutcome: 'skipped: unchanged',
+      lastSuccess: new Date(T0),
+      failures: 0,
+      nextRun: new Date(T0 + 60 * MIN),
+    });
+    expect(outcomes).toEqual(['skipped']);
+    expect(logger.entries.find((e) => e.message === 'scheduled job skipped')?.fields).toMatchObject(
+      { volume: 'vol1', outcome: 'skipped: unchanged' },
+    );
+    advance(30 * MIN);
+    expect((await s.tick()).started).toEqual([]);
+    // Survives a restart: the state file keeps the outcome.
+    const again = scheduler(async () => {}, { clock });
+    expect((await again.status()).jobs[0]?.lastOutcome).toBe('skipped: unchanged');
+  });
+
   it('aborts a hung job at its timeout and records the failure', async () => {
     await schedule(['vol1,snapshot,60,True']);
     let reason: unknown;

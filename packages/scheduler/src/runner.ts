@@ -6,9 +6,11 @@ import {
   defaultStatePath,
   type JobState,
   loadStates,
+  type RunOutcome,
   type SchedulerState,
   type SendState,
   type SendStates,
+  type SkipReason,
   saveStates,
   sendKey,
   truncateError,
@@ -25,8 +27,15 @@ export interface SchedulerLogger {
   error(message: string, fields?: LogFields): void;
 }
 
-/** Runs one job; must stop (reject) soon after `signal` aborts. */
-export type JobExecutor = (job: Job, signal: AbortSignal) => Promise<void>;
+/**
+ * Runs one job; must stop (reject) soon after `signal` aborts. Answers `{ skipped }` when it
+ * did nothing on purpose (a skip-unchanged job on an unchanged volume).
+ */
+export type JobExecutor = (
+  job: Job,
+  signal: AbortSignal,
+  // biome-ignore lint/suspicious/noConfusingVoidType: most executors return nothing at all
+) => Promise<void | { readonly skipped: SkipReason }>;
 
 export interface SchedulerOptions {
   /** Where the jobs come from: a ScheduleStore, read again at every pass. */
@@ -44,7 +53,11 @@ export interface SchedulerOptions {
   readonly clock?: () => Date;
   readonly logger?: SchedulerLogger;
   /** Told of every finished run (the daemon counts them for its metrics). */
-  readonly onJobFinished?: (job: Job, outcome: 'success' | 'failure', ms: number) => void;
+  readonly onJobFinished?: (
+    job: Job,
+    outcome: 'success' | 'failure' | 'skipped',
+    ms: number,
+  ) => void;
 }
 
 /** How one send ended, for recordSend(). */
@@ -67,7 +80,7 @@ export interface JobStatus {
   /** Start of the latest run, whatever its outcome. */
   readonly lastRun: Date | null;
   readonly lastSuccess: Date | null;
-  readonly lastOutcome: 'success' | 'failure' | null;
+  readonly lastOutcome: RunOutcome | null;
   readonly lastError: string | null;
   /** Failed runs in a row since the latest success. */
   readonly failures: number;
@@ -296,12 +309,14 @@ export class Scheduler {
     this.#log.info('scheduled job started', identity(job));
     const finished = Promise.resolve()
       .then(() => this.#options.execute(job, controller.signal))
-      .then(() => {
+      .then((result) => {
         if (controller.signal.aborted) throw controller.signal.reason;
+        return result?.skipped;
       })
       .then(
-        () => this.#record(job, startedAt, undefined),
-        (error: unknown) => this.#record(job, startedAt, error ?? new Error('unknown failure')),
+        (skipped) => this.#record(job, startedAt, { skipped }),
+        (error: unknown) =>
+          this.#record(job, startedAt, { error: error ?? new Error('unknown failure') }),
       )
       .finally(() => {
         timeout.clear();
@@ -314,12 +329,20 @@ export class Scheduler {
     return run;
   }
 
-  #record(job: Job, startedAt: number, error: unknown): void {
+  #record(
+    job: Job,
+    startedAt: number,
+    ended: { skipped?: SkipReason | undefined; error?: unknown },
+  ): void {
     const states = this.#state!.jobs;
     const previous = states.get(job.key) ?? {};
     const ms = this.#clock().getTime() - startedAt;
+    const { error, skipped } = ended;
     if (error === undefined) {
-      this.#log.info('scheduled job succeeded', { ...identity(job), ms });
+      const outcome: RunOutcome = skipped === undefined ? 'success' : `skipped: ${skipped}`;
+      if (skipped === undefined)
+        this.#log.info('scheduled job succeeded', { ...identity(job), ms });
+      else this.#log.info('scheduled job skipped', { ...identity(job), ms, outcome });
       if (previous.lastOutcome === 'failure') {
         // Stable event for log-based alerting: the job that was failing works again.
         this.#log.info('job recovered', {
@@ -334,7 +357,7 @@ export class Scheduler {
         ...rest,
         lastAttempt: startedAt,
         lastSuccess: startedAt,
-        lastOutcome: 'success',
+        lastOutcome: outcome,
       });
     } else {
       const message = error instanceof Error ? error.message : String(error);
@@ -354,7 +377,11 @@ export class Scheduler {
         failures,
       });
     }
-    this.#options.onJobFinished?.(job, error === undefined ? 'success' : 'failure', ms);
+    this.#options.onJobFinished?.(
+      job,
+      error !== undefined ? 'failure' : skipped !== undefined ? 'skipped' : 'success',
+      ms,
+    );
     this.#save();
   }
 

@@ -10,7 +10,7 @@ export interface JobState {
   readonly lastAttempt?: number;
   /** Start of the latest run that succeeded. */
   readonly lastSuccess?: number;
-  readonly lastOutcome?: 'success' | 'failure';
+  readonly lastOutcome?: RunOutcome;
   /** The latest failure's message, cut to a log line. */
   readonly lastError?: string;
   /** Failed runs in a row since the latest success (0 or absent after a success). */
@@ -18,6 +18,18 @@ export interface JobState {
 }
 
 export type JobStates = ReadonlyMap<JobKey, JobState>;
+
+/** Why a run did nothing on purpose: the volume had not changed since its newest snapshot. */
+export type SkipReason = 'unchanged';
+
+/** How a run ended; a skipped run counts as a success (the volume is as protected as it was). */
+export type RunOutcome = 'success' | 'failure' | `skipped: ${SkipReason}`;
+
+const RUN_OUTCOMES: readonly unknown[] = ['success', 'failure', 'skipped: unchanged'];
+
+export function isRunOutcome(value: unknown): value is RunOutcome {
+  return RUN_OUTCOMES.includes(value);
+}
 
 /** What the daemon remembers of sends of one volume to one host, in epoch milliseconds. */
 export interface SendState {
@@ -132,7 +144,7 @@ function decode(data: unknown): Map<JobKey, JobState> {
       ...time('firstSeen', entry.firstSeen),
       ...time('lastAttempt', entry.lastAttempt),
       ...time('lastSuccess', entry.lastSuccess),
-      ...(outcome === 'success' || outcome === 'failure' ? { lastOutcome: outcome } : {}),
+      ...(isRunOutcome(outcome) ? { lastOutcome: outcome } : {}),
       ...(typeof error === 'string' ? { lastError: truncateError(error) } : {}),
       ...(isCount(entry.failures) ? { failures: entry.failures } : {}),
     });

@@ -20,14 +20,20 @@ export class ScheduleCommand extends DaemonCommand {
   static override usage = Command.Usage({
     description: 'add, change, pause, resume or remove a scheduled job',
     details: `
-      \`<action>\` is \`snapshot\`, \`purge:<pattern>\`, \`replicate:<host>\` or
-      \`synchronize:<host>[,<host>…]\`. \`<timer>\` is a number of minutes (add or replace the
+      \`<action>\` is \`snapshot\`, \`snapshot:skip-unchanged\`, \`purge:<pattern>\`,
+      \`replicate:<host>\`, \`replicate:<host>,skip-unchanged\` or
+      \`synchronize:<host>[,<host>…]\` (\`skip-unchanged\`: no snapshot, no send while btrfs
+      says the volume is unchanged since the last one). \`<timer>\` is a number of minutes (add or replace the
       job), \`0\` or \`delete\` (remove it), \`pause\`, \`resume\`, or a 5-field cron expression
       in one argument (\`"30 2 * * *"\`). An unknown action, a bad purge pattern, host or timer
       is refused (exit status 2) before the daemon is asked.
     `,
     examples: [
       ['Snapshot pgdata every hour', '$0 schedule snapshot 60 pgdata'],
+      [
+        'Snapshot uploads every hour, unless unchanged',
+        '$0 schedule snapshot:skip-unchanged 60 uploads',
+      ],
       ['Purge its snapshots every hour', '$0 schedule purge:4h:1d:2w:1y 60 pgdata'],
       [
         'Send a snapshot to backup-1 every night at 02:30',

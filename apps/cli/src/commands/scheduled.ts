@@ -43,8 +43,8 @@ function rowLabel(job: ListedJob): string {
 }
 
 export interface Outcome {
-  /** `ok`, `error`, or `-` (never ran). */
-  word: 'ok' | 'error' | '-';
+  /** `ok`, `error`, `skipped: unchanged`, or `-` (never ran). */
+  word: 'ok' | 'error' | 'skipped: unchanged' | '-';
   message: string | undefined;
 }
 
@@ -53,6 +53,8 @@ export function outcomeOf(job: ListedJob): Outcome {
   switch (job.LastOutcome) {
     case 'ok':
       return { word: 'ok', message: undefined };
+    case 'skipped: unchanged':
+      return { word: job.LastOutcome, message: undefined };
     case 'error':
       return { word: 'error', message: job.LastError ?? undefined };
     default:

@@ -111,7 +111,9 @@ export function statusDetails(v: VolumeHealthEntry, now: Date): string {
         ? 'never ran'
         : j.LastOutcome === 'success'
           ? `ok ${formatTime(j.LastRun)}`
-          : `FAILED ${formatTime(j.LastRun)}${j.Failures > 1 ? ` (${j.Failures} in a row)` : ''}: ${(j.LastError ?? '').split('\n', 1)[0]}`;
+          : j.LastOutcome === 'skipped: unchanged'
+            ? `skipped ${formatTime(j.LastRun)}, unchanged`
+            : `FAILED ${formatTime(j.LastRun)}${j.Failures > 1 ? ` (${j.Failures} in a row)` : ''}: ${(j.LastError ?? '').split('\n', 1)[0]}`;
     const next = j.Active ? `next ${formatTime(j.NextRun)}` : 'paused';
     row(`job`, `${j.Action} every ${j.Timer}: ${outcome}; ${next}`);
   }

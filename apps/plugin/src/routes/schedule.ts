@@ -69,6 +69,8 @@ export function outcomeOf(
   job: Pick<JobStatus, 'lastOutcome' | 'lastError'>,
 ): Pick<ScheduleEntry, 'LastOutcome' | 'LastError'> {
   if (job.lastOutcome === 'success') return { LastOutcome: 'ok', LastError: null };
+  if (job.lastOutcome === 'skipped: unchanged')
+    return { LastOutcome: job.lastOutcome, LastError: null };
   if (job.lastOutcome === 'failure') {
     return { LastOutcome: 'error', LastError: job.lastError ?? 'unknown error' };
   }

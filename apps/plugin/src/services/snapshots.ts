@@ -1,12 +1,14 @@
 import { readdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  type HostName,
   MarkerName,
   SnapshotName,
   type VolumeName,
   type VolumeSource,
   volumeOf,
 } from '@buttervolume/names';
+import { markersFor } from '@buttervolume/replication';
 import {
   explainPurge,
   type PurgeExplanation,
@@ -113,6 +115,44 @@ export class SnapshotService {
       known.length === 0 ? [] : this.ctx.nested.check(volume, path).catch(unknown),
     ]);
     return { name, lacking };
+  }
+
+  /**
+   * create(), unless btrfs says the volume has not changed since its newest snapshot (see
+   * Btrfs.unchangedSince): then nothing is taken and `taken` is false. The newest by name is
+   * asked: the check itself makes sure the volume holds exactly what that snapshot holds.
+   */
+  createIfChanged(volume: VolumeName): Promise<{ snapshot: SnapshotName; taken: boolean }> {
+    return this.ctx.locks.read(volume, () =>
+      logged(this.ctx, 'snapshot', { volume, skipUnchanged: true }, async () => {
+        this.ctx.attention.check(volume);
+        const newest = this.#newestByName(await this.#readVolumeEntries(volume));
+        if (newest !== undefined && (await this.unchangedSince(volume, newest))) {
+          return { snapshot: newest, taken: false };
+        }
+        return { snapshot: await this.createLocked(volume), taken: true };
+      }),
+    );
+  }
+
+  /**
+   * True when the volume has not changed since `host` received it: its newest send marker
+   * records a snapshot still here, and the volume is unchanged since that snapshot.
+   */
+  async unchangedSinceSent(volume: VolumeName, host: HostName): Promise<boolean> {
+    const names = await this.#readVolumeEntries(volume);
+    const marker = markersFor(names, volume, host, this.ctx.dtFormat).at(-1);
+    if (marker === undefined || !names.includes(marker.snapshot)) return false;
+    return this.unchangedSince(volume, marker.snapshot);
+  }
+
+  /** Whether btrfs proves the volume unchanged since `snapshot` (one of its own) was taken. */
+  async unchangedSince(volume: VolumeName, snapshot: SnapshotName): Promise<boolean> {
+    const path = this.ctx.layout.volume(volume);
+    if (!(await this.ctx.btrfs.isSubvolume(path))) throw new NoSuchVolumeError(volume);
+    const check = await this.ctx.btrfs.unchangedSince(path, this.ctx.layout.snapshot(snapshot));
+    this.ctx.logger.debug('unchanged check', { volume, snapshot, ...check });
+    return check.unchanged;
   }
 
   /** For callers that already hold the volume's structural lock (restore). */
@@ -297,6 +337,20 @@ export class SnapshotService {
     const options = { format: this.ctx.dtFormat };
     if (SnapshotName.is(name, options)) return name;
     return MarkerName.parseStored(name, options);
+  }
+
+  /** The snapshot (not marker) whose name has the latest time. */
+  #newestByName(names: readonly string[]): SnapshotName | undefined {
+    let best: { name: string; time: number } | undefined;
+    for (const name of names) {
+      const parsed = parseSnapshotName(name, this.ctx.dtFormat);
+      if (parsed === undefined || parsed.host !== undefined) continue;
+      const time = parsed.timestamp.getTime();
+      if (!best || time > best.time || (time === best.time && name > best.name)) {
+        best = { name, time };
+      }
+    }
+    return best && SnapshotName.parse(best.name, { format: this.ctx.dtFormat });
   }
 
   #isSnapshot(name: string): boolean {

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { appendFile, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Btrfs } from '@buttervolume/btrfs';
+import { parseJob } from '@buttervolume/scheduler';
 import { createHostB, type HostB, requireRealEnvironment } from '@buttervolume/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DaemonApp } from '../../src/index.js';
+import { createJobExecutor, type DaemonApp } from '../../src/index.js';
 import { type Caller, createFixture, type Fixture, inProcess, type Json } from './helpers.js';
 
 const MiB = 1024 * 1024;
@@ -97,6 +98,33 @@ describe('Snapshot.Send, Volume.Sync and Transfers through the API, with a real 
     });
     expect(json).toMatchObject({ Err: '', Incremental: false, Parent: null });
     expect(json.Bytes).toBeGreaterThan(12 * MiB);
+  });
+
+  it('a replicate:<host>,skip-unchanged job on an unchanged volume takes and sends nothing', async () => {
+    await volumeWith('gamma', 1);
+    const execute = createJobExecutor(daemon.services, {
+      send: (snapshot, to, options) => daemon.replication.send(snapshot, to, options),
+      sync: () => Promise.reject(new Error('not used')),
+    });
+    const job = parseJob({ Name: 'gamma', Action: `replicate:${host},skip-unchanged`, Timer: 60 });
+    const onB = async () =>
+      (await b.exec(['ls', '--', fx.snapshotsPath])).stdout
+        .split('\n')
+        .filter((n) => n.startsWith('gamma@'));
+    const here = async () =>
+      (await readdir(fx.snapshotsPath)).filter((n) => n.startsWith('gamma@'));
+    const signal = new AbortController().signal;
+    // No marker yet: the first run snapshots and sends.
+    expect(await execute(job, signal)).toBeUndefined();
+    expect(await onB()).toHaveLength(1);
+    const before = { here: await here(), onB: await onB() };
+    expect(await execute(job, signal)).toEqual({ skipped: 'unchanged' });
+    expect(await execute(job, signal)).toEqual({ skipped: 'unchanged' });
+    expect({ here: await here(), onB: await onB() }).toEqual(before);
+    // A chmod is a change too: the next run sends it.
+    await chmod(join(fx.volumesPath, 'gamma', 'data'), 0o600);
+    expect(await execute(job, signal)).toBeUndefined();
+    expect(await onB()).toHaveLength(2);
   });
 
   it('lists a send in flight in Transfers, and nothing once it is done', async () => {

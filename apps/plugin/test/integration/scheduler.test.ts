@@ -1,4 +1,4 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { appendFile, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Btrfs } from '@buttervolume/btrfs';
 import { formatTimestamp, parseSnapshotName } from '@buttervolume/retention';
@@ -170,6 +170,37 @@ describe('the scheduler in the daemon (real btrfs, real socket, TIMER=1)', () =>
     }
     expect(await readFile(fx.config.schedule, 'utf8')).toBe(before);
     expect(await readdir('/tmp')).not.toContain('p');
+  });
+
+  it('snapshot:skip-unchanged takes one snapshot, skips while unchanged, and the next after a write', async () => {
+    const quiet = 'quiet1';
+    expect((await call('/VolumeDriver.Create', { Name: quiet })).json.Err).toBe('');
+    const mine = async () =>
+      (await readdir(fx.snapshotsPath)).filter((name) => name.startsWith(`${quiet}@`));
+    const entry = async () =>
+      (
+        (await call('/VolumeDriver.Schedule.List', undefined, 'GET')).json.Schedule as Record<
+          string,
+          unknown
+        >[]
+      ).find((e) => e.Name === quiet);
+    const Action = 'snapshot:skip-unchanged';
+    expect((await call('/VolumeDriver.Schedule', { Name: quiet, Action, Timer: 1 })).json.Err).toBe(
+      '',
+    );
+    await until('the first snapshot', async () => (await mine()).length === 1);
+    const firstRun = (await entry())?.LastRun as string;
+    await until(
+      'a run that skipped',
+      async () =>
+        (await entry())?.LastOutcome === 'skipped: unchanged' &&
+        (await entry())?.LastRun !== firstRun,
+    );
+    expect(await mine()).toHaveLength(1);
+    // A write still in the page cache: the check's filesystem sync must see it.
+    await appendFile(join(fx.volumesPath, quiet, 'data'), 'x');
+    await until('a snapshot after the write', async () => (await mine()).length === 2);
+    await call('/VolumeDriver.Schedule', { Name: quiet, Action, Timer: 0 });
   });
 
   it('stops the scheduler when the daemon stops', async () => {
