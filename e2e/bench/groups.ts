@@ -85,11 +85,19 @@ async function bench(stack: Stack) {
       .slice(logStart)
       .split('\n')
       .filter((line) => line.includes('"group paused"'))
-      .map((line) => JSON.parse(line) as { freezeMs?: number; snapshotMs?: number });
+      .map(
+        (line) =>
+          JSON.parse(line) as {
+            freezeMs?: number;
+            snapshotMs?: number;
+            containers: number;
+            viaFreezer?: number;
+          },
+      );
     const of = (key: 'freezeMs' | 'snapshotMs') =>
       median(phases.map((p) => p[key]).filter((v): v is number => typeof v === 'number'));
     console.log(
-      `  ${`${load}, inside the pause`.padEnd(42)} freeze (5 docker pause) median ${of('freezeMs')}, 5 snapshots median ${of('snapshotMs')}`,
+      `  ${`${load}, inside the pause`.padEnd(42)} freeze (5 containers, ${phases.at(-1)?.viaFreezer ?? 0} through their cgroup freezer, the rest Docker's pause) median ${of('freezeMs')}, 5 snapshots median ${of('snapshotMs')}`,
     );
     await stack.dockerOk(['rm', '-f', ...writers]);
   }

@@ -13,16 +13,31 @@ const MOUNTINFO = [
 ].join('\n');
 
 describe('parseMountInfo', () => {
-  it('reads root, mount point (unescaped) and filesystem type, skipping malformed lines', () => {
+  it('reads root, mount point (unescaped), filesystem type and its options, skipping malformed lines', () => {
     expect(parseMountInfo(MOUNTINFO)).toEqual([
-      { device: '254:0', root: '/', mountPoint: '/', fsType: 'ext4', source: '/dev/vda1' },
-      { device: '0:47', root: '/', mountPoint: '/mnt/top', fsType: 'btrfs', source: '/dev/loop2' },
+      {
+        device: '254:0',
+        root: '/',
+        mountPoint: '/',
+        fsType: 'ext4',
+        source: '/dev/vda1',
+        superOptions: 'rw',
+      },
+      {
+        device: '0:47',
+        root: '/',
+        mountPoint: '/mnt/top',
+        fsType: 'btrfs',
+        source: '/dev/loop2',
+        superOptions: 'rw,space_cache=v2,subvolid=5,subvol=/',
+      },
       {
         device: '0:47',
         root: '/@',
         mountPoint: '/srv/bv data',
         fsType: 'btrfs',
         source: '/dev/loop2',
+        superOptions: 'rw,subvolid=256,subvol=/@',
       },
       {
         device: '0:47',
@@ -30,6 +45,7 @@ describe('parseMountInfo', () => {
         mountPoint: '/var/lib/buttervolume/volumes',
         fsType: 'btrfs',
         source: '/dev/loop2',
+        superOptions: 'rw,subvolid=256,subvol=/@',
       },
     ]);
   });
@@ -77,7 +93,14 @@ describe('absoluteThrough', () => {
   });
 
   it('maps through a filesystem mounted on /', () => {
-    const root = { device: '0:1', root: '/', mountPoint: '/', fsType: 'btrfs', source: '/dev/sda' };
+    const root = {
+      device: '0:1',
+      root: '/',
+      mountPoint: '/',
+      fsType: 'btrfs',
+      source: '/dev/sda',
+      superOptions: 'rw',
+    };
     expect(absoluteThrough(root, 'v/a')).toBe('/v/a');
   });
 });

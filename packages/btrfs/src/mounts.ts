@@ -15,6 +15,8 @@ export interface MountEntry {
   fsType: string;
   /** What is mounted, e.g. `/dev/loop3`. */
   source: string;
+  /** The filesystem's own options, e.g. `rw,freezer` for a cgroup v1 freezer hierarchy. */
+  superOptions: string;
 }
 
 // mountinfo escapes space, tab, newline and backslash as \ooo.
@@ -36,6 +38,7 @@ export function parseMountInfo(text: string): MountEntry[] {
     const mountPoint = fields[4];
     const fsType = separator < 0 ? undefined : fields[separator + 1];
     const source = separator < 0 ? undefined : fields[separator + 2];
+    const superOptions = separator < 0 ? undefined : fields[separator + 3];
     if (device === undefined || root === undefined || mountPoint === undefined) continue;
     if (fsType === undefined || source === undefined) continue;
     mounts.push({
@@ -44,6 +47,7 @@ export function parseMountInfo(text: string): MountEntry[] {
       mountPoint: unescapeOctal(mountPoint),
       fsType,
       source: unescapeOctal(source),
+      superOptions: superOptions ?? '',
     });
   }
   return mounts;

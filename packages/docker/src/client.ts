@@ -20,6 +20,8 @@ export interface ContainerSummary {
   labels: Readonly<Record<string, string>>;
   /** Names of the named volumes it mounts (bind mounts and tmpfs left out). */
   volumes: readonly string[];
+  /** Its main process (host PID namespace); only from inspectContainer, 0 when not running. */
+  pid?: number;
 }
 
 export interface ExecOptions {
@@ -127,17 +129,21 @@ export class DockerClient {
     const raw = (await this.#call('GET', `/containers/${encodeURIComponent(id)}/json`)) as {
       Id?: unknown;
       Name?: unknown;
-      State?: { Status?: unknown };
+      State?: { Status?: unknown; Pid?: unknown };
       Config?: { Labels?: unknown };
       Mounts?: unknown;
     };
-    return summaryOf({
-      Id: raw.Id,
-      Names: [raw.Name],
-      State: raw.State?.Status,
-      Labels: raw.Config?.Labels,
-      Mounts: raw.Mounts,
-    });
+    const pid = raw.State?.Pid;
+    return {
+      ...summaryOf({
+        Id: raw.Id,
+        Names: [raw.Name],
+        State: raw.State?.Status,
+        Labels: raw.Config?.Labels,
+        Mounts: raw.Mounts,
+      }),
+      pid: typeof pid === 'number' && Number.isSafeInteger(pid) ? pid : 0,
+    };
   }
 
   /** Freezes every process of the container (the cgroup freezer). */

@@ -8,6 +8,7 @@ import {
 import { NoSuchSnapshotError, PluginError } from '../errors.js';
 import { elapsed, logged } from '../log.js';
 import type { ServiceContext } from './context.js';
+import { type FreezerPath, findFreezer, freeze, thaw } from './freezer.js';
 import { type ContainerHooks, type HookCommand, HookLabelError, parseHookLabels } from './hooks.js';
 import type { PauseJournal } from './pause-journal.js';
 import type { RestoreResult, RestoreService } from './restore.js';
@@ -91,6 +92,12 @@ export type GroupStep = 'paused';
 interface Member {
   container: ContainerSummary;
   hooks: ContainerHooks | HookLabelError;
+}
+
+/** A container to freeze, through its cgroup freezer when reachable, else Docker's pause. */
+interface PauseTarget {
+  member: Member;
+  freezer: FreezerPath | undefined;
 }
 
 /**
@@ -275,7 +282,13 @@ export class GroupSnapshotService {
     for (const entry of left) {
       try {
         const state = (await this.docker.inspectContainer(entry.id)).state;
-        if (state === 'paused') {
+        if (entry.freezer && state === 'running') {
+          // Frozen through its cgroup: Docker still says running. Gone with its cgroup: fine.
+          await thaw(entry.freezer).catch((error: NodeJS.ErrnoException) => {
+            if (error.code !== 'ENOENT') throw error;
+          });
+          outcomes.push(`${entry.name || entry.id}: thawed (frozen since ${entry.since})`);
+        } else if (state === 'paused' && !entry.freezer) {
           await this.docker.unpause(entry.id);
           outcomes.push(`${entry.name || entry.id}: unpaused (paused since ${entry.since})`);
         } else outcomes.push(`${entry.name || entry.id}: already ${state}`);
@@ -393,7 +406,12 @@ export class GroupSnapshotService {
     }
   }
 
-  /** Pause, snapshot every volume under its lock, unpause: on every path. */
+  /**
+   * Pause, snapshot every volume under its lock, unpause: on every path. Everything that can
+   * happen before the pause does (freezer look-ups, the names, a filesystem sync, the journal),
+   * so the containers stay frozen only for the snapshots themselves. A container's cgroup
+   * freezer is used directly when this process can reach it; Docker's pause otherwise.
+   */
   async #frozen(
     volumes: readonly VolumeName[],
     frozen: readonly Member[],
@@ -403,58 +421,102 @@ export class GroupSnapshotService {
       this.#exclusive(async () => {
         if (frozen.length === 0) return this.snapshots.createSetLocked(volumes);
         const docker = this.#docker('pause containers');
-        const ids = frozen.map((m) => m.container.id);
-        // Write out what the writers have in the page cache now, while they still run: the
-        // snapshots must flush whatever is dirty, and that part of the work happens paused.
-        await this.ctx.btrfs.syncFilesystem(this.ctx.layout.volumesPath);
-        // On disk before the first pause: a daemon killed from here on unpauses them at start.
-        await this.journal.add(
-          frozen.map((m) => ({
-            id: m.container.id,
-            name: m.container.name,
-            since: new Date().toISOString(),
-          })),
+        const targets = await Promise.all(
+          frozen.map(async (m) => {
+            const pid = (await docker.inspectContainer(m.container.id)).pid ?? 0;
+            return { member: m, freezer: await findFreezer(pid, m.container.id) };
+          }),
         );
-        const pausedAt = performance.now();
-        const paused: string[] = [];
-        const phases: { freezeMs?: number; snapshotMs?: number } = {};
+        const set = await this.snapshots.reserveSetLocked(volumes);
+        let taken = false;
         try {
-          const results = await Promise.allSettled(
-            ids.map(async (id) => {
-              await pauseWithRetry(docker, id);
-              paused.push(id);
-            }),
+          // On disk before the first pause: a daemon killed from here on unpauses them at start.
+          const since = new Date().toISOString();
+          await this.journal.add(
+            targets.map(({ member, freezer }) => ({
+              id: member.container.id,
+              name: member.container.name,
+              since,
+              ...(freezer ? { freezer } : {}),
+            })),
           );
-          const failed = results.find((r) => r.status === 'rejected');
-          if (failed) {
-            throw new GroupSnapshotError(
-              `could not pause every container, no snapshot taken: ${(failed as PromiseRejectedResult).reason?.message}`,
-              [],
-              { cause: (failed as PromiseRejectedResult).reason },
-            );
-          }
-          phases.freezeMs = elapsed(pausedAt);
-          await this.options.afterStep?.('paused');
-          const snapshotStart = performance.now();
-          const names = await this.snapshots.createSetLocked(volumes);
-          phases.snapshotMs = elapsed(snapshotStart);
-          return names;
+          // Write out what the writers have in the page cache now, while they still run: the
+          // snapshots must flush whatever is dirty, and that part of the work happens paused.
+          // Last before the freeze, so little is written between the two.
+          await this.ctx.btrfs.syncFilesystem(this.ctx.layout.volumesPath);
+          const result = await this.#pausedFor(docker, targets, async () => {
+            taken = true;
+            return set.take();
+          });
+          pauseMs = result.pauseMs;
+          return result.value;
         } finally {
-          const unpaused = await Promise.allSettled(paused.map((id) => docker.unpause(id)));
-          pauseMs = elapsed(pausedAt);
-          const stuck = paused.filter((_, i) => unpaused[i]?.status === 'rejected');
-          // A container still paused stays in the journal: the next start tries again.
-          await this.journal.remove(ids.filter((id) => !stuck.includes(id)));
-          if (stuck.length > 0) {
-            this.ctx.logger.error('could not unpause containers; the next daemon start retries', {
-              stuck,
-            });
-          }
-          this.ctx.logger.info('group paused', { containers: paused.length, pauseMs, ...phases });
+          if (!taken) set.release();
         }
       }),
     );
     return { snapshots, pauseMs };
+  }
+
+  /** Freezes every target at once, runs `fn`, thaws every target at once: on every path. */
+  async #pausedFor<T>(
+    docker: DockerPort,
+    targets: readonly PauseTarget[],
+    fn: () => Promise<T>,
+  ): Promise<{ value: T; pauseMs: number }> {
+    const ids = targets.map((t) => t.member.container.id);
+    const pausedAt = performance.now();
+    const paused: PauseTarget[] = [];
+    const phases: { freezeMs?: number; snapshotMs?: number } = {};
+    let pauseMs = 0;
+    const value = await (async () => {
+      try {
+        const results = await Promise.allSettled(
+          targets.map(async (target) => {
+            if (target.freezer) await freeze(target.freezer);
+            else await pauseWithRetry(docker, target.member.container.id);
+            paused.push(target);
+          }),
+        );
+        const failed = results.find((r) => r.status === 'rejected');
+        if (failed) {
+          throw new GroupSnapshotError(
+            `could not pause every container, no snapshot taken: ${(failed as PromiseRejectedResult).reason?.message}`,
+            [],
+            { cause: (failed as PromiseRejectedResult).reason },
+          );
+        }
+        phases.freezeMs = elapsed(pausedAt);
+        await this.options.afterStep?.('paused');
+        const snapshotStart = performance.now();
+        const taken = await fn();
+        phases.snapshotMs = elapsed(snapshotStart);
+        return taken;
+      } finally {
+        const unpaused = await Promise.allSettled(
+          paused.map((t) => (t.freezer ? thaw(t.freezer) : docker.unpause(t.member.container.id))),
+        );
+        pauseMs = elapsed(pausedAt);
+        const stuck = paused
+          .filter((_, i) => unpaused[i]?.status === 'rejected')
+          .map((t) => t.member.container.id);
+        // A container still paused stays in the journal: the next start tries again.
+        await this.journal.remove(ids.filter((id) => !stuck.includes(id)));
+        if (stuck.length > 0) {
+          this.ctx.logger.error('could not unpause containers; the next daemon start retries', {
+            stuck,
+          });
+        }
+        const viaFreezer = paused.filter((t) => t.freezer).length;
+        this.ctx.logger.info('group paused', {
+          containers: paused.length,
+          viaFreezer,
+          pauseMs,
+          ...phases,
+        });
+      }
+    })();
+    return { value, pauseMs };
   }
 
   #exclusive<T>(fn: () => Promise<T>): Promise<T> {

@@ -1,4 +1,5 @@
 import { readJsonOrUndefined, removeDurably, writeFileAtomic } from './files.js';
+import { type FreezerPath, parseFreezerPath } from './freezer.js';
 
 /** A container the daemon paused and has not unpaused yet. */
 export interface PausedEntry {
@@ -6,6 +7,8 @@ export interface PausedEntry {
   name: string;
   /** ISO 8601. */
   since: string;
+  /** Frozen through this cgroup freezer, not Docker's pause: thawed there too. */
+  freezer?: FreezerPath;
 }
 
 const ID_RE = /^[0-9a-f]{12,64}$/;
@@ -29,11 +32,15 @@ export class PauseJournal {
     if (data === undefined || data === null || !Array.isArray(data.paused)) return [];
     return (data.paused as Partial<PausedEntry>[])
       .filter((e) => typeof e?.id === 'string' && ID_RE.test(e.id))
-      .map((e) => ({
-        id: e.id as string,
-        name: String(e.name ?? ''),
-        since: String(e.since ?? ''),
-      }));
+      .map((e) => {
+        const freezer = parseFreezerPath(e.freezer, e.id as string);
+        return {
+          id: e.id as string,
+          name: String(e.name ?? ''),
+          since: String(e.since ?? ''),
+          ...(freezer ? { freezer } : {}),
+        };
+      });
   }
 
   /** Records containers about to be paused; resolves once that is on disk. */

@@ -43,6 +43,14 @@ export interface PurgeResult {
 }
 
 /** Snapshots and send markers in SNAPSHOTS_PATH. */
+/** A set of snapshot names chosen and held (see SnapshotService.reserveSetLocked). */
+export interface ReservedSet {
+  readonly names: readonly SnapshotName[];
+  /** Takes the snapshots now; if one fails, the others are removed again. */
+  take(): Promise<SnapshotName[]>;
+  release(): void;
+}
+
 export class SnapshotService {
   readonly #index: DirCache<SnapshotIndex>;
   // Parsing 100,000 names costs tens of ms: once per listing, not per status call or scrape.
@@ -176,6 +184,15 @@ export class SnapshotService {
    * lasts as long as the slowest one); if one fails, the others of the set are removed again.
    */
   async createSetLocked(volumes: readonly VolumeName[]): Promise<SnapshotName[]> {
+    return (await this.reserveSetLocked(volumes)).take();
+  }
+
+  /**
+   * createSetLocked in two steps: the checks and the names now, the snapshots at `take()`
+   * (so a group snapshot does the first part before it pauses anything). A set never taken
+   * gives its names back with `release()`.
+   */
+  async reserveSetLocked(volumes: readonly VolumeName[]): Promise<ReservedSet> {
     for (const volume of volumes) {
       this.ctx.attention.check(volume);
       if (!(await this.ctx.btrfs.isSubvolume(this.ctx.layout.volume(volume)))) {
@@ -183,6 +200,17 @@ export class SnapshotService {
       }
     }
     const names = await this.#freshNames(volumes);
+    const release = () => {
+      for (const name of names) this.#taking.delete(name);
+    };
+    return { names, take: () => this.#takeSet(volumes, names, release), release };
+  }
+
+  async #takeSet(
+    volumes: readonly VolumeName[],
+    names: readonly SnapshotName[],
+    release: () => void,
+  ): Promise<SnapshotName[]> {
     const results = await Promise.allSettled(
       volumes.map((volume, i) =>
         this.ctx.btrfs.snapshot(
@@ -194,7 +222,7 @@ export class SnapshotService {
         ),
       ),
     );
-    for (const name of names) this.#taking.delete(name);
+    release();
     this.#index.invalidate();
     const failed = results.find((r) => r.status === 'rejected');
     if (failed) {
@@ -207,7 +235,7 @@ export class SnapshotService {
       );
       throw (failed as PromiseRejectedResult).reason;
     }
-    return names;
+    return [...names];
   }
 
   async exists(name: SnapshotName | MarkerName): Promise<boolean> {
