@@ -10,6 +10,7 @@ import {
   VolumeName,
   type VolumeSource,
 } from '@buttervolume/names';
+import { parseByteSize, showValue } from '@buttervolume/text';
 import * as z from 'zod';
 import { InvalidRequestError } from './errors.js';
 
@@ -56,11 +57,6 @@ function required<T>(parse: (value: unknown) => T): (value: unknown) => T {
 // `null` is the field left out: Go clients (Docker) marshal an unset map or pointer as null.
 function optional<T>(parse: (value: unknown) => T): (value: unknown) => T | undefined {
   return (value) => (value === undefined || value === null ? undefined : parse(value));
-}
-
-/** A value quoted for a message, cut short so a 60 KiB value cannot make a 60 KiB error. */
-function quote(text: string): string {
-  return JSON.stringify(text.length > 64 ? `${text.slice(0, 64)}…` : text);
 }
 
 function string(value: unknown): string {
@@ -152,7 +148,7 @@ function opts(value: unknown): Record<string, string> {
   const result: Record<string, string> = {};
   for (const [key, entry] of Object.entries(value)) {
     if (typeof entry !== 'string') {
-      throw new FieldProblem(`option ${quote(key)}: expected a string, got ${describe(entry)}`);
+      throw new FieldProblem(`option ${showValue(key)}: expected a string, got ${describe(entry)}`);
     }
     result[key] = entry;
   }
@@ -377,23 +373,12 @@ export interface CreateOptions {
   failover: FailoverPolicy;
 }
 
-const SIZE_UNITS: Record<string, number> = {
-  '': 1,
-  k: 2 ** 10,
-  m: 2 ** 20,
-  g: 2 ** 30,
-  t: 2 ** 40,
-  p: 2 ** 50,
-};
-
 /** "10G", "500M", "1.5T", "1073741824" → bytes (binary units, as btrfs qgroups read them). */
 export function parseSize(text: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?$/i.exec(text.trim());
-  const unit = SIZE_UNITS[(match?.[2] ?? '').toLowerCase()];
-  const bytes = match && unit !== undefined ? Math.floor(Number(match[1]) * unit) : Number.NaN;
-  if (!Number.isSafeInteger(bytes) || bytes <= 0) {
+  const bytes = parseByteSize(text);
+  if (bytes === undefined || bytes <= 0) {
     throw new InvalidRequestError(
-      `Opts.size: expected a size of more than 0 bytes such as "10G", "500M" or "1073741824", got ${quote(text)}`,
+      `Opts.size: expected a size of more than 0 bytes such as "10G", "500M" or "1073741824", got ${showValue(text)}`,
       ['Opts.size'],
     );
   }
@@ -408,7 +393,7 @@ export function parseCreateOpts(
   for (const key of Object.keys(options)) {
     if (!(CREATE_OPTS as readonly string[]).includes(key)) {
       throw new InvalidRequestError(
-        `Opts: unknown option ${quote(key)}; valid options are ${CREATE_OPTS.join(', ')}`,
+        `Opts: unknown option ${showValue(key)}; valid options are ${CREATE_OPTS.join(', ')}`,
         [`Opts.${key}`],
       );
     }
@@ -417,7 +402,7 @@ export function parseCreateOpts(
   const cow = booleanWord(options.copyonwrite ?? 'true');
   if (cow === undefined) {
     throw new InvalidRequestError(
-      `Opts.copyonwrite: expected "true" or "false" (any case), got ${quote(options.copyonwrite ?? '')}`,
+      `Opts.copyonwrite: expected "true" or "false" (any case), got ${showValue(options.copyonwrite ?? '')}`,
       ['Opts.copyonwrite'],
     );
   }
@@ -433,7 +418,7 @@ export function parseCreateOpts(
   const failover = options.failover ?? 'refuse';
   if (!(FAILOVER_POLICIES as readonly string[]).includes(failover)) {
     throw new InvalidRequestError(
-      `Opts.failover: expected "refuse" or "newest", got ${quote(failover)}`,
+      `Opts.failover: expected "refuse" or "newest", got ${showValue(failover)}`,
       ['Opts.failover'],
     );
   }
@@ -463,12 +448,12 @@ export function parseReplicas(text: string): HostName[] {
     } catch (error) {
       if (!(error instanceof InvalidNameError)) throw error;
       throw new InvalidRequestError(
-        `Opts.replicas: ${quote(item)} is not a host: ${error.message}; give peer nodes as replicas=n2,n3`,
+        `Opts.replicas: ${showValue(item)} is not a host: ${error.message}; give peer nodes as replicas=n2,n3`,
         ['Opts.replicas'],
       );
     }
     if (hosts.some((h) => h.toLowerCase() === host.toLowerCase())) {
-      throw new InvalidRequestError(`Opts.replicas: ${quote(item)} is listed twice`, [
+      throw new InvalidRequestError(`Opts.replicas: ${showValue(item)} is listed twice`, [
         'Opts.replicas',
       ]);
     }
@@ -483,7 +468,7 @@ function parseCompression(raw: string | undefined): CreateOptions['compression']
   const value = raw.toLowerCase();
   if (!(COMPRESSION_VALUES as readonly string[]).includes(value)) {
     throw new InvalidRequestError(
-      `Opts.compression: expected one of ${COMPRESSION_VALUES.join(', ')} (true means zstd), got ${quote(raw)}`,
+      `Opts.compression: expected one of ${COMPRESSION_VALUES.join(', ')} (true means zstd), got ${showValue(raw)}`,
       ['Opts.compression'],
     );
   }

@@ -7,7 +7,6 @@ export type BtrfsErrorCode =
   | 'BTRFS_NO_SPACE'
   | 'BTRFS_PERMISSION'
   | 'BTRFS_QUOTA_DISABLED'
-  | 'BTRFS_INVALID_SIZE'
   | 'BTRFS_ABORTED'
   | 'BTRFS_NESTED_SUBVOLUMES'
   | 'BTRFS_COMMAND_FAILED';
@@ -130,18 +129,6 @@ export class QuotaDisabledError extends BtrfsError {
       `quotas are not enabled on the filesystem of ${path}: call enableQuota() first`,
       { ...details, path },
     );
-  }
-}
-
-export class InvalidSizeError extends BtrfsError {
-  override name = 'InvalidSizeError';
-  readonly input: string;
-  constructor(input: string) {
-    super(
-      'BTRFS_INVALID_SIZE',
-      `invalid size ${JSON.stringify(input)}: use a whole number of bytes with an optional unit K, M, G, T, P or E (powers of 1024), e.g. 10G`,
-    );
-    this.input = input;
   }
 }
 

@@ -26,12 +26,11 @@
 //   await isSubvolume(path): boolean                          // the method, without a Btrfs instance
 //   await mountsUnder(path): ForeignMount[]                   // mounts of path or inside it, in every mount namespace
 //   await readMounts(): MountEntry[]                          // /proc/self/mountinfo, parsed
-//   parseSize('10G'): number                                  // quota sizes, powers of 1024
 //   sendProtocolArgs(local, remoteProgs): string[]            // ['--proto','2','--compressed-data'] when both ends can
 //
 // Errors: BtrfsError (base, has `code`; `command`, `exitCode`, `stderr` when a process failed),
 // with subclasses NotASubvolumeError, NestedSubvolumesError, NotBtrfsError, AlreadyExistsError,
-// NoSuchPathError, NoSpaceError, PermissionError, QuotaDisabledError, InvalidSizeError,
+// NoSuchPathError, NoSpaceError, PermissionError, QuotaDisabledError,
 // AbortedError, BtrfsCommandError (command: string[], exitCode, stderr).
 
 export { Btrfs } from './btrfs.js';
@@ -42,7 +41,6 @@ export {
   BtrfsError,
   type BtrfsErrorCode,
   type CommandFailure,
-  InvalidSizeError,
   NestedSubvolumesError,
   NoSpaceError,
   NoSuchPathError,
@@ -53,7 +51,6 @@ export {
 } from './errors.js';
 export { isBtrfs, isSubvolume } from './inspect.js';
 export { type ForeignMount, type MountEntry, mountsUnder, readMounts } from './mounts.js';
-export { parseSize } from './parse.js';
 export {
   COMPRESSED_SEND_PROGS,
   canReceiveCompressed,

@@ -1,12 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidSizeError } from './errors.js';
 import {
   parseBtrfsTime,
   parseLsattrBatch,
   parseLsattrNocow,
   parseQgroupShow,
   parseReceived,
-  parseSize,
   parseSnapshotList,
   parseSubvolumeList,
   parseSubvolumeShow,
@@ -116,27 +114,6 @@ describe('parseLsattrNocow', () => {
     expect(parseLsattrNocow('---------------------- /m/C')).toBe(false);
     expect(() => parseLsattrNocow('lsattr: Operation not supported')).toThrow();
   });
-});
-
-describe('parseSize', () => {
-  it('reads bytes and powers of 1024', () => {
-    expect(parseSize('1048576')).toBe(1048576);
-    expect(parseSize('512K')).toBe(512 * 1024);
-    expect(parseSize('10G')).toBe(10 * 1024 ** 3);
-    expect(parseSize('10GiB')).toBe(10 * 1024 ** 3);
-    expect(parseSize('1.5t')).toBe(1.5 * 1024 ** 4);
-  });
-  it.each(['', 'ten', '-1', '10X', '1.5', '10 G B', '1e3', '99999999999E'])(
-    'rejects %j with a typed error',
-    (input) => {
-      expect(() => parseSize(input)).toThrow(InvalidSizeError);
-      try {
-        parseSize(input);
-      } catch (error) {
-        expect((error as InvalidSizeError).code).toBe('BTRFS_INVALID_SIZE');
-      }
-    },
-  );
 });
 
 // Captured from btrfs-progs v6.2 (`btrfs subvolume list -a -s`, TZ=UTC), plus hand-made lines for

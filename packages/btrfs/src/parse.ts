@@ -1,5 +1,4 @@
 // Pure parsers for btrfs-progs output. Kept free of I/O so they are unit-tested on captured text.
-import { InvalidSizeError } from './errors.js';
 import type { QuotaInfo, SubvolumeInfo } from './types.js';
 
 /** Fields of `btrfs subvolume show` as "Key: value" pairs (the first line is the path). */
@@ -93,24 +92,6 @@ export function parseLsattrNocow(stdout: string): boolean {
   const flags = stdout.trimStart().split(/\s/, 1)[0] ?? '';
   if (!/^[A-Za-z-]+$/.test(flags)) throw new Error(`unexpected lsattr output: ${stdout}`);
   return flags.includes('C');
-}
-
-const UNITS: Readonly<Record<string, number>> = { '': 0, K: 1, M: 2, G: 3, T: 4, P: 5, E: 6 };
-
-/**
- * Parses a size like btrfs-progs does for quota limits: `1048576`, `512K`, `10G`, `1.5T`
- * (units are powers of 1024; `10GiB`/`10GB` accepted as `10G`). Throws InvalidSizeError.
- */
-export function parseSize(input: string): number {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*([KMGTPE]?)(?:i?B)?\s*$/i.exec(input);
-  const unit = UNITS[(match?.[2] ?? '').toUpperCase()];
-  if (!match?.[1] || unit === undefined) throw new InvalidSizeError(input);
-  const bytes = Number(match[1]) * 1024 ** unit;
-  if (!Number.isFinite(bytes) || !Number.isSafeInteger(Math.round(bytes))) {
-    throw new InvalidSizeError(input);
-  }
-  if (!Number.isInteger(bytes) && unit === 0) throw new InvalidSizeError(input);
-  return Math.round(bytes);
 }
 
 /** One line of `btrfs subvolume list -a -s`: a snapshot and its creation time. */

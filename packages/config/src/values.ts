@@ -1,5 +1,6 @@
 // Parsers for single config values. Each returns the value or a reason (no throw), so the
 // caller can name the variable and where it came from in one ConfigError.
+import { parseByteSize } from '@buttervolume/text';
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
 
@@ -23,14 +24,10 @@ export function parseWholeNumber(text: string, min: number, max: number): Parsed
   return ok(value);
 }
 
-const RATE_UNITS: Record<string, number> = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30 };
-
 /** "50M", "512k", "1.5G", "1048576" (bytes per second, binary units; "B", "/s" allowed). */
 export function parseBandwidth(text: string): Parsed<number> {
-  const match = /^(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?(?:\/s)?$/i.exec(text.trim());
-  const unit = RATE_UNITS[(match?.[2] ?? '').toLowerCase()];
-  const bytes = match && unit !== undefined ? Math.floor(Number(match[1]) * unit) : Number.NaN;
-  if (!Number.isSafeInteger(bytes) || bytes <= 0) {
+  const bytes = parseByteSize(text, { perSecond: true });
+  if (bytes === undefined || bytes <= 0) {
     return bad(`"${text}" is not a rate such as 50M, 512K or 1048576 (bytes per second, > 0)`);
   }
   return ok(bytes);

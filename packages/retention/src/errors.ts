@@ -1,3 +1,4 @@
+import { showValue } from '@buttervolume/text';
 /** A purge pattern we refuse: 3.x answered a bare "Invalid purge pattern"; we also say why. */
 export class InvalidPatternError extends Error {
   readonly code = 'INVALID_PATTERN';
@@ -10,7 +11,7 @@ export class InvalidPatternError extends Error {
     readonly reason: string,
   ) {
     super(
-      `Invalid purge pattern ${show(pattern)}: ${item === pattern ? '' : `item ${show(item)}: `}${reason}. ` +
+      `Invalid purge pattern ${showValue(pattern)}: ${item === pattern ? '' : `item ${showValue(item)}: `}${reason}. ` +
         `A pattern is one or more <n><unit> items joined by ":", unit m, h, d, w or y, e.g. 4h:1d:2w:2y or 2h; ` +
         `or use a calendar policy such as ${CALENDAR_EXAMPLE}`,
     );
@@ -28,7 +29,7 @@ export class InvalidPolicyError extends InvalidPatternError {
   constructor(policy: string, term: string, reason: string) {
     super(policy, term, reason);
     this.message =
-      `Invalid calendar policy ${show(policy)}: ${term === policy ? '' : `term ${show(term)}: `}${reason}. ` +
+      `Invalid calendar policy ${showValue(policy)}: ${term === policy ? '' : `term ${showValue(term)}: `}${reason}. ` +
       'A calendar policy is <unit>=<count> terms joined by ",", units hourly, daily, weekly, ' +
       'monthly, yearly (count a whole number from 1 to 100000, or all), plus optional ' +
       `min=<n>min|h|d|w and weekstart=mon..sun, e.g. ${CALENDAR_EXAMPLE}`;
@@ -44,7 +45,7 @@ export class UnsupportedFormatError extends Error {
     readonly reason: string,
   ) {
     super(
-      `Unsupported timestamp format ${show(format)}: ${reason}. ` +
+      `Unsupported timestamp format ${showValue(format)}: ${reason}. ` +
         'Supported directives: %Y %m %d %H %M %S %f %% and literal text',
     );
     this.name = 'UnsupportedFormatError';
@@ -70,16 +71,9 @@ export class InvalidTimeZoneError extends Error {
     options?: ErrorOptions,
   ) {
     super(
-      `Unknown time zone ${show(timeZone)}: use an IANA zone name such as Europe/Paris or UTC`,
+      `Unknown time zone ${showValue(timeZone)}: use an IANA zone name such as Europe/Paris or UTC`,
       options,
     );
     this.name = 'InvalidTimeZoneError';
   }
-}
-
-/** Quoted and cut short so a 10 kB pattern does not flood a log line or an HTTP answer. */
-export function show(value: unknown): string {
-  if (typeof value !== 'string') return `(${value === null ? 'null' : typeof value})`;
-  const text = JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}…` : value);
-  return value.length > 64 ? `${text} (${value.length} characters)` : text;
 }

@@ -1,3 +1,4 @@
+import { showValue } from '@buttervolume/text';
 /** Which part of a schedule row was refused. */
 export type JobField = 'Name' | 'Action' | 'Timer' | 'Active' | 'row';
 
@@ -13,7 +14,7 @@ export class InvalidJobError extends Error {
     readonly reason: string,
     options?: { cause?: unknown },
   ) {
-    super(`Invalid scheduled job: ${field} ${show(value)}: ${reason}`, options);
+    super(`Invalid scheduled job: ${field} ${showValue(value)}: ${reason}`, options);
     this.name = 'InvalidJobError';
   }
 }
@@ -38,7 +39,7 @@ export class JobNotFoundError extends Error {
     readonly action: string,
   ) {
     super(
-      `No scheduled job ${show(action)} for volume ${show(volume)}: ` +
+      `No scheduled job ${showValue(action)} for volume ${showValue(volume)}: ` +
         'list the jobs with `buttervolume scheduled`',
     );
     this.name = 'JobNotFoundError';
@@ -80,12 +81,4 @@ export class SchedulerStoppedError extends Error {
     super(`Scheduled job ${job} was aborted because the scheduler is stopping`);
     this.name = 'SchedulerStoppedError';
   }
-}
-
-/** Quoted and cut short so a 10 kB field does not flood a log line or an HTTP answer. */
-export function show(value: unknown): string {
-  if (typeof value === 'number') return String(value);
-  if (typeof value !== 'string') return `(${value === null ? 'null' : typeof value})`;
-  const text = JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}…` : value);
-  return value.length > 64 ? `${text} (${value.length} characters)` : text;
 }

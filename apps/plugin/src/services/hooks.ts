@@ -1,6 +1,7 @@
 // Snapshot hooks are declared by a container's labels and run INSIDE that container through
 // Docker's exec: nothing here ever starts a process on the host, so a label can do no more
 // than the container itself already can.
+import { showValue } from '@buttervolume/text';
 
 /** The labels buttervolume reads on a container that mounts a snapshotted volume. */
 export const HOOK_LABELS = {
@@ -92,7 +93,7 @@ function parseOnFailure(value: string | undefined): boolean {
   if (value === 'continue') return true;
   throw new HookLabelError(
     HOOK_LABELS.onFailure,
-    `must be "abort" or "continue", not ${quote(value)}`,
+    `must be "abort" or "continue", not ${showValue(value, 40)}`,
   );
 }
 
@@ -102,12 +103,8 @@ function parseTimeout(value: string | undefined, fallbackMs: number): number {
   if (!(seconds >= 1 && seconds <= MAX_TIMEOUT_SECONDS)) {
     throw new HookLabelError(
       HOOK_LABELS.timeout,
-      `must be whole seconds from 1 to ${MAX_TIMEOUT_SECONDS}, not ${quote(value)}`,
+      `must be whole seconds from 1 to ${MAX_TIMEOUT_SECONDS}, not ${showValue(value, 40)}`,
     );
   }
   return seconds * 1000;
-}
-
-function quote(value: string): string {
-  return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createLoopBtrfs, requireRealEnvironment, withLoopBtrfs } from '@buttervolume/test-utils';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Btrfs, NotASubvolumeError, parseSize, QuotaDisabledError } from '../../src/index.js';
+import { Btrfs, NotASubvolumeError, QuotaDisabledError } from '../../src/index.js';
 
 const btrfs = new Btrfs();
 const MiB = 1024 * 1024;
@@ -51,7 +51,7 @@ describe('quotas', () => {
         const free = join(fs.mountPoint, 'free');
         await btrfs.createSubvolume(vol);
         await btrfs.createSubvolume(free);
-        await btrfs.setQuotaLimit(vol, parseSize('10M'));
+        await btrfs.setQuotaLimit(vol, 10 * 2 ** 20);
         expect((await btrfs.quota(vol))?.limit).toBe(10 * MiB);
         expect((await btrfs.quota(free))?.limit).toBeUndefined();
 
