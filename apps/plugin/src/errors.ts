@@ -19,6 +19,8 @@ export type PluginErrorCode =
   | 'NO_FREE_NAME'
   | 'PURGE_INCOMPLETE'
   | 'VOLUME_NEEDS_ATTENTION'
+  | 'MOUNT_STATE'
+  | 'RESTORE_NOT_STARTED'
   // Group snapshots: a hook or a pause failed; Docker is needed but does not answer.
   | 'GROUP_SNAPSHOT_FAILED'
   | 'DOCKER_UNAVAILABLE'
@@ -141,5 +143,23 @@ export class DaemonStartError extends PluginError {
   override name = 'DaemonStartError';
   constructor(message: string, options?: { cause?: unknown }) {
     super('DAEMON_START', message, options);
+  }
+}
+
+/** Docker's mount IDs could not be saved (RUNPATH full or read-only): the Mount or Unmount is undone. */
+export class MountStateError extends PluginError {
+  override name = 'MountStateError';
+  constructor(
+    readonly action: 'record' | 'forget',
+    readonly volume: string,
+    readonly statePath: string,
+    cause: unknown,
+  ) {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    super(
+      'MOUNT_STATE',
+      `could not ${action} the mount of ${volume} in ${statePath} (${why}); free space in or fix the permissions of that folder (RUNPATH), then retry`,
+      { cause },
+    );
   }
 }

@@ -12,19 +12,37 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+export interface AtomicWriteOptions {
+  mode?: number;
+  /**
+   * Whether the new content must survive a power cut (fsync of the file and the folder, the
+   * default). Without it the write still survives a crash of the daemon, never torn (the
+   * kernel holds the data; the rename is atomic), and costs no disk flush: for state that a
+   * reboot makes moot anyway (Docker's mount IDs, whose containers a power cut ends).
+   */
+  durable?: boolean;
+  /** Whether to make the folder first (default); a caller that made it once saves a syscall. */
+  makeFolder?: boolean;
+}
+
 /**
  * Replaces `path` with `text` so that a crash at any point leaves either the old or the new
  * content, never a torn file: write a temp file beside it, fsync, rename, fsync the folder.
  */
-export async function writeFileAtomic(path: string, text: string, mode = 0o600): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  text: string,
+  options: AtomicWriteOptions = {},
+): Promise<void> {
+  const durable = options.durable ?? true;
   const dir = dirname(path);
-  await mkdir(dir, { recursive: true });
+  if (options.makeFolder ?? true) await mkdir(dir, { recursive: true });
   const temp = join(dir, `.${randomBytes(6).toString('hex')}.tmp`);
   try {
-    const handle = await open(temp, 'w', mode);
+    const handle = await open(temp, 'w', options.mode ?? 0o600);
     try {
       await handle.writeFile(text);
-      await handle.sync();
+      if (durable) await handle.sync();
     } finally {
       await handle.close();
     }
@@ -33,7 +51,7 @@ export async function writeFileAtomic(path: string, text: string, mode = 0o600):
     await rm(temp, { force: true });
     throw error;
   }
-  await fsyncDir(dir);
+  if (durable) await fsyncDir(dir);
 }
 
 export async function readJsonOrUndefined(path: string): Promise<unknown> {

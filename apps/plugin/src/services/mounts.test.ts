@@ -1,7 +1,8 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { MountStateError } from '../errors.js';
 import { silentLogger } from '../log.js';
 import { MountTable } from './mounts.js';
 
@@ -46,5 +47,39 @@ describe('MountTable', () => {
     await table.add('v1', 'x');
     await table.forget('v1');
     expect(table.ids('v1')).toEqual([]);
+  });
+
+  it('a burst of Mounts shares writes, and the file ends with every ID', async () => {
+    const path = await statePath();
+    const table = await MountTable.load(path, silentLogger);
+    await Promise.all(Array.from({ length: 50 }, (_, i) => table.add(`v${i % 5}`, `id${i}`)));
+    const saved = JSON.parse(await readFile(path, 'utf8')) as { mounts: Record<string, string[]> };
+    expect(Object.values(saved.mounts).flat().sort()).toEqual(
+      Array.from({ length: 50 }, (_, i) => `id${i}`).sort(),
+    );
+    await Promise.all(Array.from({ length: 50 }, (_, i) => table.remove(`v${i % 5}`, `id${i}`)));
+    expect(JSON.parse(await readFile(path, 'utf8'))).toEqual({ version: 1, mounts: {} });
+  });
+
+  it('a Mount that cannot be saved is undone and says where and what to do', async () => {
+    const path = await statePath();
+    const table = await MountTable.load(path, silentLogger);
+    await table.add('v1', 'kept');
+    // The folder replaced by a file: every later write fails, as on a full or read-only RUNPATH.
+    await rm(dirname(path), { recursive: true });
+    await writeFile(dirname(path), 'not a folder');
+    const failed = table.add('v1', 'new');
+    await expect(failed).rejects.toBeInstanceOf(MountStateError);
+    await expect(failed).rejects.toThrow(
+      /could not record the mount of v1 in .*mounts\.json.*RUNPATH/,
+    );
+    expect(table.ids('v1')).toEqual(['kept']);
+    // An Unmount that cannot be saved keeps the ID: the disk still says mounted.
+    await expect(table.remove('v1', 'kept')).rejects.toThrow(/could not forget the mount of v1/);
+    expect(table.ids('v1')).toEqual(['kept']);
+    // Space back: the next Mount records both.
+    await rm(dirname(path));
+    await table.add('v1', 'again');
+    expect((await MountTable.load(path, silentLogger)).ids('v1')).toEqual(['again', 'kept']);
   });
 });

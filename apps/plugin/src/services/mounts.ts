@@ -1,3 +1,4 @@
+import { MountStateError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { readJsonOrUndefined, writeFileAtomic } from './files.js';
 
@@ -8,7 +9,11 @@ import { readJsonOrUndefined, writeFileAtomic } from './files.js';
  */
 export class MountTable {
   readonly #byVolume = new Map<string, Set<string>>();
+  /** The last write started (settled, never rejected), and the one changes now wait for. */
   #writing: Promise<void> = Promise.resolve();
+  #next: Promise<void> | undefined;
+  /** Whether the state file's folder is known to exist (made once, not at every Mount). */
+  #folderMade = false;
 
   private constructor(
     readonly statePath: string | undefined,
@@ -32,6 +37,11 @@ export class MountTable {
     return [...(this.#byVolume.get(volume) ?? [])].sort();
   }
 
+  /**
+   * Records a mount ID. When the table cannot be saved (a full or read-only RUNPATH) the ID
+   * is dropped again and the error thrown: Docker then fails the Mount and never sends its
+   * Unmount, so a kept ID would only make the volume look used.
+   */
   async add(volume: string, id: string): Promise<void> {
     let ids = this.#byVolume.get(volume);
     if (!ids) {
@@ -40,20 +50,49 @@ export class MountTable {
     }
     if (ids.has(id)) return;
     ids.add(id);
-    await this.#persist();
+    try {
+      await this.#persist();
+    } catch (error) {
+      this.#delete(volume, id);
+      throw new MountStateError('record', volume, this.statePath ?? '', error);
+    }
   }
 
+  /** Forgets a mount ID; when that cannot be saved it is kept (the disk still says mounted). */
   async remove(volume: string, id: string): Promise<void> {
-    const ids = this.#byVolume.get(volume);
-    if (!ids?.delete(id)) return;
-    if (ids.size === 0) this.#byVolume.delete(volume);
-    await this.#persist();
+    if (!this.#delete(volume, id)) return;
+    try {
+      await this.#persist();
+    } catch (error) {
+      this.#add(volume, id);
+      throw new MountStateError('forget', volume, this.statePath ?? '', error);
+    }
   }
 
   /** Forgets every mount of a volume (after a forced remove). */
   async forget(volume: string): Promise<void> {
-    if (!this.#byVolume.delete(volume)) return;
-    await this.#persist();
+    const ids = this.#byVolume.get(volume);
+    if (!ids) return;
+    this.#byVolume.delete(volume);
+    try {
+      await this.#persist();
+    } catch (error) {
+      if (!this.#byVolume.has(volume)) this.#byVolume.set(volume, ids);
+      throw new MountStateError('forget', volume, this.statePath ?? '', error);
+    }
+  }
+
+  #add(volume: string, id: string): void {
+    const ids = this.#byVolume.get(volume) ?? new Set<string>();
+    ids.add(id);
+    this.#byVolume.set(volume, ids);
+  }
+
+  #delete(volume: string, id: string): boolean {
+    const ids = this.#byVolume.get(volume);
+    if (!ids?.delete(id)) return false;
+    if (ids.size === 0) this.#byVolume.delete(volume);
+    return true;
   }
 
   #restore(data: unknown): void {
@@ -66,20 +105,33 @@ export class MountTable {
     }
   }
 
-  // Writes are chained: two quick mounts never interleave their renames out of order.
+  /**
+   * Saves the table; resolves once a write that started after this call has landed. Changes
+   * made while a write is on disk share the next one (a burst of Mounts costs two writes, not
+   * one each), and writes never overlap, so the file never goes back to an older table.
+   */
   #persist(): Promise<void> {
     const path = this.statePath;
     if (path === undefined) return Promise.resolve();
-    const snapshot = JSON.stringify({
-      version: 1,
-      mounts: Object.fromEntries([...this.#byVolume].map(([v, ids]) => [v, [...ids]])),
-    });
-    const next = this.#writing.then(() =>
-      writeFileAtomic(path, snapshot).catch((error: unknown) => {
+    if (this.#next) return this.#next;
+    const next = this.#writing.then(async () => {
+      this.#next = undefined; // changes from now on need the write after this one
+      const text = JSON.stringify({
+        version: 1,
+        mounts: Object.fromEntries([...this.#byVolume].map(([v, ids]) => [v, [...ids]])),
+      });
+      // Not fsync'd: the table must survive a crash of the daemon, which it does without one;
+      // a power cut ends every container, and Docker mounts again after the reboot.
+      try {
+        await writeFileAtomic(path, text, { durable: false, makeFolder: !this.#folderMade });
+        this.#folderMade = true;
+      } catch (error) {
+        this.#folderMade = false; // removed behind our back, maybe: make it again next time
         this.logger.error('could not persist mount state', { statePath: path, error });
         throw error;
-      }),
-    );
+      }
+    });
+    this.#next = next;
     this.#writing = next.catch(() => {});
     return next;
   }
