@@ -37,4 +37,34 @@ describe('logger', () => {
       error: { code: 'X', message: 'boom' },
     });
   });
+
+  it("keeps an error's stack and its cause chain (a cycle or a deep chain is cut)", () => {
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'DEBUG', write: (l) => lines.push(l) });
+    const root = Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+    const wrapped = new Error('could not write schedule.csv', { cause: root });
+    logger.error('cannot save', { error: wrapped });
+    const logged_ = JSON.parse(lines[0]!);
+    expect(logged_.error.message).toBe('could not write schedule.csv');
+    expect(logged_.error.stack).toMatch(/could not write schedule\.csv\n\s+at /);
+    expect(logged_.error.cause).toMatchObject({
+      name: 'Error',
+      code: 'ENOSPC',
+      message: 'ENOSPC: no space left on device',
+    });
+    expect(logged_.error.cause.stack).toMatch(/\n\s+at /);
+
+    const a = new Error('a');
+    const b = new Error('b', { cause: a });
+    (a as { cause?: unknown }).cause = b; // a cycle
+    logger.error('loop', { error: a });
+    const cut = JSON.stringify(JSON.parse(lines[1]!));
+    expect(cut).toMatch(/cause chain cut at 5/);
+
+    logger.error('many', { error: new AggregateError([new Error('x'), 'y'], 'both failed') });
+    expect(JSON.parse(lines[2]!).error.errors).toEqual([
+      expect.objectContaining({ message: 'x', stack: expect.any(String) }),
+      'y',
+    ]);
+  });
 });

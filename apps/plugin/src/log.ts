@@ -54,18 +54,32 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 /** A logger that drops everything; for tests and benchmarks that measure, not read. */
 export const silentLogger: Logger = createLogger({ level: 'CRITICAL', write: () => {} });
 
+// A cause chain is followed this deep; a longer one (or a cycle) is cut with a note.
+const MAX_CAUSE_DEPTH = 5;
+
 function errorsAsText(_key: string, value: unknown): unknown {
-  if (value instanceof Error) {
-    const { code, stderr } = value as { code?: unknown; stderr?: unknown };
-    return {
-      name: value.name,
-      ...(typeof code === 'string' ? { code } : {}),
-      message: value.message,
-      // A failed command's kept output (bounded where it is captured): the full story.
-      ...(typeof stderr === 'string' && stderr !== '' ? { stderr } : {}),
-    };
-  }
-  return value;
+  return value instanceof Error ? errorAsObject(value, 0) : value;
+}
+
+/** An error as a log object: what it is, where it was thrown, and what caused it. */
+function errorAsObject(error: Error, depth: number): Record<string, unknown> {
+  const { code, stderr, cause } = error as { code?: unknown; stderr?: unknown; cause?: unknown };
+  const nested = (inner: unknown) =>
+    inner instanceof Error
+      ? depth < MAX_CAUSE_DEPTH
+        ? errorAsObject(inner, depth + 1)
+        : { message: `${inner.message} (cause chain cut at ${MAX_CAUSE_DEPTH})` }
+      : inner;
+  return {
+    name: error.name,
+    ...(typeof code === 'string' || typeof code === 'number' ? { code } : {}),
+    message: error.message,
+    // A failed command's kept output (bounded where it is captured): the full story.
+    ...(typeof stderr === 'string' && stderr !== '' ? { stderr } : {}),
+    ...(typeof error.stack === 'string' ? { stack: error.stack } : {}),
+    ...(cause === undefined ? {} : { cause: nested(cause) }),
+    ...(error instanceof AggregateError ? { errors: error.errors.map(nested) } : {}),
+  };
 }
 
 /** Told of every timed operation (the daemon's metrics count them). */
