@@ -28,6 +28,12 @@ export interface LoopBtrfsOptions {
   label?: string;
   /** Extra mount options, e.g. `['compress=zstd']`. */
   mountOptions?: readonly string[];
+  /**
+   * Extra mkfs.btrfs options, e.g. `['--mixed']`: data and metadata then share one pool, so
+   * filling the filesystem with a file also leaves no room for a new subvolume or snapshot
+   * (without it, a full data pool still has metadata room for those).
+   */
+  mkfsOptions?: readonly string[];
 }
 
 /** mkfs.btrfs 6.x refuses devices smaller than 114294784 bytes. */
@@ -78,6 +84,7 @@ export async function createLoopBtrfs(options: LoopBtrfsOptions = {}): Promise<L
     await truncate(image, sizeMiB * 1024 * 1024);
     const mkfsArgs = ['-q', '-f'];
     if (options.label !== undefined) mkfsArgs.push('-L', options.label);
+    mkfsArgs.push(...(options.mkfsOptions ?? []));
     await execa('mkfs.btrfs', [...mkfsArgs, '--', image]);
     device = await attachLoop(image);
     await mkdir(mountPoint);

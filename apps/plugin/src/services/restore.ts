@@ -110,7 +110,17 @@ export class RestoreService {
       id,
       startedAt: this.ctx.now().toISOString(),
     };
-    await writeFileAtomic(journalPath, `${JSON.stringify(journal)}\n`);
+    try {
+      await writeFileAtomic(journalPath, `${JSON.stringify(journal)}\n`);
+    } catch (error) {
+      // Nothing has changed but the backup: take it away again (a full disk fails here).
+      if (backup !== undefined) await this.#dropBackup(backup, error);
+      throw new PluginError(
+        'RESTORE_NOT_STARTED',
+        `${target} was not restored: the restore journal ${journalPath} could not be written (${(error as Error).message}); free space on that filesystem, then retry`,
+        { cause: error },
+      );
+    }
     await this.#step('journal');
     try {
       const staging = layout.restoreStaging(target, id);
@@ -161,6 +171,19 @@ export class RestoreService {
       }
     }
     return outcomes;
+  }
+
+  /** Removes the backup of a restore that did not start; a failure is logged, not thrown. */
+  async #dropBackup(backup: SnapshotName, why: unknown): Promise<void> {
+    try {
+      await this.ctx.btrfs.deleteSubvolume(this.ctx.layout.snapshot(backup));
+    } catch (error) {
+      this.ctx.logger.error('could not remove the backup of a restore that did not start', {
+        backup,
+        why,
+        error,
+      });
+    }
   }
 
   /** Leaves the volume alone, says so in the log and to its callers; answers the reason. */
