@@ -171,6 +171,13 @@ export async function createDaemonApp(
       ...options.scheduling,
     },
   );
+  // A daemon killed while it rewrote schedule.csv (or its state file) left a temp file.
+  const leftovers = await scheduling.store.removeLeftovers().catch((error: unknown) => {
+    logger.warn('could not remove the temp files of an interrupted schedule write', { error });
+    return [];
+  });
+  if (leftovers.length > 0)
+    logger.warn('removed temp files of an interrupted schedule write', { leftovers });
   const health = new HealthService(services, scheduling.scheduler, services.context.now);
   metrics.attach({
     report: () => health.report(),

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { lstat, open, readlink, rename, rm, stat } from 'node:fs/promises';
+import { lstat, open, readdir, readlink, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
 export interface AtomicWriteOptions {
@@ -16,6 +16,38 @@ export interface AtomicWriteOptions {
  * A symlink at `path` (an operator keeping /etc files in configuration management) stays a
  * link: the content replaces the file it points to.
  */
+/** The temp files writeFileAtomic makes beside `path`: `.<name>.<pid>.<hex>.tmp`. */
+function tempPattern(path: string): RegExp {
+  const name = basename(path).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`^\\.${name}\\.(?:.+\\.)?(\\d+)\\.[0-9a-f]{12}\\.tmp$`);
+}
+
+/**
+ * Removes the temp files a killed writer left beside `path` (and beside files named after
+ * it, like `<path>.state.json`), and answers their names. Only another process's: ours may
+ * be in the middle of a write. Before this, a crash between the temp file and the rename
+ * left it there for good (never read, but clutter an operator must wonder about).
+ */
+export async function removeStaleTemps(path: string): Promise<string[]> {
+  const dir = dirname(path);
+  const pattern = tempPattern(path);
+  let entries: string[];
+  try {
+    entries = await readdir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []; // nothing written yet
+    throw error;
+  }
+  const removed: string[] = [];
+  for (const entry of entries) {
+    const pid = pattern.exec(entry)?.[1];
+    if (pid === undefined || Number(pid) === process.pid) continue;
+    await rm(join(dir, entry), { force: true });
+    removed.push(entry);
+  }
+  return removed;
+}
+
 export async function writeFileAtomic(
   linkOrPath: string,
   data: string,

@@ -340,3 +340,24 @@ describe('a symlinked schedule.csv or state file', () => {
     expect(JSON.parse(await readFile(managed, 'utf8')).jobs[0].name).toBe('v1');
   });
 });
+
+describe('temp files a killed daemon left', () => {
+  it('are removed at start: another pid’s only, the state file’s too; other files stay', async () => {
+    await store.upsert(job('v1', 'snapshot'));
+    const etc = dirname(path);
+    const dead = [
+      '.schedule.csv.4242.0123456789ab.tmp',
+      '.schedule.csv.state.json.4242.ba9876543210.tmp',
+    ];
+    const ours = `.schedule.csv.${process.pid}.0123456789ab.tmp`;
+    const unrelated = ['.other.csv.4242.0123456789ab.tmp', 'schedule.csv.bak', 'notes.tmp'];
+    for (const name of [...dead, ours, ...unrelated]) await writeFile(join(etc, name), 'x');
+    expect((await store.removeLeftovers()).sort()).toEqual([...dead].sort());
+    expect((await readdir(etc)).sort()).toEqual([ours, ...unrelated, 'schedule.csv'].sort());
+    expect(await read()).toBe('v1,snapshot,60,True\r\n');
+  });
+
+  it('nothing to do without a folder yet', async () => {
+    expect(await store.removeLeftovers()).toEqual([]);
+  });
+});

@@ -1,6 +1,6 @@
 import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { syncDirectory, writeFileAtomic } from './atomic-file.js';
+import { removeStaleTemps, syncDirectory, writeFileAtomic } from './atomic-file.js';
 import { CSV_EOL, type CsvRecord, formatCsvRow, parseCsv } from './csv.js';
 import {
   InvalidJobError,
@@ -64,6 +64,14 @@ export class ScheduleStore {
   constructor(path: string) {
     this.path = path;
     this.disabledPath = `${path}.disabled`;
+  }
+
+  /**
+   * Removes what a killed daemon's writes left beside the schedule (temp files never renamed
+   * into place, its state file's included) and answers their names. Call once at start.
+   */
+  removeLeftovers(): Promise<string[]> {
+    return this.#serialised(() => removeStaleTemps(this.path));
   }
 
   async read(): Promise<Schedule> {

@@ -135,6 +135,7 @@ const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
 
 export interface DaemonProcess {
   call: Caller;
+  pid: number;
   /** What the daemon wrote on stderr so far (its JSON log lines). */
   stderr(): string;
   /** SIGTERM, then waits for it to exit (SIGKILL after 10 s). */
@@ -185,7 +186,8 @@ export async function spawnDaemon(
     child.kill('SIGKILL');
     await child;
   };
-  return { call: overSocket(socket), stderr: () => stderr, stop, crash };
+  if (child.pid === undefined) throw new Error('the daemon did not start');
+  return { call: overSocket(socket), pid: child.pid, stderr: () => stderr, stop, crash };
 }
 
 function listening(path: string): Promise<boolean> {
