@@ -7,6 +7,7 @@
 // 100,000 real snapshots would take the bench an hour to make). Every volume has a daily
 // replicate job that last ran now (nothing runs during the bench) and a recorded send.
 import { mkdir, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { formatTimestamp } from '@buttervolume/retention';
 import { freeLoopbackPort, quantile } from '@buttervolume/test-utils';
@@ -81,13 +82,19 @@ async function main(): Promise<void> {
     for (const name of sample) await call('/VolumeDriver.Get', { Name: name });
 
     const scrapes: number[] = [];
+    const cpu: number[] = [];
     let size = 0;
     for (let i = 0; i < 30; i++) {
       // A report is reused for 1 s: wait past it so each scrape computes afresh.
       await new Promise((resolve) => setTimeout(resolve, 1100));
       const t0 = performance.now();
+      const c0 = process.cpuUsage();
       const body = await (await fetch(url)).text();
+      const c1 = process.cpuUsage(c0);
       scrapes.push(performance.now() - t0);
+      // The daemon's and the client's CPU (one process): a loaded machine stretches the wall
+      // time, not this.
+      cpu.push((c1.user + c1.system) / 1000);
       size = body.length;
     }
     const series = first.split('\n').filter((line) => line && !line.startsWith('#')).length;
@@ -123,7 +130,7 @@ async function main(): Promise<void> {
 
     console.log(`first scrape (cold listings): ${ms(firstMs)}`);
     console.log(
-      `scrape at ${VOLUMES} volumes / ${VOLUMES * SNAPSHOTS_PER_VOLUME} snapshots: median ${ms(quantile(scrapes, 0.5))}, p90 ${ms(quantile(scrapes, 0.9))} (goal < 100 ms); ${series} samples, ${(size / 1024 / 1024).toFixed(1)} MiB`,
+      `scrape at ${VOLUMES} volumes / ${VOLUMES * SNAPSHOTS_PER_VOLUME} snapshots: median ${ms(quantile(scrapes, 0.5))}, p90 ${ms(quantile(scrapes, 0.9))} (goal < 100 ms); CPU median ${ms(quantile(cpu, 0.5))} (daemon and client); ${series} samples, ${(size / 1024 / 1024).toFixed(1)} MiB; load average ${loadavg()[0]!.toFixed(2)}`,
     );
     console.log(
       `Get alone: median ${ms(quantile(alone, 0.5))}, p99 ${ms(quantile(alone, 0.99))}; ` +

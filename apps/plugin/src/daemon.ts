@@ -180,7 +180,7 @@ export async function createDaemonApp(
     logger.warn('removed temp files of an interrupted schedule write', { leftovers });
   const health = new HealthService(services, scheduling.scheduler, services.context.now);
   metrics.attach({
-    report: () => health.report(),
+    report: () => health.verdicts(),
     transfers: () => replication.transfers().length,
   });
   const app = createApp({

@@ -1,12 +1,12 @@
-import { assess, type VolumeFacts } from '@buttervolume/health';
+import type { VolumeFacts } from '@buttervolume/health';
 import { describe, expect, it } from 'vitest';
 import { DaemonMetrics } from './metrics.js';
 import { endpointLabel } from './routes/handlers.js';
-import type { HealthReport } from './services/health.js';
+import type { VerdictReport } from './services/health.js';
 
 const NOW = Date.UTC(2026, 10, 26, 12, 0, 0);
 
-function report(): HealthReport {
+function report(): VerdictReport {
   const facts: VolumeFacts = {
     volume: 'pgdata',
     snapshots: 3,
@@ -24,15 +24,14 @@ function report(): HealthReport {
   };
   return {
     volumes: [
-      { facts, assessment: assess(facts, NOW), usageBytes: 16384, quotaBytes: 1 << 30 },
+      { facts, verdict: 'OK', usageBytes: 16384, quotaBytes: 1 << 30 },
       {
         facts: { ...facts, volume: 'uploads', sends: [], newestSnapshot: null, snapshots: 0 },
-        assessment: { ...assess(facts, NOW), verdict: 'CRIT' },
+        verdict: 'CRIT',
       },
     ],
     schedulePaused: false,
     jobs: [],
-    at: new Date(NOW),
   };
 }
 
@@ -66,6 +65,46 @@ describe('DaemonMetrics', () => {
     }
     // no newest snapshot: no sample rather than a made-up 0
     expect(body).not.toContain('buttervolume_newest_snapshot_timestamp_seconds{volume="uploads"}');
+  });
+
+  it('writes what changed since the last scrape, and forgets volumes that are gone', async () => {
+    let current = report();
+    const metrics = new DaemonMetrics({ reportTtlMs: 0 });
+    metrics.attach({ report: async () => current, transfers: () => 0 });
+    const before = (await metrics.scrape()).body;
+    expect(before).toContain('buttervolume_snapshots{volume="pgdata"} 3\n');
+    const [pgdata] = current.volumes;
+    const hostile = 'we"ird\\na\nme';
+    current = {
+      ...current,
+      volumes: [
+        {
+          ...pgdata!,
+          facts: {
+            ...pgdata!.facts,
+            snapshots: 4,
+            sends: [
+              ...pgdata!.facts.sends,
+              { host: hostile, lastSuccess: null, lastFailure: { at: NOW, error: 'x' } },
+            ],
+          },
+          verdict: 'WARN',
+        },
+      ],
+    };
+    const after = (await metrics.scrape()).body;
+    expect(after).toContain('buttervolume_snapshots{volume="pgdata"} 4\n');
+    expect(after).not.toContain('buttervolume_snapshots{volume="pgdata"} 3\n');
+    expect(after).toContain('buttervolume_volume_health{volume="pgdata"} 1\n');
+    expect(after).not.toContain('volume="uploads"');
+    expect(after).toContain('buttervolume_volumes 1\n');
+    expect(after).toContain(
+      `buttervolume_last_send_failure_timestamp_seconds{volume="pgdata",host="we\\"ird\\\\na\\nme"} ${NOW / 1000}\n`,
+    );
+    // Unchanged again: the same text as the scrape before.
+    const again = (await metrics.scrape()).body;
+    const perVolume = (body: string) => body.split('\n').filter((l) => l.includes('volume='));
+    expect(perVolume(again)).toEqual(perVolume(after));
   });
 
   it('has empty per-volume metrics before it is attached', async () => {

@@ -4,7 +4,7 @@
 import type { Verdict } from '@buttervolume/health';
 import { Counter, collectDefaultMetrics, Histogram, type MetricValue, Registry } from 'prom-client';
 import type { OperationObserver } from './log.js';
-import type { HealthReport } from './services/health.js';
+import type { VerdictReport } from './services/health.js';
 
 const VERDICT_VALUE: Record<Verdict, number> = { OK: 0, WARN: 1, CRIT: 2 };
 // Snapshots take milliseconds, sends minutes to hours.
@@ -14,33 +14,137 @@ const REQUEST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 const REPORT_TTL_MS = 1000;
 
 export interface MetricsSources {
-  report(): Promise<HealthReport>;
+  /** Every volume's facts and verdict (HealthService.verdicts). */
+  report(): Promise<VerdictReport>;
   /** Sends in flight now. */
   transfers(): number;
 }
 
 type Sample = MetricValue<string>;
 
+type VolumeEntry = VerdictReport['volumes'][number];
+type SendEntry = VolumeEntry['facts']['sends'][number];
+
+/** A gauge with a sample per volume, or per (volume, host) send; no sample where undefined. */
+interface VolumeGauge {
+  name: string;
+  help: string;
+  per: 'volume' | 'send';
+  value: (volume: VolumeEntry, send: SendEntry) => number | undefined;
+}
+
+/** The lines last written for one volume (or one of its send hosts), reused while unchanged. */
+interface LabelLines {
+  label: string;
+  values: (number | undefined)[];
+  lines: (string | undefined)[];
+  hosts?: Map<string, LabelLines>;
+}
+
 /**
- * A gauge whose samples are computed at scrape time from one shared report. At 10,000 volumes
- * these gauges hold ~50,000 samples, and prom-client formats a sample in several microseconds
- * (label objects spread, sorted and escaped one by one): over a second per scrape. So these
- * write their own lines, in the same text format, and the registry below appends them to
- * prom-client's exposition of everything else (counters, histograms, process metrics).
+ * The per-volume gauges. At 10,000 volumes they hold ~60,000 samples, and prom-client formats a
+ * sample in several microseconds (label objects spread, sorted and escaped one by one): over a
+ * second per scrape. So they write their own lines, in the same text format, after
+ * prom-client's exposition of everything else (counters, histograms, process metrics). Each
+ * volume keeps its label text and its last line per gauge, reused while the value is the same;
+ * a gauge whose lines are all the ones of the previous scrape reuses its text as a whole.
  */
+class VolumeGauges {
+  readonly #texts: { lines: string[]; text: string }[];
+  #entries = new Map<string, LabelLines>();
+
+  constructor(private readonly gauges: readonly VolumeGauge[]) {
+    this.#texts = gauges.map((gauge) => ({ lines: [], text: header(gauge.name, gauge.help) }));
+  }
+
+  /** One text per gauge, in the order given. */
+  async texts(volumes: readonly VolumeEntry[]): Promise<string[]> {
+    const gauges = this.gauges;
+    const lines: string[][] = gauges.map(() => []);
+    const entries = new Map<string, LabelLines>();
+    for (let i = 0; i < volumes.length; i++) {
+      if (i % SCRAPE_CHUNK === SCRAPE_CHUNK - 1) await new Promise(setImmediate);
+      const volume = volumes[i] as VolumeEntry;
+      const name = volume.facts.volume;
+      const entry = this.#entries.get(name) ?? labelLines(`{volume="${escapeLabel(name)}"}`);
+      entries.set(name, entry);
+      for (let g = 0; g < gauges.length; g++) {
+        const gauge = gauges[g] as VolumeGauge;
+        if (gauge.per === 'volume') {
+          const line = lineOf(entry, g, gauge, gauge.value(volume, NO_SEND));
+          if (line !== undefined) lines[g]!.push(line);
+          continue;
+        }
+        for (const send of volume.facts.sends) {
+          entry.hosts ??= new Map();
+          let host = entry.hosts.get(send.host);
+          if (host === undefined) {
+            host = labelLines(`${entry.label.slice(0, -1)},host="${escapeLabel(send.host)}"}`);
+            entry.hosts.set(send.host, host);
+          }
+          const line = lineOf(host, g, gauge, gauge.value(volume, send));
+          if (line !== undefined) lines[g]!.push(line);
+        }
+      }
+    }
+    this.#entries = entries;
+    return gauges.map((gauge, g) => {
+      const previous = this.#texts[g]!;
+      const fresh = lines[g]!;
+      if (!sameLines(previous.lines, fresh)) {
+        const head = header(gauge.name, gauge.help);
+        this.#texts[g] = {
+          lines: fresh,
+          text: fresh.length === 0 ? head : `${head}\n${fresh.join('\n')}`,
+        };
+      }
+      return this.#texts[g]!.text;
+    });
+  }
+}
+
+const SCRAPE_CHUNK = 500;
+const NO_SEND: SendEntry = { host: '', lastSuccess: null, lastFailure: null };
+
+function labelLines(label: string): LabelLines {
+  return { label, values: [], lines: [] };
+}
+
+function lineOf(
+  entry: LabelLines,
+  g: number,
+  gauge: VolumeGauge,
+  value: number | undefined,
+): string | undefined {
+  if (value === undefined) return undefined;
+  if (entry.values[g] !== value || entry.lines[g] === undefined) {
+    entry.values[g] = value;
+    entry.lines[g] = `${gauge.name}${entry.label} ${valueText(value)}`;
+  }
+  return entry.lines[g];
+}
+
+function sameLines(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function header(name: string, help: string): string {
+  return `# HELP ${name} ${help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}\n# TYPE ${name} gauge`;
+}
+
+/** A gauge with a few samples (totals, failing jobs), computed at scrape time. */
 class ComputedGauge {
   constructor(
     readonly name: string,
     private readonly help: string,
-    private readonly samples: () => Promise<Sample[]>,
+    private readonly samples: (report: VerdictReport | undefined) => Sample[],
   ) {}
 
-  async text(): Promise<string> {
-    const lines = [
-      `# HELP ${this.name} ${this.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`,
-      `# TYPE ${this.name} gauge`,
-    ];
-    for (const { labels, value } of await this.samples()) {
+  text(report: VerdictReport | undefined): string {
+    const lines = [header(this.name, this.help)];
+    for (const { labels, value } of this.samples(report)) {
       let labelText = '';
       for (const key in labels) {
         labelText += `${labelText === '' ? '' : ','}${key}="${escapeLabel(String(labels[key]))}"`;
@@ -65,15 +169,12 @@ function valueText(value: number): string {
   return String(value);
 }
 
-/** prom-client's registry, followed by the computed gauges. */
+/** prom-client's registry, followed by the gauges computed from the daemon's state. */
 class DaemonRegistry extends Registry {
-  readonly computed: ComputedGauge[] = [];
+  computed: (() => Promise<string[]>) | undefined;
 
   override async metrics(): Promise<string> {
-    const [base, ...computed] = await Promise.all([
-      super.metrics(),
-      ...this.computed.map((gauge) => gauge.text()),
-    ]);
+    const [base, computed] = await Promise.all([super.metrics(), this.computed?.() ?? []]);
     return `${base}\n${computed.join('\n\n')}\n`;
   }
 }
@@ -85,9 +186,12 @@ export class DaemonMetrics {
   readonly #jobRuns: Counter<'action' | 'outcome'>;
   readonly #requests: Histogram<'endpoint'>;
   #sources: MetricsSources | undefined;
-  #cached: { at: number; report: Promise<HealthReport> } | undefined;
+  #cached: { at: number; report: Promise<VerdictReport> } | undefined;
 
-  constructor() {
+  readonly #reportTtlMs: number;
+
+  constructor(options: { reportTtlMs?: number } = {}) {
+    this.#reportTtlMs = options.reportTtlMs ?? REPORT_TTL_MS;
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'buttervolume_' });
     this.#operations = new Histogram({
@@ -136,11 +240,11 @@ export class DaemonMetrics {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
 
-  #report(): Promise<HealthReport> | undefined {
+  #report(): Promise<VerdictReport> | undefined {
     const sources = this.#sources;
     if (!sources) return undefined;
     const now = Date.now();
-    if (!this.#cached || now - this.#cached.at > REPORT_TTL_MS) {
+    if (!this.#cached || now - this.#cached.at >= this.#reportTtlMs) {
       const report = sources.report();
       this.#cached = { at: now, report };
       report.catch(() => {
@@ -151,129 +255,102 @@ export class DaemonMetrics {
   }
 
   #perVolume(): void {
-    const gauge = (
-      name: string,
-      help: string,
-      _labels: readonly string[], // documents each gauge's label names
-      samples: (report: HealthReport) => Sample[],
-    ) =>
-      this.#registry.computed.push(
-        new ComputedGauge(name, help, async () => {
-          const report = this.#report();
-          return report ? samples(await report) : [];
-        }),
-      );
-    const perVolume =
-      (value: (v: HealthReport['volumes'][number]) => number | undefined) =>
-      (report: HealthReport) => {
-        const out: Sample[] = [];
-        for (const v of report.volumes) {
-          const n = value(v);
-          if (n !== undefined) out.push({ labels: { volume: v.facts.volume }, value: n });
-        }
-        return out;
-      };
-    const perSend =
-      (
-        value: (s: HealthReport['volumes'][number]['facts']['sends'][number]) => number | undefined,
-      ) =>
-      (report: HealthReport) => {
-        const out: Sample[] = [];
-        for (const v of report.volumes) {
-          for (const send of v.facts.sends) {
-            const n = value(send);
-            if (n !== undefined) {
-              out.push({ labels: { volume: v.facts.volume, host: send.host }, value: n });
-            }
-          }
-        }
-        return out;
-      };
     const seconds = (ms: number | null | undefined) => (ms == null ? undefined : ms / 1000);
-
-    gauge('buttervolume_volumes', 'Volumes (btrfs subvolumes in VOLUMES_PATH)', [], (r) => [
-      { labels: {}, value: r.volumes.length },
+    const volumeGauges = new VolumeGauges([
+      {
+        name: 'buttervolume_snapshots',
+        help: 'Snapshots per volume, send markers not counted',
+        per: 'volume',
+        value: (v) => v.facts.snapshots,
+      },
+      {
+        name: 'buttervolume_newest_snapshot_timestamp_seconds',
+        help: 'Time in the name of the newest snapshot of each volume (Unix seconds)',
+        per: 'volume',
+        value: (v) => seconds(v.facts.newestSnapshot),
+      },
+      {
+        name: 'buttervolume_volume_health',
+        help: "Each volume's verdict: 0 OK, 1 WARN, 2 CRIT (see `buttervolume status`)",
+        per: 'volume',
+        value: (v) => VERDICT_VALUE[v.verdict],
+      },
+      {
+        name: 'buttervolume_quota_used_bytes',
+        help: 'Space referenced by each volume (btrfs qgroup), where quotas are enabled',
+        per: 'volume',
+        value: (v) => v.usageBytes,
+      },
+      {
+        name: 'buttervolume_quota_limit_bytes',
+        help: 'Quota limit of each volume created with a size',
+        per: 'volume',
+        value: (v) => v.quotaBytes,
+      },
+      {
+        name: 'buttervolume_last_send_success_timestamp_seconds',
+        help: 'End of the last successful send of each volume to each host (Unix seconds)',
+        per: 'send',
+        value: (_, s) => seconds(s.lastSuccess?.at),
+      },
+      {
+        name: 'buttervolume_last_send_bytes',
+        help: 'Bytes of the send stream of the last successful send of each volume to each host',
+        per: 'send',
+        value: (_, s) => s.lastSuccess?.bytes,
+      },
+      {
+        name: 'buttervolume_last_send_incremental',
+        help: 'Whether the last successful send of each volume to each host was incremental (1) or full (0)',
+        per: 'send',
+        value: (_, s) => (s.lastSuccess ? Number(s.lastSuccess.incremental) : undefined),
+      },
+      {
+        name: 'buttervolume_last_send_failure_timestamp_seconds',
+        help: 'Time of the last failed send of each volume to each host (Unix seconds)',
+        per: 'send',
+        value: (_, s) => seconds(s.lastFailure?.at),
+      },
     ]);
-    gauge(
-      'buttervolume_snapshots',
-      'Snapshots per volume, send markers not counted',
-      ['volume'],
-      perVolume((v) => v.facts.snapshots),
+    const volumes = new ComputedGauge(
+      'buttervolume_volumes',
+      'Volumes (btrfs subvolumes in VOLUMES_PATH)',
+      (r) => [{ labels: {}, value: r?.volumes.length ?? 0 }],
     );
-    gauge(
-      'buttervolume_newest_snapshot_timestamp_seconds',
-      'Time in the name of the newest snapshot of each volume (Unix seconds)',
-      ['volume'],
-      perVolume((v) => seconds(v.facts.newestSnapshot)),
-    );
-    gauge(
-      'buttervolume_volume_health',
-      "Each volume's verdict: 0 OK, 1 WARN, 2 CRIT (see `buttervolume status`)",
-      ['volume'],
-      perVolume((v) => VERDICT_VALUE[v.assessment.verdict]),
-    );
-    gauge(
-      'buttervolume_quota_used_bytes',
-      'Space referenced by each volume (btrfs qgroup), where quotas are enabled',
-      ['volume'],
-      perVolume((v) => v.usageBytes),
-    );
-    gauge(
-      'buttervolume_quota_limit_bytes',
-      'Quota limit of each volume created with a size',
-      ['volume'],
-      perVolume((v) => v.quotaBytes),
-    );
-    gauge(
-      'buttervolume_last_send_success_timestamp_seconds',
-      'End of the last successful send of each volume to each host (Unix seconds)',
-      ['volume', 'host'],
-      perSend((s) => seconds(s.lastSuccess?.at)),
-    );
-    gauge(
-      'buttervolume_last_send_bytes',
-      'Bytes of the send stream of the last successful send of each volume to each host',
-      ['volume', 'host'],
-      perSend((s) => s.lastSuccess?.bytes),
-    );
-    gauge(
-      'buttervolume_last_send_incremental',
-      'Whether the last successful send of each volume to each host was incremental (1) or full (0)',
-      ['volume', 'host'],
-      perSend((s) => (s.lastSuccess ? Number(s.lastSuccess.incremental) : undefined)),
-    );
-    gauge(
-      'buttervolume_last_send_failure_timestamp_seconds',
-      'Time of the last failed send of each volume to each host (Unix seconds)',
-      ['volume', 'host'],
-      perSend((s) => seconds(s.lastFailure?.at)),
-    );
-    // Sparse: only the jobs in that state (an alert on `== 1` is the same; 10,000 zeros are not).
-    gauge(
-      'buttervolume_job_failing',
-      'Scheduled jobs whose latest run failed (1); jobs that did not fail are absent',
-      ['volume', 'action'],
-      (r) =>
-        r.jobs
-          .filter((job) => job.lastOutcome === 'failure')
-          .map((job) => ({ labels: { volume: job.name, action: job.action }, value: 1 })),
-    );
-    gauge(
-      'buttervolume_job_paused',
-      'Scheduled jobs paused on their own (1); active jobs are absent',
-      ['volume', 'action'],
-      (r) =>
-        r.jobs
-          .filter((job) => !job.active)
-          .map((job) => ({ labels: { volume: job.name, action: job.action }, value: 1 })),
-    );
-    gauge('buttervolume_schedule_paused', 'Whether the whole schedule is paused', [], (r) => [
-      { labels: {}, value: r.schedulePaused ? 1 : 0 },
-    ]);
-    this.#registry.computed.push(
-      new ComputedGauge('buttervolume_transfers_in_flight', 'Sends running now', async () => [
+    const after = [
+      // Sparse: only the jobs in that state (an alert on `== 1` is the same; 10,000 zeros are not).
+      new ComputedGauge(
+        'buttervolume_job_failing',
+        'Scheduled jobs whose latest run failed (1); jobs that did not fail are absent',
+        (r) =>
+          (r?.jobs ?? [])
+            .filter((job) => job.lastOutcome === 'failure')
+            .map((job) => ({ labels: { volume: job.name, action: job.action }, value: 1 })),
+      ),
+      new ComputedGauge(
+        'buttervolume_job_paused',
+        'Scheduled jobs paused on their own (1); active jobs are absent',
+        (r) =>
+          (r?.jobs ?? [])
+            .filter((job) => !job.active)
+            .map((job) => ({ labels: { volume: job.name, action: job.action }, value: 1 })),
+      ),
+      new ComputedGauge(
+        'buttervolume_schedule_paused',
+        'Whether the whole schedule is paused',
+        (r) => [{ labels: {}, value: r?.schedulePaused ? 1 : 0 }],
+      ),
+      new ComputedGauge('buttervolume_transfers_in_flight', 'Sends running now', () => [
         { labels: {}, value: this.#sources?.transfers() ?? 0 },
       ]),
-    );
+    ];
+    this.#registry.computed = async () => {
+      const report = await this.#report();
+      return [
+        volumes.text(report),
+        ...(await volumeGauges.texts(report?.volumes ?? [])),
+        ...after.map((gauge) => gauge.text(report)),
+      ];
+    };
   }
 }

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { assess, worst } from './assess.js';
+import { assess, verdictOf, worst } from './assess.js';
 import { checkReport, InvalidThresholdError, parseDuration, parseThresholds } from './check.js';
 import type { JobFacts, SendFacts, Verdict, VolumeFacts } from './facts.js';
 
@@ -202,6 +202,11 @@ describe('assess', () => {
           });
           const a = assess(facts, NOW);
           expect(a.verdict).toBe(worst(a.problems.map((p) => p.verdict)));
+          // The scrape's verdict without explanations is assess()'s, with or without limits.
+          expect(verdictOf(facts, NOW)).toBe(a.verdict);
+          const limits = { warnMs: H, critMs: 2 * H };
+          const strict = { snapshot: limits, send: limits };
+          expect(verdictOf(facts, NOW, strict)).toBe(assess(facts, NOW, strict).verdict);
           expect(a.verdict === 'OK').toBe(a.problems.length === 0);
           expect(a.reason.length).toBeGreaterThan(0);
           if (attention !== null) expect(a.verdict).toBe('CRIT');

@@ -54,12 +54,40 @@ export function worst(verdicts: Iterable<Verdict>): Verdict {
  * "needs attention" state. Paused and failing things are reported, never taken as "fine".
  */
 export function assess(facts: VolumeFacts, now: number, thresholds: Thresholds = {}): Assessment {
+  const { problems, snapshotAge, sendAges } = evaluate(facts, now, thresholds, true);
+  const verdict = worst(problems.map((p) => p.verdict));
+  const reason =
+    problems.length > 0
+      ? problems.map((p) => p.message).join('; ')
+      : fineReason(facts, now, snapshotAge, sendAges);
+  return { volume: facts.volume, verdict, reason, problems, snapshotAge, sendAges };
+}
+
+/**
+ * assess()'s verdict alone: the same rules without writing a message or reason (a scrape
+ * needs the verdicts of 10,000 volumes, not their explanations).
+ */
+export function verdictOf(facts: VolumeFacts, now: number, thresholds: Thresholds = {}): Verdict {
+  return worst(evaluate(facts, now, thresholds, false).problems.map((p) => p.verdict));
+}
+
+/** The problems of a volume, sorted worst first; messages are empty unless `explain`. */
+function evaluate(
+  facts: VolumeFacts,
+  now: number,
+  thresholds: Thresholds,
+  explain: boolean,
+): {
+  problems: Problem[];
+  snapshotAge: AgeCheck | null;
+  sendAges: (AgeCheck & { host: string })[];
+} {
   const problems: Problem[] = [];
   if (facts.attention !== null) {
     problems.push({
       verdict: 'CRIT',
       code: 'attention',
-      message: `needs attention: ${facts.attention}`,
+      message: explain ? `needs attention: ${facts.attention}` : '',
     });
   }
 
@@ -84,7 +112,9 @@ export function assess(facts: VolumeFacts, now: number, thresholds: Thresholds =
         problems.push({
           verdict,
           code: 'snapshot-age',
-          message: `newest snapshot ${formatAge(ageMs)} old (${limitText(snapshotLimits, verdict)})`,
+          message: explain
+            ? `newest snapshot ${formatAge(ageMs)} old (${limitText(snapshotLimits, verdict)})`
+            : '',
         });
       }
     }
@@ -117,7 +147,9 @@ export function assess(facts: VolumeFacts, now: number, thresholds: Thresholds =
         verdict,
         code: 'send-age',
         host,
-        message: `last send to ${host} ${formatAge(ageMs)} ago (${limitText(limits, verdict)})`,
+        message: explain
+          ? `last send to ${host} ${formatAge(ageMs)} ago (${limitText(limits, verdict)})`
+          : '',
       });
     }
   }
@@ -129,7 +161,9 @@ export function assess(facts: VolumeFacts, now: number, thresholds: Thresholds =
         verdict: 'WARN',
         code: 'job-failing',
         action: job.action,
-        message: `${job.action} failing${times}: ${firstLine(job.lastError ?? 'unknown error')}`,
+        message: explain
+          ? `${job.action} failing${times}: ${firstLine(job.lastError ?? 'unknown error')}`
+          : '',
       });
     }
     if (!job.active) {
@@ -146,12 +180,7 @@ export function assess(facts: VolumeFacts, now: number, thresholds: Thresholds =
   }
 
   problems.sort((a, b) => RANK[b.verdict] - RANK[a.verdict]);
-  const verdict = worst(problems.map((p) => p.verdict));
-  const reason =
-    problems.length > 0
-      ? problems.map((p) => p.message).join('; ')
-      : fineReason(facts, now, snapshotAge, sendAges);
-  return { volume: facts.volume, verdict, reason, problems, snapshotAge, sendAges };
+  return { problems, snapshotAge, sendAges };
 }
 
 /** When a job last found its volume unchanged since what it protects (null: never). */

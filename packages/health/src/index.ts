@@ -8,6 +8,7 @@ export {
   limitsOf,
   type Problem,
   type ProblemCode,
+  verdictOf,
   WARN_PERIODS,
   worst,
 } from './assess.js';

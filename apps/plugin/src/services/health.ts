@@ -4,7 +4,9 @@ import {
   type JobFacts,
   type SendFacts,
   type Thresholds,
+  type Verdict,
   type VolumeFacts,
+  verdictOf,
 } from '@buttervolume/health';
 import type { VolumeName } from '@buttervolume/names';
 import {
@@ -41,6 +43,24 @@ export interface HealthReport {
   at: Date;
 }
 
+/** A volume's facts and verdict without explanations: what a scrape writes. */
+export interface VolumeVerdict {
+  facts: VolumeFacts;
+  verdict: Verdict;
+  quotaBytes?: number;
+  usageBytes?: number;
+}
+
+/** Every volume's verdict, for a scrape. */
+export interface VerdictReport {
+  volumes: VolumeVerdict[];
+  schedulePaused: boolean;
+  jobs: readonly JobStatus[];
+}
+
+/** Volumes a scrape looks at between two turns of the event loop (Docker's calls go between). */
+const SCRAPE_CHUNK = 500;
+
 /** What every volume's facts are made of, read once. */
 interface Sources {
   at: Date;
@@ -49,6 +69,8 @@ interface Sources {
   sendsByVolume: Map<string, SendFacts[]>;
   schedulePaused: boolean;
   jobs: readonly JobStatus[];
+  /** Each volume's jobs as health facts, made on first use (many reports share one Sources). */
+  jobFacts: Map<string, readonly JobFacts[]>;
 }
 
 /** Docker's Gets and scrapes reuse the sources this long (a second of staleness at most). */
@@ -91,6 +113,28 @@ export class HealthService {
     return { volumes, schedulePaused: sources.schedulePaused, jobs: sources.jobs, at: sources.at };
   }
 
+  /**
+   * Every volume's verdict from the last second's sources, without explanations, a chunk of
+   * volumes at a time so that Docker's calls are answered in between (a scrape at 10,000
+   * volumes).
+   */
+  async verdicts(): Promise<VerdictReport> {
+    const [names, sources] = await Promise.all([this.services.volumes.list(), this.#recent()]);
+    const volumes: VolumeVerdict[] = [];
+    const now = this.now().getTime();
+    for (let i = 0; i < names.length; i++) {
+      if (i % SCRAPE_CHUNK === SCRAPE_CHUNK - 1) await new Promise(setImmediate);
+      const name = names[i] as string;
+      const facts = this.#facts(name, sources);
+      const entry: VolumeVerdict = { facts, verdict: verdictOf(facts, now) };
+      const { quotaBytes, usageBytes } = this.services.status.cached(name);
+      if (quotaBytes !== undefined) entry.quotaBytes = quotaBytes;
+      if (usageBytes !== undefined) entry.usageBytes = usageBytes;
+      volumes.push(entry);
+    }
+    return { volumes, schedulePaused: sources.schedulePaused, jobs: sources.jobs };
+  }
+
   /** One volume; reads its quota and flags afresh (NoSuchVolumeError when it is not there). */
   async volume(name: VolumeName, thresholds: Thresholds = {}): Promise<VolumeHealth> {
     const details = await this.services.volumes.get(name);
@@ -110,20 +154,29 @@ export class HealthService {
   }
 
   #health(volume: string, sources: Sources, thresholds: Thresholds): VolumeHealth {
-    const summary = sources.summaries.get(volume);
-    const facts: VolumeFacts = {
-      volume,
-      snapshots: summary?.count ?? 0,
-      newestSnapshot: summary?.newest ?? null,
-      sends: sources.sendsByVolume.get(volume) ?? [],
-      jobs: (sources.jobsByVolume.get(volume) ?? []).map((job) => this.#jobFacts(job, sources.at)),
-      schedulePaused: sources.schedulePaused,
-      attention: this.services.context.attention.reason(volume) ?? null,
-    };
+    const facts = this.#facts(volume, sources);
     return {
       facts,
       assessment: assess(facts, this.now().getTime(), thresholds),
       ...this.services.status.cached(volume),
+    };
+  }
+
+  #facts(volume: string, sources: Sources): VolumeFacts {
+    const summary = sources.summaries.get(volume);
+    let jobs = sources.jobFacts.get(volume);
+    if (jobs === undefined) {
+      jobs = (sources.jobsByVolume.get(volume) ?? []).map((job) => this.#jobFacts(job, sources.at));
+      sources.jobFacts.set(volume, jobs);
+    }
+    return {
+      volume,
+      snapshots: summary?.count ?? 0,
+      newestSnapshot: summary?.newest ?? null,
+      sends: sources.sendsByVolume.get(volume) ?? NO_SENDS,
+      jobs,
+      schedulePaused: sources.schedulePaused,
+      attention: this.services.context.attention.reason(volume) ?? null,
     };
   }
 
@@ -170,6 +223,7 @@ export class HealthService {
       sendsByVolume: groupSends(sends),
       schedulePaused: schedule?.paused ?? false,
       jobs: schedule?.jobs ?? [],
+      jobFacts: new Map(),
     };
   }
 
@@ -223,6 +277,8 @@ export class HealthService {
     };
   }
 }
+
+const NO_SENDS: readonly SendFacts[] = [];
 
 function groupMany<T>(
   items: readonly T[],
