@@ -1,37 +1,13 @@
 // Bytes on the wire and time of `btrfs send` for 1 GiB of compressible data in a
 // compression=zstd volume: the version 1 stream (what sends use today) against protocol 2 with
 // --compressed-data (what they can use when both ends support it). Needs root and btrfs.
-import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
-import { createLoopBtrfs, median } from '@buttervolume/test-utils';
+import { createLoopBtrfs, median, writeCompressible } from '@buttervolume/test-utils';
 import { execa } from 'execa';
 import { Btrfs, localStreamVersion, parseProgsVersion, sendProtocolArgs } from '../src/index.js';
 
 const SIZE = 2 ** 30;
 const RUNS = 3;
-
-/** Text-like lines from a fixed vocabulary: compresses about 30:1 with zstd, like logs do. */
-async function writeCompressible(path: string): Promise<void> {
-  let seed = 1;
-  const random = (n: number) => {
-    seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
-    return seed % n;
-  };
-  const words = Array.from({ length: 5000 }, () =>
-    Array.from({ length: 3 + random(7) }, () => String.fromCharCode(97 + random(26))).join(''),
-  );
-  const out = createWriteStream(path);
-  let written = 0;
-  while (written < SIZE) {
-    const line = `${Array.from({ length: 12 }, () => words[random(words.length)]).join(' ')}\n`;
-    const block = line.repeat(64);
-    written += block.length;
-    if (!out.write(block)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
-  }
-  await new Promise<void>((resolve, reject) =>
-    out.end((error?: Error | null) => (error ? reject(error) : resolve())),
-  );
-}
 
 async function measure(
   snapshot: string,
@@ -59,7 +35,7 @@ try {
   const volume = join(fs.mountPoint, 'vol');
   await btrfs.createSubvolume(volume);
   await btrfs.setCompression(volume, 'zstd');
-  await writeCompressible(join(volume, 'data'));
+  await writeCompressible(join(volume, 'data'), SIZE);
   const snapshot = join(fs.mountPoint, 'snap');
   await btrfs.snapshot(volume, snapshot, { readonly: true });
   const v2 = sendProtocolArgs(local, progs);

@@ -298,7 +298,7 @@ export class Btrfs {
    */
   send(snapshot: string, options: SendOptions = {}): SendProcess {
     const parent = options.parent === undefined ? undefined : resolve(options.parent);
-    return startSend(this.#btrfs, resolve(snapshot), parent);
+    return startSend(this.#btrfs, resolve(snapshot), parent, options.compressedData);
   }
 
   /** Receives a send stream into the folder `dir`; the new snapshot is read-only. */

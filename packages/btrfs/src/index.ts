@@ -11,7 +11,7 @@
 //   await btrfs.show(path): SubvolumeInfo
 //   await btrfs.setReadOnly(path, ro: boolean, { force? });  // force: make a received snapshot writable
 //   await btrfs.isReadOnly(path): boolean
-//   btrfs.send(snapshot, { parent? }): SendProcess            // stream + done + abort
+//   btrfs.send(snapshot, { parent?, compressedData? }): SendProcess // stream + done + abort
 //   btrfs.receive(dir): ReceiveProcess                        // stream + done ({ received, path }) + abort
 //   await btrfs.syncFilesystem(path);
 //   await btrfs.unchangedSince(volume, snapshot): UnchangedCheck // sync, then generations; size-independent
@@ -27,6 +27,7 @@
 //   await mountsUnder(path): ForeignMount[]                   // mounts of path or inside it, in every mount namespace
 //   await readMounts(): MountEntry[]                          // /proc/self/mountinfo, parsed
 //   sendProtocolArgs(local, remoteProgs): string[]            // ['--proto','2','--compressed-data'] when both ends can
+//   await localSendFeatures(btrfsPath?): SendFeatures         // this machine's progs version and stream version
 //
 // Errors: BtrfsError (base, has `code`; `command`, `exitCode`, `stderr` when a process failed),
 // with subclasses NotASubvolumeError, NestedSubvolumesError, NotBtrfsError, AlreadyExistsError,
@@ -52,9 +53,11 @@ export {
 export { isBtrfs, isSubvolume } from './inspect.js';
 export { type ForeignMount, type MountEntry, mountsUnder, readMounts } from './mounts.js';
 export {
+  COMPRESSED_SEND_ARGS,
   COMPRESSED_SEND_PROGS,
   canReceiveCompressed,
   canSendCompressed,
+  localSendFeatures,
   localStreamVersion,
   parseProgsVersion,
   parseStreamVersion,

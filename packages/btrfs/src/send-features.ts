@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { runTolerant } from './run.js';
 
 /**
  * Whether this end can write (or read) send protocol 2 with `--compressed-data`: btrfs-progs
@@ -15,6 +16,9 @@ export interface SendFeatures {
 
 /** btrfs-progs learned `--proto` and `--compressed-data` (send) and protocol 2 (receive) in 5.19. */
 export const COMPRESSED_SEND_PROGS = [5, 19] as const;
+
+/** What `btrfs send` is given for protocol 2 with compressed data. */
+export const COMPRESSED_SEND_ARGS: readonly string[] = ['--proto', '2', '--compressed-data'];
 
 /** `btrfs-progs v6.2` or `btrfs-progs v5.19.1` → [6, 2] / [5, 19]; undefined for anything else. */
 export function parseProgsVersion(stdout: string): [number, number] | undefined {
@@ -50,7 +54,7 @@ export function sendProtocolArgs(
   remoteProgs: readonly [number, number] | undefined,
 ): string[] {
   return canSendCompressed(local) && canReceiveCompressed(remoteProgs)
-    ? ['--proto', '2', '--compressed-data']
+    ? [...COMPRESSED_SEND_ARGS]
     : [];
 }
 
@@ -59,4 +63,13 @@ export async function localStreamVersion(
   file = '/sys/fs/btrfs/features/send_stream_version',
 ): Promise<number> {
   return parseStreamVersion(await readFile(file, 'utf8').catch(() => undefined));
+}
+
+/** This machine's send features: `btrfs --version` and the kernel's stream version. */
+export async function localSendFeatures(btrfsPath = 'btrfs'): Promise<SendFeatures> {
+  const [version, streamVersion] = await Promise.all([
+    runTolerant(btrfsPath, ['--version']).catch(() => undefined),
+    localStreamVersion(),
+  ]);
+  return { progs: version && parseProgsVersion(version.stdout), streamVersion };
 }

@@ -4,6 +4,7 @@ import { ExecaError, execa } from 'execa';
 import { AbortedError } from './errors.js';
 import { parseReceived } from './parse.js';
 import { COMMAND_ENV, classifyFailure, failureOf } from './run.js';
+import { COMPRESSED_SEND_ARGS } from './send-features.js';
 import type { ReceiveProcess, SendProcess } from './types.js';
 
 // After SIGTERM, a btrfs process stuck in the kernel gets this long before SIGKILL.
@@ -25,13 +26,20 @@ function handled<T>(promise: Promise<T>): Promise<T> {
   return promise;
 }
 
-/** Starts `btrfs send [-p parent] -- snapshot`; the caller reads `stream`. */
+/** Starts `btrfs send [protocol 2] [-p parent] -- snapshot`; the caller reads `stream`. */
 export function startSend(
   btrfsPath: string,
   snapshot: string,
   parent: string | undefined,
+  compressedData = false,
 ): SendProcess {
-  const args = ['send', ...(parent === undefined ? [] : ['-p', parent]), '--', snapshot];
+  const args = [
+    'send',
+    ...(compressedData ? COMPRESSED_SEND_ARGS : []),
+    ...(parent === undefined ? [] : ['-p', parent]),
+    '--',
+    snapshot,
+  ];
   const command = [btrfsPath, ...args];
   const controller = new AbortController();
   const subprocess = execa(btrfsPath, args, {

@@ -73,6 +73,11 @@ export interface QuotaInfo {
 export interface SendOptions {
   /** Send incrementally against this (read-only) parent snapshot (`btrfs send -p`). */
   parent?: string;
+  /**
+   * Protocol 2 with `--compressed-data`: compressed extents cross as they are on disk. Only
+   * when both ends support it (see `sendProtocolArgs`); the receiver needs btrfs-progs 5.19.
+   */
+  compressedData?: boolean;
 }
 
 /** A running `btrfs send`: read the stream from `stream`; `done` settles when the process ends. */

@@ -1,10 +1,11 @@
 import { pipeline } from 'node:stream/promises';
-import type { SendProcess } from '@buttervolume/btrfs';
+import { COMPRESSED_SEND_ARGS, parseProgsVersion, type SendProcess } from '@buttervolume/btrfs';
 import { execa } from 'execa';
 import {
   classifySshExit,
   ReplicationError,
   type ReplicationErrorDetails,
+  type ReplicationStep,
   sshTransportError,
 } from './errors.js';
 import { MAX_CAPTURE, runBounded, Tail } from './output.js';
@@ -30,7 +31,7 @@ export async function runRemote(
   ssh: SshSettings,
   host: string,
   remote: readonly string[],
-  step: 'receive',
+  step: ReplicationStep,
   signal?: AbortSignal,
 ): Promise<RemoteResult> {
   const argv = sshArgv(ssh, host, remote);
@@ -149,6 +150,8 @@ export interface LocalSend {
   btrfsPath: string;
   snapshot: string;
   parent?: string | undefined;
+  /** Protocol 2 with --compressed-data (both ends support it). */
+  compressedData?: boolean | undefined;
 }
 
 export type TransferOutcome =
@@ -212,6 +215,7 @@ async function pipedTransfer(request: TransferRequest, argv: string[]): Promise<
   const sendArgs = [
     'send',
     '-q',
+    ...(send.compressedData ? COMPRESSED_SEND_ARGS : []),
     ...(send.parent === undefined ? [] : ['-p', send.parent]),
     '--',
     send.snapshot,
@@ -533,4 +537,25 @@ function mentionsMissingParent(stderr: string): boolean {
       (lower.includes('parent subvol') && lower.includes('not found'))
     );
   });
+}
+
+/**
+ * The btrfs-progs version on `host` (`btrfs --version` there), or undefined when its answer
+ * is not a version. A host that cannot be reached or refuses us throws the usual typed error;
+ * a host that does not answer in time counts as unknown (the transfer then meets the same
+ * host and reports it in its own terms).
+ */
+export async function remoteProgsVersion(
+  ssh: SshSettings,
+  host: string,
+  btrfsPath: string,
+  signal?: AbortSignal,
+): Promise<[number, number] | undefined> {
+  try {
+    const result = await runRemote(ssh, host, [btrfsPath, '--version'], 'connect', signal);
+    return result.exitCode === 0 ? parseProgsVersion(result.stdout) : undefined;
+  } catch (error) {
+    if (error instanceof ReplicationError && error.code === 'TRANSFER_TIMEOUT') return undefined;
+    throw error;
+  }
 }

@@ -1,13 +1,20 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { SendOptions, SendProcess } from '@buttervolume/btrfs';
+import {
+  canReceiveCompressed,
+  canSendCompressed,
+  localSendFeatures,
+  type SendFeatures,
+  type SendOptions,
+  type SendProcess,
+} from '@buttervolume/btrfs';
 import { HostName, MarkerName, SnapshotName } from '@buttervolume/names';
 import { execa } from 'execa';
 import { ReplicationError } from './errors.js';
 import { markersFor, planMarkers } from './markers.js';
 import type { Progress } from './progress.js';
-import { remoteDelete, type TransferOutcome, transfer } from './remote.js';
+import { remoteDelete, remoteProgsVersion, type TransferOutcome, transfer } from './remote.js';
 import {
   checkPath,
   type SshOptions,
@@ -43,6 +50,12 @@ export interface ReplicatorOptions {
   /** btrfs binary here, for `btrfs send` (default `btrfs` on PATH). */
   btrfsPath?: string;
   rsyncPath?: string;
+  /**
+   * Protocol 2 with --compressed-data when both ends support it (btrfs-progs 5.19 here and on
+   * the host, a kernel here that sends stream version 2), so compressed extents cross at their
+   * on-disk size. Default true; false always sends the version 1 stream.
+   */
+  compressedSends?: boolean;
 }
 
 export interface SendSnapshotOptions {
@@ -80,6 +93,8 @@ export interface SendResult {
   streamMs?: number;
   /** The host already had the snapshot; nothing was sent. */
   alreadyPresent: boolean;
+  /** The send stream's protocol: 2 with compressed data when both ends can, else 1. */
+  protocol: 1 | 2;
   /** The marker now recording what the host holds of this volume. */
   marker: MarkerName | undefined;
 }
@@ -104,6 +119,10 @@ export class Replicator {
   /** Settings with the shared-connection options, once the control folder exists. */
   #shared: Promise<{ settings: SshSettings; dir: string | undefined }> | undefined;
   readonly #hostsSeen = new Set<HostName>();
+  readonly #compressedSends: boolean;
+  #localFeatures: Promise<SendFeatures> | undefined;
+  /** btrfs-progs versions of the hosts, asked once per host (undefined: unknown, version 1). */
+  readonly #remoteProgs = new Map<HostName, readonly [number, number] | undefined>();
 
   constructor(options: ReplicatorOptions) {
     this.#btrfs = options.btrfs;
@@ -125,6 +144,23 @@ export class Replicator {
     this.#rsyncPath = options.rsyncPath;
     const btrfsPath = options.btrfsPath ?? 'btrfs';
     this.#btrfsPath = btrfsPath === 'btrfs' ? btrfsPath : checkPath('btrfs', btrfsPath);
+    this.#compressedSends = options.compressedSends ?? true;
+  }
+
+  /**
+   * Whether sends to `host` can use protocol 2 with compressed data: this machine's progs and
+   * kernel are read once, the host's `btrfs --version` once per host over the shared ssh
+   * connection. An unknown answer means version 1, the stream every receiver reads.
+   */
+  async #compressedTo(ssh: SshSettings, host: HostName, signal?: AbortSignal): Promise<boolean> {
+    if (!this.#compressedSends) return false;
+    this.#localFeatures ??= localSendFeatures(this.#btrfsPath);
+    if (!canSendCompressed(await this.#localFeatures)) return false;
+    if (!this.#remoteProgs.has(host)) {
+      const progs = await remoteProgsVersion(ssh, host, this.#remoteBtrfs, signal);
+      this.#remoteProgs.set(host, progs);
+    }
+    return canReceiveCompressed(this.#remoteProgs.get(host));
   }
 
   /**
@@ -245,14 +281,26 @@ export class Replicator {
         ? newest.snapshot
         : undefined;
 
-    let outcome = await this.#transfer(ssh, localPath, remotePath, parent, host, options);
+    let compressed = await this.#compressedTo(ssh, host, options.signal);
+    const attempt = () =>
+      this.#transfer(ssh, localPath, remotePath, parent, host, compressed, options);
+    let outcome = await attempt();
+    if (!outcome.ok && compressed && refusesProtocol2(outcome.error)) {
+      // The host's receive said otherwise than its version: version 1 from now on.
+      if (outcome.receiveStarted) await this.#cleanRemote(ssh, host, remotePath);
+      this.#remoteProgs.set(host, undefined);
+      compressed = false;
+      options.signal?.throwIfAborted();
+      outcome = await attempt();
+    }
     if (!outcome.ok && outcome.parentMissing && parent !== undefined) {
       // The host lost (or never had) the parent: a full send still gets the snapshot there.
       if (outcome.receiveStarted) await this.#cleanRemote(ssh, host, remotePath);
       parent = undefined;
       options.signal?.throwIfAborted();
-      outcome = await this.#transfer(ssh, localPath, remotePath, undefined, host, options);
+      outcome = await attempt();
     }
+    const protocol = compressed ? 2 : 1;
     if (!outcome.ok) {
       // Only what this attempt received is removed (now when the host is reachable, else by
       // the next send); a target it never touched may be the host's complete copy.
@@ -269,6 +317,7 @@ export class Replicator {
         durationMs: performance.now() - started,
         streamMs: outcome.durationMs,
         alreadyPresent: true,
+        protocol,
         marker,
       };
     }
@@ -281,6 +330,7 @@ export class Replicator {
       durationMs: performance.now() - started,
       streamMs: outcome.durationMs,
       alreadyPresent: false,
+      protocol,
       marker,
     };
   }
@@ -291,15 +341,23 @@ export class Replicator {
     remotePath: string,
     parent: SnapshotName | undefined,
     host: HostName,
+    compressedData: boolean,
     options: SendSnapshotOptions,
   ): Promise<TransferOutcome> {
-    const sendOptions: SendOptions =
-      parent === undefined ? {} : { parent: join(this.#snapshotsPath, parent) };
+    const sendOptions: SendOptions = {
+      ...(parent === undefined ? {} : { parent: join(this.#snapshotsPath, parent) }),
+      ...(compressedData ? { compressedData } : {}),
+    };
     return transfer({
       ssh,
       host,
       start: () => this.#btrfs.send(localPath, sendOptions),
-      send: { btrfsPath: this.#btrfsPath, snapshot: localPath, parent: sendOptions.parent },
+      send: {
+        btrfsPath: this.#btrfsPath,
+        snapshot: localPath,
+        parent: sendOptions.parent,
+        compressedData,
+      },
       remoteDir: this.#remoteSnapshotsPath,
       remoteTarget: remotePath,
       btrfsPath: this.#remoteBtrfs,
@@ -385,5 +443,14 @@ function untilAborted(turn: Promise<unknown>, signal: AbortSignal | undefined): 
       signal.removeEventListener('abort', onAbort);
       resolve();
     });
+  });
+}
+
+/** A receive that failed on the stream's protocol, not on the data or the link. */
+function refusesProtocol2(error: ReplicationError): boolean {
+  if (error.code !== 'RECEIVE_FAILED') return false;
+  return (error.stderr ?? '').split('\n').some((line) => {
+    const lower = line.toLowerCase();
+    return lower.includes('stream version') || lower.includes('unknown command');
   });
 }

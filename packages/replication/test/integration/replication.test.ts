@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { COMPRESSED_SEND_ARGS } from '@buttervolume/btrfs';
 import {
   type HostName,
   InvalidNameError,
@@ -114,7 +115,8 @@ describe('replication to a real second host', () => {
     const dump = join(a.dir, 'kappa.stream');
     try {
       const { execa } = await import('execa');
-      await execa('btrfs', ['send', '-q', '-f', dump, '--', join(snapshotsPath, s1)]);
+      const protocol = result.protocol === 2 ? COMPRESSED_SEND_ARGS : [];
+      await execa('btrfs', ['send', '-q', ...protocol, '-f', dump, '--', join(snapshotsPath, s1)]);
       const { size } = await import('node:fs/promises').then((fs) => fs.stat(dump));
       expect(result.bytes).toBe(size);
     } finally {
@@ -181,11 +183,12 @@ describe('replication to a real second host', () => {
       const volume = await makeVolume('nu', 2);
       const s1 = await snapshot(volume);
       expect(await counting.send(s1, host)).toMatchObject({ alreadyPresent: false });
-      expect(await sessions()).toBe(1);
+      // One more, once per host: its btrfs-progs version (can it receive protocol 2?).
+      expect(await sessions()).toBe(2);
 
       // Already there: the same single session says so, and the local send is stopped.
       expect(await counting.send(s1, host)).toMatchObject({ alreadyPresent: true, bytes: 0 });
-      expect(await sessions()).toBe(2);
+      expect(await sessions()).toBe(3);
       const { execa } = await import('execa');
       expect((await execa('ps', ['-eo', 'args'])).stdout).not.toContain(
         `send -- ${join(snapshotsPath, s1)}`,
@@ -197,13 +200,98 @@ describe('replication to a real second host', () => {
       await b.exec(['btrfs', 'subvolume', 'create', '--', join(snapshotsPath, s2)]);
       const result = await counting.send(s2, host);
       expect(result).toMatchObject({ incremental: true, parent: s1, alreadyPresent: false });
-      expect(await sessions()).toBe(3);
+      expect(await sessions()).toBe(4);
       expect((await b.showSubvolume(join(snapshotsPath, s2)))?.Flags).toBe('readonly');
       expect(await localMarkers(volume)).toEqual([`${s2}@${host}`]);
     } finally {
       await counting.close();
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  describe('compressed sends', () => {
+    /** A zstd volume holding `sizeMiB` of text that compresses well (like logs). */
+    async function compressedVolume(name: string, sizeMiB: number): Promise<VolumeName> {
+      const path = join(volumesPath, name);
+      await btrfs.createSubvolume(path);
+      await btrfs.setCompression(path, 'zstd');
+      const line = 'GET /index.html 200 1534 "Mozilla/5.0 (X11; Linux x86_64)" 0.012\n';
+      await writeFile(join(path, 'log'), line.repeat(Math.ceil((sizeMiB * MiB) / line.length)));
+      await btrfs.syncFilesystem(path);
+      return name as VolumeName;
+    }
+    const sha = async (argv: string[], onB: boolean) =>
+      (onB ? (await b.exec(argv)).stdout : (await execa(argv[0]!, argv.slice(1))).stdout).split(
+        ' ',
+      )[0];
+
+    it('a compressed volume crosses in protocol 2, at about its size on disk, intact', async () => {
+      const volume = await compressedVolume('zstdvol', 16);
+      const s1 = await snapshot(volume);
+      const result = await replicator.send(s1, host);
+      expect(result).toMatchObject({ protocol: 2, alreadyPresent: false, incremental: false });
+      expect(result.bytes).toBeLessThan(4 * MiB);
+      const file = join(snapshotsPath, s1, 'log');
+      expect(await sha(['sha256sum', '--', file], true)).toBe(
+        await sha(['sha256sum', '--', file], false),
+      );
+      // Incremental sends use it too.
+      await writeFile(join(volumesPath, volume, 'more'), 'x'.repeat(4 * MiB));
+      const s2 = await snapshot(volume);
+      const next = await replicator.send(s2, host);
+      expect(next).toMatchObject({ protocol: 2, incremental: true, parent: s1 });
+      expect(next.bytes).toBeLessThan(MiB);
+    });
+
+    it('falls back to version 1 for a host whose btrfs-progs is older, asking it once', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'bv-oldprogs-'));
+      const asked = join(dir, 'asked');
+      // A stand-in for B's btrfs: it says 5.10 (before protocol 2), and is the real one otherwise.
+      const standIn = join(dir, 'btrfs');
+      await writeFile(
+        standIn,
+        [
+          '#!/bin/sh',
+          `if [ "$1" = --version ]; then echo x >> ${asked}; echo "btrfs-progs v5.10.1"; exit 0; fi`,
+          'exec btrfs "$@"',
+          '',
+        ].join('\n'),
+        { mode: 0o755 },
+      );
+      const old = new Replicator({
+        btrfs,
+        snapshotsPath,
+        volumesPath,
+        remoteBtrfsPath: standIn,
+        ssh: { ...b.ssh, connectTimeoutSec: 3 },
+      });
+      const off = new Replicator({
+        btrfs,
+        snapshotsPath,
+        volumesPath,
+        ssh: b.ssh,
+        compressedSends: false,
+      });
+      try {
+        const volume = await compressedVolume('oldhost', 8);
+        const s1 = await snapshot(volume);
+        const full = await old.send(s1, host);
+        expect(full).toMatchObject({ protocol: 1, alreadyPresent: false });
+        expect(full.bytes).toBeGreaterThan(8 * MiB);
+        await writeFile(join(volumesPath, volume, 'more'), 'more');
+        const s2 = await snapshot(volume);
+        expect(await old.send(s2, host)).toMatchObject({ protocol: 1, incremental: true });
+        expect((await readFile(asked, 'utf8')).split('\n').filter(Boolean)).toHaveLength(1);
+        // Turned off: version 1 whatever the ends can do.
+        await writeFile(join(volumesPath, volume, 'again'), 'again');
+        const s3 = await snapshot(volume);
+        expect(await off.send(s3, host)).toMatchObject({ protocol: 1, incremental: true });
+      } finally {
+        await old.close();
+        await off.close();
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
   });
 
   it('something other than a subvolume at the target on B: a clear error, left alone, no marker', async () => {
