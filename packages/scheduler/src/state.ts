@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { writeFileAtomic } from './atomic-file.js';
+import { writeFileAtomic } from '@buttervolume/files';
 import { type JobKey, jobKey } from './job.js';
 
 /** What the runner remembers of one job, in epoch milliseconds. */

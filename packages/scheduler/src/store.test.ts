@@ -12,8 +12,8 @@ import {
 } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { writeFileAtomic } from '@buttervolume/files';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { writeFileAtomic } from './atomic-file.js';
 import { JobNotFoundError, SchedulePausedError, ScheduleStoreError } from './errors.js';
 import { jobKey, parseJob } from './job.js';
 import { applyScheduleCommand, parseScheduleRequest } from './request.js';

@@ -1,6 +1,6 @@
 import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { removeStaleTemps, syncDirectory, writeFileAtomic } from './atomic-file.js';
+import { removeStaleTemps, syncDirectory, writeFileAtomic } from '@buttervolume/files';
 import { CSV_EOL, type CsvRecord, formatCsvRow, parseCsv } from './csv.js';
 import {
   InvalidJobError,

@@ -1,19 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { lstat, mkdir, readFile, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { syncDirectory, writeFileAtomic } from '@buttervolume/files';
 
-/** Flushes a directory entry change (create, rename, unlink) to disk. */
-export async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-export interface AtomicWriteOptions {
-  mode?: number;
+export interface StateFileOptions {
   /**
    * Whether the new content must survive a power cut (fsync of the file and the folder, the
    * default). Without it the write still survives a crash of the daemon, never torn (the
@@ -25,33 +14,14 @@ export interface AtomicWriteOptions {
   makeFolder?: boolean;
 }
 
-/**
- * Replaces `path` with `text` so that a crash at any point leaves either the old or the new
- * content, never a torn file: write a temp file beside it, fsync, rename, fsync the folder.
- */
-export async function writeFileAtomic(
+/** The daemon's own state files (private: 0600 when new), through @buttervolume/files. */
+export async function writeStateFile(
   path: string,
   text: string,
-  options: AtomicWriteOptions = {},
+  options: StateFileOptions = {},
 ): Promise<void> {
-  const durable = options.durable ?? true;
-  const dir = dirname(path);
-  if (options.makeFolder ?? true) await mkdir(dir, { recursive: true });
-  const temp = join(dir, `.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    const handle = await open(temp, 'w', options.mode ?? 0o600);
-    try {
-      await handle.writeFile(text);
-      if (durable) await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, path);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
-  if (durable) await fsyncDir(dir);
+  if (options.makeFolder ?? true) await mkdir(dirname(path), { recursive: true });
+  await writeFileAtomic(path, text, { mode: 0o600, durable: options.durable ?? true });
 }
 
 export async function readJsonOrUndefined(path: string): Promise<unknown> {
@@ -67,7 +37,7 @@ export async function readJsonOrUndefined(path: string): Promise<unknown> {
 
 export async function removeDurably(path: string): Promise<void> {
   await rm(path, { force: true });
-  await fsyncDir(dirname(path));
+  await syncDirectory(dirname(path));
 }
 
 /** Whether anything (file, folder, subvolume, dangling link) is at `path`. */

@@ -1,6 +1,6 @@
 import { MountStateError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { readJsonOrUndefined, writeFileAtomic } from './files.js';
+import { readJsonOrUndefined, writeStateFile } from './files.js';
 
 /**
  * Docker's mount IDs per volume. Docker does not re-send Mount after a plugin restart, so the
@@ -123,7 +123,7 @@ export class MountTable {
       // Not fsync'd: the table must survive a crash of the daemon, which it does without one;
       // a power cut ends every container, and Docker mounts again after the reboot.
       try {
-        await writeFileAtomic(path, text, { durable: false, makeFolder: !this.#folderMade });
+        await writeStateFile(path, text, { durable: false, makeFolder: !this.#folderMade });
         this.#folderMade = true;
       } catch (error) {
         this.#folderMade = false; // removed behind our back, maybe: make it again next time

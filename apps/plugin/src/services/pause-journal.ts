@@ -1,4 +1,4 @@
-import { readJsonOrUndefined, removeDurably, writeFileAtomic } from './files.js';
+import { readJsonOrUndefined, removeDurably, writeStateFile } from './files.js';
 import { type FreezerPath, parseFreezerPath } from './freezer.js';
 
 /** A container the daemon paused and has not unpaused yet. */
@@ -60,7 +60,7 @@ export class PauseJournal {
       if (this.#entries.size === 0) await removeDurably(this.path);
       else {
         const paused = [...this.#entries.values()];
-        await writeFileAtomic(this.path, `${JSON.stringify({ version: 1, paused })}\n`);
+        await writeStateFile(this.path, `${JSON.stringify({ version: 1, paused })}\n`);
       }
     };
     // Each write reflects the map at its own turn; a failed one does not block the next.

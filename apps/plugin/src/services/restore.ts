@@ -1,17 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, rename } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
+import { syncDirectory } from '@buttervolume/files';
 import { type SnapshotName, VolumeName, type VolumeSource, volumeOf } from '@buttervolume/names';
 import { NestedSubvolumesInVolumeError, PluginError, VolumeInUseError } from '../errors.js';
 import { logged } from '../log.js';
 import type { RestoreStep, ServiceContext } from './context.js';
-import {
-  fsyncDir,
-  pathExists,
-  readJsonOrUndefined,
-  removeDurably,
-  writeFileAtomic,
-} from './files.js';
+import { pathExists, readJsonOrUndefined, removeDurably, writeStateFile } from './files.js';
 import { usersOf } from './in-use.js';
 import { resolveSnapshot, type SnapshotService } from './snapshots.js';
 import type { VolumeService } from './volumes.js';
@@ -111,7 +106,7 @@ export class RestoreService {
       startedAt: this.ctx.now().toISOString(),
     };
     try {
-      await writeFileAtomic(journalPath, `${JSON.stringify(journal)}\n`);
+      await writeStateFile(journalPath, `${JSON.stringify(journal)}\n`);
     } catch (error) {
       // Nothing has changed but the backup: take it away again (a full disk fails here).
       if (backup !== undefined) await this.#dropBackup(backup, error);
@@ -129,11 +124,11 @@ export class RestoreService {
       await this.#step('staging');
       if (targetExists) {
         await rename(targetPath, old);
-        await fsyncDir(layout.volumesPath);
+        await syncDirectory(layout.volumesPath);
         await this.#step('aside');
       }
       await rename(staging, targetPath);
-      await fsyncDir(layout.volumesPath);
+      await syncDirectory(layout.volumesPath);
       this.volumes.changed(target);
       await this.#step('in-place');
       if (targetExists) {
@@ -249,7 +244,7 @@ export class RestoreService {
     } else {
       outcome = 'nothing to do: the volume was consistent';
     }
-    await fsyncDir(layout.volumesPath);
+    await syncDirectory(layout.volumesPath);
     await removeDurably(journalPath);
     this.volumes.changed(target);
     this.snapshots.invalidate();

@@ -5,17 +5,12 @@ import { basename, dirname, join, resolve } from 'node:path';
 export interface AtomicWriteOptions {
   /** Permission bits for a new file; an existing file keeps its own. */
   readonly mode?: number;
+  /** Whether the new content must survive a power cut (default true): see writeFileAtomic. */
+  readonly durable?: boolean;
   /** Test seam: runs after the temp file is synced, before the rename (a crash point). */
   readonly beforeRename?: (tempPath: string) => Promise<void>;
 }
 
-/**
- * Replaces a file so that a reader, or the file after a crash, holds either the old content or
- * the new one, never a mix or a truncated file: write a temp file in the same directory, fsync
- * it, rename it over the target, fsync the directory so the rename itself is durable.
- * A symlink at `path` (an operator keeping /etc files in configuration management) stays a
- * link: the content replaces the file it points to.
- */
 /** The temp files writeFileAtomic makes beside `path`: `.<name>.<pid>.<hex>.tmp`. */
 function tempPattern(path: string): RegExp {
   const name = basename(path).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -48,6 +43,15 @@ export async function removeStaleTemps(path: string): Promise<string[]> {
   return removed;
 }
 
+/**
+ * Replaces a file so that a reader, or the file after a crash, holds either the old content or
+ * the new one, never a mix or a truncated file: write a temp file in the same directory, fsync
+ * it, rename it over the target, fsync the directory so the rename itself is durable.
+ * With `durable: false` the fsyncs are left out: the file is still never torn, and survives a
+ * crash of the process, but not a power cut (for state a reboot makes moot).
+ * A symlink at `path` (an operator keeping /etc files in configuration management) stays a
+ * link: the content replaces the file it points to.
+ */
 export async function writeFileAtomic(
   linkOrPath: string,
   data: string,
@@ -64,14 +68,14 @@ export async function writeFileAtomic(
       await handle.writeFile(data, 'utf8');
       // The umask may have narrowed the requested mode; the old file's mode is what users expect.
       await handle.chmod(mode);
-      await handle.sync();
+      if (options.durable ?? true) await handle.sync();
     } finally {
       await handle.close();
     }
     await options.beforeRename?.(temp);
     await rename(temp, path);
     renamed = true;
-    await syncDirectory(dir);
+    if (options.durable ?? true) await syncDirectory(dir);
   } finally {
     if (!renamed) await rm(temp, { force: true });
   }
