@@ -10,8 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createFixture,
   type DaemonProcess,
+  daemonEnvOf,
   type Fixture,
   inParallel,
+  readOnlySnapshot,
   spawnDaemon,
 } from './helpers.js';
 
@@ -26,12 +28,7 @@ describe('the daemon killed (SIGKILL) during a purge or a schedule write', () =>
     requireRealEnvironment(['btrfs', 'mkfs.btrfs', 'losetup', 'pgrep']);
     fx = await createFixture();
     env = {
-      BUTTERVOLUME_VOLUMES_PATH: fx.volumesPath,
-      BUTTERVOLUME_SNAPSHOTS_PATH: fx.snapshotsPath,
-      BUTTERVOLUME_RUNPATH: fx.config.runPath,
-      BUTTERVOLUME_SOCKET: fx.config.socket,
-      BUTTERVOLUME_SCHEDULE: fx.config.schedule,
-      BUTTERVOLUME_CONFIG_FILE: join(fx.config.runPath, 'no-config.ini'),
+      ...daemonEnvOf(fx),
       BUTTERVOLUME_LOGLEVEL: 'WARNING',
       // A scheduler pass every second: a job cut off by the kill is due again at once.
       BUTTERVOLUME_TIMER: '1',
@@ -82,14 +79,7 @@ describe('the daemon killed (SIGKILL) during a purge or a schedule write', () =>
     );
     // Side by side: concurrent snapshots share btrfs commits.
     await inParallel(old, 16, (name) =>
-      execa('btrfs', [
-        'subvolume',
-        'snapshot',
-        '-r',
-        '--',
-        join(fx.volumesPath, volume),
-        join(fx.snapshotsPath, name),
-      ]),
+      readOnlySnapshot(join(fx.volumesPath, volume), join(fx.snapshotsPath, name)),
     );
     // The purge is the scheduler's: the kill cuts a job off, and the next start owes it a run.
     await writeFile(fx.config.schedule, `${volume},purge:1h:1d,60,True\r\n`);

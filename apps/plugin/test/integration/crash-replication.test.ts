@@ -4,7 +4,13 @@ import { join } from 'node:path';
 import { createHostB, type HostB, requireRealEnvironment } from '@buttervolume/test-utils';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createFixture, type DaemonProcess, type Fixture, spawnDaemon } from './helpers.js';
+import {
+  createFixture,
+  type DaemonProcess,
+  daemonEnvOf,
+  type Fixture,
+  spawnDaemon,
+} from './helpers.js';
 
 const MiB = 1024 * 1024;
 
@@ -23,12 +29,7 @@ describe('the daemon killed (SIGKILL) during a send or a sync', () => {
     b = await createHostB({ paths: [fx.fs.mountPoint], sizeMiB: 400 });
     await b.exec(['mkdir', '--', fx.volumesPath, fx.snapshotsPath]);
     env = {
-      BUTTERVOLUME_VOLUMES_PATH: fx.volumesPath,
-      BUTTERVOLUME_SNAPSHOTS_PATH: fx.snapshotsPath,
-      BUTTERVOLUME_RUNPATH: fx.config.runPath,
-      BUTTERVOLUME_SOCKET: fx.config.socket,
-      BUTTERVOLUME_SCHEDULE: fx.config.schedule,
-      BUTTERVOLUME_CONFIG_FILE: join(fx.config.runPath, 'no-config.ini'),
+      ...daemonEnvOf(fx),
       // Rate-limited: the send takes seconds, long enough to be killed in the middle.
       BUTTERVOLUME_SSH_BANDWIDTH_LIMIT: '8M',
       SSH_PORT: String(b.sshPort),

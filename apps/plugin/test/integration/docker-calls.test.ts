@@ -2,31 +2,20 @@
 // ssh still alive) and a purge of many snapshots run on a volume while Docker mounts, inspects,
 // unmounts it and creates and removes others. Without the split locks, Mount waits forever here.
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createHostB, type HostB, requireRealEnvironment } from '@buttervolume/test-utils';
-import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DaemonApp } from '../../src/index.js';
-import { type Caller, createFixture, type Fixture, inProcess, type Json } from './helpers.js';
-
-/** Pids of B's `rsync --server` processes: those in B's network namespace, no one else's. */
-async function peerRsyncs(b: HostB): Promise<number[]> {
-  const netns = `net:[${(await stat(join('/run/netns', b.netns))).ino}]`;
-  const pids: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).split('\0');
-      if (cmdline[0] !== 'rsync' || !cmdline.includes('--server')) continue;
-      if ((await readlink(`/proc/${entry}/ns/net`)) === netns) pids.push(Number(entry));
-    } catch {
-      // Gone meanwhile: not a process to stop.
-    }
-  }
-  return pids;
-}
+import {
+  type Caller,
+  createFixture,
+  type Fixture,
+  inProcess,
+  type Json,
+  peerRsyncs,
+  readOnlySnapshot,
+} from './helpers.js';
 
 describe('Docker calls while a stalled sync and a purge run on the volume', () => {
   let fx: Fixture;
@@ -68,14 +57,7 @@ describe('Docker calls while a stalled sync and a purge run on the volume', () =
     // 150 old snapshots for the purge to delete.
     for (let i = 0; i < 150; i++) {
       const name = `${volume}@2020-01-01T00:00:00.${String(i).padStart(6, '0')}`;
-      await execa('btrfs', [
-        'subvolume',
-        'snapshot',
-        '-r',
-        '--',
-        join(fx.volumesPath, volume),
-        join(fx.snapshotsPath, name),
-      ]);
+      await readOnlySnapshot(join(fx.volumesPath, volume), join(fx.snapshotsPath, name));
     }
 
     let syncAnswer: Json | undefined;

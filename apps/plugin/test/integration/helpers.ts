@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readlink, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Config, loadConfig } from '@buttervolume/config';
-import { createLoopBtrfs, type LoopBtrfs } from '@buttervolume/test-utils';
+import { createLoopBtrfs, type HostB, type LoopBtrfs } from '@buttervolume/test-utils';
 import { execa } from 'execa';
 import {
   createDaemonApp,
@@ -253,4 +253,38 @@ export async function inParallel<T>(
     while (next < items.length) await fn(items[next++]!);
   };
   await Promise.all(Array.from({ length: width }, worker));
+}
+
+/** The environment of a daemon process serving `fx` (its folders, socket and schedule). */
+export function daemonEnvOf(fx: Fixture): Record<string, string> {
+  return {
+    BUTTERVOLUME_VOLUMES_PATH: fx.volumesPath,
+    BUTTERVOLUME_SNAPSHOTS_PATH: fx.snapshotsPath,
+    BUTTERVOLUME_RUNPATH: fx.config.runPath,
+    BUTTERVOLUME_SOCKET: fx.config.socket,
+    BUTTERVOLUME_SCHEDULE: fx.config.schedule,
+    BUTTERVOLUME_CONFIG_FILE: join(fx.config.runPath, 'no-config.ini'),
+  };
+}
+
+/** A read-only snapshot made with btrfs itself (old-dated ones for purges to delete). */
+export async function readOnlySnapshot(source: string, target: string): Promise<void> {
+  await execa('btrfs', ['subvolume', 'snapshot', '-r', '--', source, target]);
+}
+
+/** Pids of B's `rsync --server` processes: those in B's network namespace, no one else's. */
+export async function peerRsyncs(b: HostB): Promise<number[]> {
+  const netns = `net:[${(await stat(join('/run/netns', b.netns))).ino}]`;
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).split('\0');
+      if (cmdline[0] !== 'rsync' || !cmdline.includes('--server')) continue;
+      if ((await readlink(`/proc/${entry}/ns/net`)) === netns) pids.push(Number(entry));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error; // ended meanwhile
+    }
+  }
+  return pids;
 }

@@ -1,0 +1,161 @@
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  createHostB,
+  type HostB,
+  MiB,
+  requireRealEnvironment,
+  writeRandom,
+} from '@buttervolume/test-utils';
+import {
+  type Caller,
+  createFixture,
+  type DaemonProcess,
+  daemonEnvOf,
+  inParallel,
+  peerRsyncs,
+  readOnlySnapshot,
+  spawnDaemon,
+} from '../test/integration/helpers.js';
+
+const SEND_MIB = Number(process.env.BENCH_SEND_MIB ?? 1024);
+const PURGE = Number(process.env.BENCH_PURGE ?? 2000);
+const STALL_SECONDS = Number(process.env.BENCH_STALL_SECONDS ?? 15);
+const GOAL_MS = 50;
+
+requireRealEnvironment(['btrfs', 'ssh', 'sshd', 'rsync', 'ip', 'nsenter']);
+
+type Samples = Record<string, number[]>;
+
+/** Docker's calls back to back (Mount+Unmount and Get on both volumes) until `done` settles. */
+async function probe(call: Caller, jobVolume: string, done: Promise<unknown>): Promise<Samples> {
+  const samples: Samples = {};
+  let over = false;
+  const end = () => {
+    over = true;
+  };
+  done.then(end, end);
+  const timed = async (label: string, path: string, body: unknown) => {
+    const started = performance.now();
+    const { json } = await call(path, body);
+    const list = samples[label] ?? [];
+    list.push(performance.now() - started);
+    samples[label] = list;
+    if (json.Err !== '') throw new Error(`${label}: ${String(json.Err)}`);
+  };
+  for (let i = 0; !over; i++) {
+    for (const [who, volume] of [
+      ['job volume', jobVolume],
+      ['other volume', 'probe'],
+    ] as const) {
+      await timed(`Mount (${who})`, '/VolumeDriver.Mount', { Name: volume, ID: `bench-${i}` });
+      await timed(`Get (${who})`, '/VolumeDriver.Get', { Name: volume });
+      await timed(`Unmount (${who})`, '/VolumeDriver.Unmount', { Name: volume, ID: `bench-${i}` });
+    }
+    await sleep(5); // Docker's pace, roughly: the job must not be starved by the probe itself
+  }
+  await done;
+  return samples;
+}
+
+function report(scenario: string, samples: Samples): void {
+  console.log(`${scenario}:`);
+  for (const [label, values] of Object.entries(samples)) {
+    const sorted = [...values].sort((a, b) => a - b);
+    const at = (q: number) =>
+      sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+    const p99 = at(0.99);
+    console.log(
+      `  ${label.padEnd(24)} n=${String(sorted.length).padStart(5)}  p50 ${at(0.5).toFixed(1).padStart(6)} ms  p99 ${p99.toFixed(1).padStart(6)} ms  max ${sorted.at(-1)!.toFixed(1).padStart(7)} ms  ${p99 < GOAL_MS ? 'ok' : `GOAL MISSED (p99 < ${GOAL_MS} ms)`}`,
+    );
+  }
+}
+
+const fx = await createFixture(SEND_MIB + 1024);
+let b: HostB | undefined;
+let daemon: DaemonProcess | undefined;
+const stopped: number[] = [];
+try {
+  b = await createHostB({ paths: [fx.fs.mountPoint], sizeMiB: SEND_MIB + 512 });
+  await b.exec(['mkdir', '--', fx.volumesPath, fx.snapshotsPath]);
+  daemon = await spawnDaemon({
+    ...daemonEnvOf(fx),
+    BUTTERVOLUME_LOGLEVEL: 'WARNING',
+    SSH_PORT: String(b.sshPort),
+    BUTTERVOLUME_SSH_IDENTITY_FILE: b.identityFile,
+    BUTTERVOLUME_SSH_KNOWN_HOSTS_FILE: b.knownHostsFile,
+    BUTTERVOLUME_SSH_STRICT_HOST_KEY_CHECKING: 'yes',
+  });
+  const { call } = daemon;
+  for (const name of ['probe', 'big', 'synced', 'many']) {
+    const { json } = await call('/VolumeDriver.Create', { Name: name });
+    if (json.Err !== '') throw new Error(`create ${name}: ${String(json.Err)}`);
+  }
+
+  report('idle (no job)', await probe(call, 'big', sleep(5000)));
+
+  // (a) A 1 GiB send.
+  await writeRandom(join(fx.volumesPath, 'big', 'data'), SEND_MIB * MiB);
+  const snapshot = (await call('/VolumeDriver.Snapshot', { Name: 'big' })).json.Snapshot as string;
+  const send = call('/VolumeDriver.Snapshot.Send', { Name: snapshot, Host: b.address });
+  const sendStarted = performance.now();
+  report(`(a) during a ${SEND_MIB} MiB send to host B`, await probe(call, 'big', send));
+  const sent = (await send).json;
+  if (sent.Err !== '') throw new Error(`send: ${String(sent.Err)}`);
+  console.log(`  (the send took ${((performance.now() - sendStarted) / 1000).toFixed(1)} s)`);
+
+  // (b) A sync from a peer whose rsync is stopped: ssh alive, nothing moves.
+  const onB = join(fx.volumesPath, 'synced');
+  await b.exec(['btrfs', 'subvolume', 'create', '--', onB]);
+  await b.exec(['dd', 'if=/dev/urandom', `of=${join(onB, 'data')}`, 'bs=1M', 'count=40']);
+  const sync = call('/VolumeDriver.Volume.Sync', { Volumes: ['synced'], Hosts: [b.address] });
+  let syncOver = false;
+  sync.then(
+    () => {
+      syncOver = true;
+    },
+    () => {
+      syncOver = true;
+    },
+  );
+  while (stopped.length === 0 && !syncOver) {
+    for (const pid of await peerRsyncs(b)) {
+      process.kill(pid, 'SIGSTOP');
+      stopped.push(pid);
+    }
+    if (stopped.length === 0) await sleep(5);
+  }
+  if (syncOver) throw new Error('the sync ended before its rsync could be stopped');
+  report(
+    `(b) during a sync from a stalled peer (${STALL_SECONDS} s)`,
+    await probe(call, 'synced', sleep(STALL_SECONDS * 1000)),
+  );
+  for (const pid of stopped.splice(0)) process.kill(pid, 'SIGKILL');
+  await sync;
+
+  // (c) A purge of 2,000 snapshots.
+  const names = Array.from(
+    { length: PURGE },
+    (_, i) =>
+      `many@2020-01-01T00:${String(Math.floor(i / 60)).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}.000000`,
+  );
+  await inParallel(names, 16, (name) =>
+    readOnlySnapshot(join(fx.volumesPath, 'many'), join(fx.snapshotsPath, name)),
+  );
+  const purge = call('/VolumeDriver.Snapshots.Purge', { Name: 'many', Pattern: '1h:1d' });
+  const purgeStarted = performance.now();
+  report(`(c) during a purge of ${PURGE} snapshots`, await probe(call, 'many', purge));
+  const purged = (await purge).json;
+  if (purged.Err !== '') throw new Error(`purge: ${String(purged.Err)}`);
+  console.log(
+    `  (the purge took ${((performance.now() - purgeStarted) / 1000).toFixed(2)} s, ${(purged.Purged as string[]).length} deleted)`,
+  );
+} catch (error) {
+  console.error(`bench failed; the daemon's log ends:\n${daemon?.stderr().slice(-4000)}`);
+  throw error;
+} finally {
+  for (const pid of stopped) process.kill(pid, 'SIGKILL');
+  await daemon?.stop();
+  await b?.cleanup();
+  await fx.cleanup();
+}
