@@ -81,6 +81,8 @@ const scenes = fc.record({
 /** The set a calendar policy keeps, computed the slow, obvious way. */
 function reference(walls: readonly number[], now: number, p: Policy): Set<number> {
   const keep = new Set<number>();
+  // The newest snapshot, whatever the policy: no purge empties a volume's history.
+  if (walls.length > 0) keep.add(Math.max(...walls));
   for (const w of walls) if (w > now || now - w < p.minAge) keep.add(w);
   p.counts.forEach((count, unit) => {
     if (count === 0) return;
@@ -143,7 +145,9 @@ describe('calendar policies (properties)', () => {
             if (current - key < count) {
               expect(keptHere).toEqual([Math.max(...members)]);
             } else {
-              expect(keptHere).toEqual([]);
+              // Outside the count only the volume's newest, which no purge deletes.
+              const newest = Math.max(...walls);
+              expect(keptHere.filter((w) => w !== newest)).toEqual([]);
             }
           }
         },
@@ -159,7 +163,7 @@ describe('calendar policies (properties)', () => {
         for (const e of explainPurge(names, policy.text, new Date(now))) {
           expect(e.reason).toMatch(
             e.decision === 'keep'
-              ? /^kept: (newest of .+ \((hourly|daily|weekly|monthly|yearly)\)|younger than min=|dated in the future)/
+              ? /^kept: (newest of .+ \((hourly|daily|weekly|monthly|yearly)\)|younger than min=|dated in the future|the newest snapshot of its volume)/
               : /^purged: (.+ is the newest of |in no period)/,
           );
         }
@@ -190,6 +194,8 @@ describe('calendar policies (properties)', () => {
         );
         for (const w of walls) {
           if (!before.has(nameAt(w)) || after.has(nameAt(w))) continue;
+          // Kept before only as the volume's newest: the new snapshot is that now.
+          if (w === Math.max(...walls)) continue;
           // Lost its place: only to the new snapshot, in a bucket they share.
           const shares = policy.counts.some(
             (c, u) =>

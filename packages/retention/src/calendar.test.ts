@@ -152,7 +152,8 @@ describe('calendar decisions', () => {
   it('weekstart moves week boundaries', () => {
     // 2026-11-22 is a Sunday, now a Tuesday: Monday weeks put both in the previous week.
     const names = [at('2026-11-22T10:00'), at('2026-11-21T10:00')];
-    expect(planPurge(names, 'weekly=1', now).purge).toEqual(names);
+    // Both outside weekly=1: only the newest stays, as the newest of the volume.
+    expect(planPurge(names, 'weekly=1', now).purge).toEqual([names[1]]);
     expect(planPurge(names, 'weekly=2', now).purge).toEqual([names[1]]);
     const sunday = explainPurge(names, 'weekly=2,weekstart=sun', now);
     expect(sunday.map((e) => e.reason)).toEqual([
@@ -165,6 +166,26 @@ describe('calendar decisions', () => {
     const old = at('2025-01-01T00:00');
     const names = [old, `${old}@backup1`, at('2026-11-24T19:00')];
     expect(planPurge(names, 'daily=1', now).purge).toEqual([]);
+  });
+
+  it('never deletes the newest snapshot, and says so (a clock jumped years forward)', () => {
+    const names = [at('2026-11-24T19:00'), at('2026-11-24T18:00'), at('2026-11-23T09:00')];
+    const later = new Date(Date.UTC(2031, 0, 1));
+    const explained = explainPurge(names, 'hourly=24,daily=7', later);
+    expect(explained.map((e) => `${e.decision} ${e.reason}`)).toEqual([
+      'keep kept: the newest snapshot of its volume (a purge never deletes it)',
+      'purge purged: in no period that hourly=24,daily=7 keeps',
+      'purge purged: in no period that hourly=24,daily=7 keeps',
+    ]);
+    // One per volume, markers aside.
+    const two = [
+      ...names,
+      at('2026-01-01T00:00', 'other'),
+      `${at('2026-01-01T00:00', 'other')}@b1`,
+    ];
+    expect(planPurge(two, 'daily=1', later).keep).toEqual(
+      expect.arrayContaining([names[0], at('2026-01-01T00:00', 'other')]),
+    );
   });
 
   it('refuses an unknown time zone', () => {

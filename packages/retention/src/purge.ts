@@ -224,10 +224,10 @@ function decide(
     const snapshots = oldestFirst(d, names, wall, lists[2 * g]!);
     if (d.calendar) decideCalendar(d, d.calendar, snapshots, nowWall);
     else decideSnapshots(d, snapshots, nowWall);
-    // A pattern purge never empties a volume's history: after a forward clock jump every
-    // snapshot looks older than the pattern's reach, and 3.x deleted them all.
+    // A purge never empties a volume's history: after a forward clock jump every snapshot
+    // looks older than a pattern's reach (3.x deleted them all) or than a policy's buckets.
     const last = snapshots.length > 0 ? snapshots.indexes[snapshots.length - 1]! : -1;
-    if (!d.calendar && last >= 0 && d.purge[last]) {
+    if (last >= 0 && d.purge[last]) {
       d.purge[last] = 0;
       d.reason[last] = NEWEST;
     }
