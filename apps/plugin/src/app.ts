@@ -1,4 +1,4 @@
-import { Hono } from 'hono';
+import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { AppDeps } from './deps.js';
 import { elapsed } from './log.js';
@@ -37,12 +37,7 @@ export function createApp(deps: AppDeps): Hono {
     if (QUIET.has(c.req.path) && !failure) logger.debug('request', fields);
     else logger.info('request', fields);
   });
-  app.use(
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: (c) => c.json({ Err: `request body larger than ${MAX_BODY_BYTES} bytes` }, 200),
-    }),
-  );
+  app.use(limitBody());
 
   // Every endpoint of @buttervolume/api's map has its handler here (or this does not compile).
   const handlers: Handlers = {
@@ -70,6 +65,32 @@ export function createApp(deps: AppDeps): Hono {
     return c.json({ Err: shortErr(message) }, 200);
   });
   return app;
+}
+
+/**
+ * Refuses bodies over MAX_BODY_BYTES. A request that says its length (Docker's always do) is
+ * judged by its Content-Length, and one from the socket with neither Content-Length nor
+ * Transfer-Encoding has no body (HTTP/1.1): neither touches the body stream, so the handler reads it through
+ * @hono/node-server's direct path (asking hono's bodyLimit first made every request build a web
+ * Request and ReadableStream, the dearest part of a Docker call). Chunked bodies are counted
+ * as they stream, by hono's bodyLimit.
+ */
+function limitBody(): MiddlewareHandler {
+  const tooLarge = (c: Context) =>
+    c.json({ Err: `request body larger than ${MAX_BODY_BYTES} bytes` }, 200);
+  const streamed = bodyLimit({ maxSize: MAX_BODY_BYTES, onError: tooLarge });
+  return async (c, next) => {
+    const chunked = c.req.header('transfer-encoding');
+    const length = c.req.header('content-length');
+    // From the socket (@hono/node-server puts the IncomingMessage in env); app.request()'s
+    // Request objects carry no length header and go through bodyLimit.
+    const fromWire = (c.env as { incoming?: unknown } | undefined)?.incoming !== undefined;
+    if (chunked === undefined && length === undefined && fromWire) return next();
+    if (chunked === undefined && length !== undefined && /^\d+$/.test(length)) {
+      return Number(length) > MAX_BODY_BYTES ? tooLarge(c) : next();
+    }
+    return streamed(c, next);
+  };
 }
 
 // Docker prints Err in one line of `docker run` output; a peer's stderr must not fill screens.

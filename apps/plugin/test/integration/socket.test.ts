@@ -56,6 +56,38 @@ describe('the daemon on a real unix socket', () => {
     expect(JSON.parse(answer.body)).toEqual({ Implements: ['VolumeDriver'] });
   });
 
+  it('limits bodies by their Content-Length or as they stream (chunked), and reads small ones', async () => {
+    const { request } = await import('node:http');
+    const post = (body: string, headers: Record<string, string>) =>
+      new Promise<Record<string, unknown>>((resolve, reject) => {
+        const req = request(
+          { socketPath: fx.config.socket, method: 'POST', path: '/VolumeDriver.Create', headers },
+          (res) => {
+            let text = '';
+            res.on('data', (chunk: Buffer) => {
+              text += chunk.toString();
+            });
+            res.on('end', () => resolve(JSON.parse(text) as Record<string, unknown>));
+          },
+        );
+        req.on('error', reject);
+        // Written in two pieces: without a Content-Length, Node sends them chunked.
+        req.write(body.slice(0, 10));
+        req.end(body.slice(10));
+      });
+    const big = JSON.stringify({ Name: 'bigbody', Pad: 'x'.repeat(100_000) });
+    const before = await fx.listing();
+    const sized = await post(big, { 'Content-Length': String(Buffer.byteLength(big)) });
+    expect(sized.Err).toMatch(/larger than 65536 bytes/);
+    const chunked = await post(big, {});
+    expect(chunked.Err).toMatch(/larger than 65536 bytes/);
+    expect(await fx.listing()).toEqual(before);
+    const small = JSON.stringify({ Name: 'chunkedbody' });
+    expect((await post(small, {})).Err).toBe('');
+    expect((await fx.listing()).volumes).toContain('chunkedbody');
+    expect((await call('/VolumeDriver.Remove', { Name: 'chunkedbody' })).json.Err).toBe('');
+  });
+
   it('serves every endpoint with COMPAT’s shapes', async () => {
     expect((await call('/Plugin.Activate', '')).json).toEqual({ Implements: ['VolumeDriver'] });
     expect((await call('/VolumeDriver.Capabilities', '')).json).toEqual({
