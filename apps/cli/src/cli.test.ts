@@ -575,6 +575,7 @@ describe('status and check', () => {
     SchedulePaused: false,
     Attention: null,
     CopyOnWrite: true,
+    Compression: 'zstd',
   });
 
   it('status prints a line per volume in a pipe, a table on a terminal, details for one', async () => {
@@ -616,6 +617,8 @@ describe('status and check', () => {
     expect(one.out).toContain('pgdata: OK, fine\n');
     expect(one.out).toMatch(/send backup1 +last .* \(10m ago\), 2\.0 KiB incremental in 1\.2 s/);
     expect(one.out).toMatch(/job +replicate:backup1 every 60: ok .*; next /);
+    expect(one.out).toMatch(/copy-on-write +yes\n +compression +zstd\n/);
+    expect((await cli(['status', 'pgdata', '--json'])).out).toContain('"Compression": "zstd"');
     expect((await cli(['status', '--json'])).out).toContain('"Verdict": "CRIT"');
   });
 

@@ -395,6 +395,8 @@ export interface VolumeHealthEntry {
   Attention: string | null;
   /** Known from the daemon's caches; absent until read once (always there for one volume). */
   CopyOnWrite?: boolean;
+  /** The btrfs compression property (`zstd`, `lzo`, `zlib`…) or `none`; known like CopyOnWrite. */
+  Compression?: string;
   QuotaBytes?: number;
   UsageBytes?: number;
 }

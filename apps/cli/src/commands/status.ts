@@ -84,6 +84,7 @@ export function statusDetails(v: VolumeHealthEntry, now: Date): string {
       : `${v.Snapshots}, newest ${formatTime(v.NewestSnapshot)} (${ago(v.NewestSnapshot, now)} ago)`,
   );
   if (v.CopyOnWrite !== undefined) row('copy-on-write', v.CopyOnWrite ? 'yes' : 'no (nodatacow)');
+  if (v.Compression !== undefined) row('compression', v.Compression);
   if (v.UsageBytes !== undefined) {
     row(
       'space',

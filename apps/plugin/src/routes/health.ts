@@ -92,6 +92,7 @@ export function toWire(health: VolumeHealth): VolumeHealthEntry {
     SchedulePaused: facts.schedulePaused,
     Attention: facts.attention,
     ...(health.copyOnWrite === undefined ? {} : { CopyOnWrite: health.copyOnWrite }),
+    ...(health.compression === undefined ? {} : { Compression: health.compression }),
     ...(health.quotaBytes === undefined ? {} : { QuotaBytes: health.quotaBytes }),
     ...(health.usageBytes === undefined ? {} : { UsageBytes: health.usageBytes }),
   };

@@ -30,6 +30,8 @@ export interface VolumeHealth {
   facts: VolumeFacts;
   assessment: Assessment;
   copyOnWrite?: boolean;
+  /** The btrfs compression property (`zstd`, `lzo`, `zlib`…), `none` when unset. */
+  compression?: string;
   quotaBytes?: number;
   usageBytes?: number;
 }
@@ -139,10 +141,11 @@ export class HealthService {
   async volume(name: VolumeName, thresholds: Thresholds = {}): Promise<VolumeHealth> {
     const details = await this.services.volumes.get(name);
     const health = this.#health(name, await this.#read(), thresholds);
-    const { copyOnWrite, quotaBytes, usageBytes } = details.status;
+    const { copyOnWrite, compression, quotaBytes, usageBytes } = details.status;
     return {
       ...health,
       copyOnWrite,
+      compression: compression ?? 'none',
       ...(quotaBytes === undefined ? {} : { quotaBytes }),
       ...(usageBytes === undefined ? {} : { usageBytes }),
     };

@@ -45,11 +45,18 @@ export class VolumeStatusCache {
    * What is already known of a volume, without touching the disk: the C flag once read, the
    * latest quota numbers. For status lists and metrics, which must stay cheap at 10,000 volumes.
    */
-  cached(name: string): { copyOnWrite?: boolean; quotaBytes?: number; usageBytes?: number } {
+  cached(name: string): {
+    copyOnWrite?: boolean;
+    compression?: string;
+    quotaBytes?: number;
+    usageBytes?: number;
+  } {
     const flags = this.#flags.get(name);
+    const compression = this.#compression.get(name);
     const quota = this.#quota.get(name);
     return {
       ...(flags ? { copyOnWrite: flags.copyOnWrite } : {}),
+      ...(compression ? { compression: compression.value ?? 'none' } : {}),
       ...(quota?.limit === undefined ? {} : { quotaBytes: quota.limit }),
       ...(quota?.usage === undefined ? {} : { usageBytes: quota.usage }),
     };

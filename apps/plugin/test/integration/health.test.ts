@@ -96,6 +96,7 @@ describe('status, metrics and Prometheus, with a real send to host B', () => {
       Name: volume,
       Snapshots: 1,
       CopyOnWrite: true,
+      Compression: 'none',
       Attention: null,
       SchedulePaused: false,
       Sends: [
@@ -111,6 +112,20 @@ describe('status, metrics and Prometheus, with a real send to host B', () => {
     expect(entry?.Reason).toMatch(
       new RegExp(`^newest snapshot \\d+s old; sent to ${b.address} \\d+s ago$`),
     );
+  });
+
+  it('shows compression next to copy-on-write in Status', async () => {
+    const Opts = { compression: 'zstd' };
+    expect((await call('/VolumeDriver.Create', { Name: 'zstd1', Opts })).json.Err).toBe('');
+    const { json } = await call('/Buttervolume.Status/zstd1', undefined, 'GET');
+    expect(json.Volumes).toMatchObject([{ Name: 'zstd1', CopyOnWrite: true, Compression: 'zstd' }]);
+    // Every volume's, once read: the listing answers from the cache.
+    const all = (await call('/Buttervolume.Status', undefined, 'GET')).json.Volumes as {
+      Name: string;
+      Compression?: string;
+    }[];
+    expect(all.find((v) => v.Name === 'zstd1')?.Compression).toBe('zstd');
+    expect((await call('/VolumeDriver.Remove', { Name: 'zstd1' })).json.Err).toBe('');
   });
 
   it('shows the health in short in Get (what docker volume inspect prints)', async () => {
