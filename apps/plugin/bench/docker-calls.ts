@@ -7,12 +7,12 @@ import {
   requireRealEnvironment,
   writeRandom,
 } from '@buttervolume/test-utils';
+import pMap from 'p-map';
 import {
   type Caller,
   createFixture,
   type DaemonProcess,
   daemonEnvOf,
-  inParallel,
   peerRsyncs,
   readOnlySnapshot,
   spawnDaemon,
@@ -139,8 +139,10 @@ try {
     (_, i) =>
       `many@2020-01-01T00:${String(Math.floor(i / 60)).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}.000000`,
   );
-  await inParallel(names, 16, (name) =>
-    readOnlySnapshot(join(fx.volumesPath, 'many'), join(fx.snapshotsPath, name)),
+  await pMap(
+    names,
+    (name) => readOnlySnapshot(join(fx.volumesPath, 'many'), join(fx.snapshotsPath, name)),
+    { concurrency: 16 },
   );
   const purge = call('/VolumeDriver.Snapshots.Purge', { Name: 'many', Pattern: '1h:1d' });
   const purgeStarted = performance.now();

@@ -12,8 +12,9 @@ import { join } from 'node:path';
 import { formatTimestamp } from '@buttervolume/retention';
 import { freeLoopbackPort, quantile } from '@buttervolume/test-utils';
 import { execa } from 'execa';
+import pMap from 'p-map';
 import { silentLogger, startDaemon } from '../src/index.js';
-import { createFixture, inParallel, overSocket } from '../test/integration/helpers.js';
+import { createFixture, overSocket } from '../test/integration/helpers.js';
 
 const VOLUMES = 10_000;
 const SNAPSHOTS_PER_VOLUME = 10;
@@ -27,9 +28,9 @@ async function main(): Promise<void> {
   try {
     const names = Array.from({ length: VOLUMES }, (_, i) => `vol${String(i).padStart(5, '0')}`);
     let started = performance.now();
-    await inParallel(names, 16, (n) =>
-      execa('btrfs', ['subvolume', 'create', '--', join(volumesPath, n)]),
-    );
+    await pMap(names, (n) => execa('btrfs', ['subvolume', 'create', '--', join(volumesPath, n)]), {
+      concurrency: 16,
+    });
     const now = Date.now();
     for (const name of names) {
       for (let k = 0; k < SNAPSHOTS_PER_VOLUME; k++) {

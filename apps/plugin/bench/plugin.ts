@@ -29,14 +29,9 @@ import {
   writeRandom,
 } from '@buttervolume/test-utils';
 import { execa } from 'execa';
+import pMap from 'p-map';
 import { silentLogger, startDaemon } from '../src/index.js';
-import {
-  type Caller,
-  createFixture,
-  inParallel,
-  overSocket,
-  suffix,
-} from '../test/integration/helpers.js';
+import { type Caller, createFixture, overSocket, suffix } from '../test/integration/helpers.js';
 
 const COUNTS = (process.env.BENCH_COUNTS ?? '10,1000,10000').split(',').map(Number);
 
@@ -197,8 +192,10 @@ async function main(): Promise<void> {
         { length: count - existing },
         (_, i) => `bench${String(existing + i).padStart(6, '0')}`,
       );
-      await inParallel(names, 16, (n) =>
-        execa('btrfs', ['subvolume', 'create', '--', join(volumesPath, n)]),
+      await pMap(
+        names,
+        (n) => execa('btrfs', ['subvolume', 'create', '--', join(volumesPath, n)]),
+        { concurrency: 16 },
       );
       existing = count;
       const sample = Array.from(
@@ -375,15 +372,18 @@ async function perOperation(
       bare: `bench${String(4 + 2 * r).padStart(6, '0')}`,
     }));
     for (const volume of rounds.flatMap((r) => [r.purged, r.bare])) {
-      await inParallel(hourly(volume), 4, (name) =>
-        bare([
-          'subvolume',
-          'snapshot',
-          '-r',
-          '--',
-          join(volumesPath, volume),
-          join(snapshotsPath, name),
-        ]),
+      await pMap(
+        hourly(volume),
+        (name) =>
+          bare([
+            'subvolume',
+            'snapshot',
+            '-r',
+            '--',
+            join(volumesPath, volume),
+            join(snapshotsPath, name),
+          ]),
+        { concurrency: 4 },
       );
     }
     const entries = (await readdir(snapshotsPath)).length;

@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { createLoopBtrfs, median, requireRealEnvironment } from '@buttervolume/test-utils';
 import { execa } from 'execa';
+import pMap from 'p-map';
 import { Btrfs } from '../src/index.js';
 
 const ENTRIES = Number(process.env.BENCH_ENTRIES ?? 10_000);
@@ -18,15 +19,6 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
   const start = performance.now();
   await fn();
   return performance.now() - start;
-}
-
-/** Runs `fn` over `items` with at most `limit` in flight (creating 10k subvolumes one by one is slow). */
-async function eachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>) {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: limit }, worker));
 }
 
 const fmt = (ms: number) => ms.toFixed(2);
@@ -42,14 +34,18 @@ async function main(): Promise<void> {
     // Half subvolumes, half plain folders: the sweep must tell them apart.
     const names = Array.from({ length: ENTRIES }, (_, i) => `v${String(i).padStart(5, '0')}`);
     const setupStart = performance.now();
-    await eachLimited(names, 8, async (name) => {
-      const index = Number(name.slice(1));
-      if (index % 2 === 0) {
-        await execa('btrfs', ['subvolume', 'create', '--', join(dir, name)]);
-      } else {
-        await mkdir(join(dir, name));
-      }
-    });
+    await pMap(
+      names,
+      async (name) => {
+        const index = Number(name.slice(1));
+        if (index % 2 === 0) {
+          await execa('btrfs', ['subvolume', 'create', '--', join(dir, name)]);
+        } else {
+          await mkdir(join(dir, name));
+        }
+      },
+      { concurrency: 8 },
+    );
     console.log(
       `setup: ${ENTRIES} entries (${ENTRIES / 2} subvolumes) in ${fmt(performance.now() - setupStart)} ms`,
     );

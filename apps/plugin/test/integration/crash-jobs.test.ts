@@ -6,13 +6,13 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { requireRealEnvironment } from '@buttervolume/test-utils';
 import { execa } from 'execa';
+import pMap from 'p-map';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createFixture,
   type DaemonProcess,
   daemonEnvOf,
   type Fixture,
-  inParallel,
   readOnlySnapshot,
   spawnDaemon,
 } from './helpers.js';
@@ -78,8 +78,10 @@ describe('the daemon killed (SIGKILL) during a purge or a schedule write', () =>
       (_, i) => `${volume}@2020-01-01T00:00:00.${String(i).padStart(6, '0')}`,
     );
     // Side by side: concurrent snapshots share btrfs commits.
-    await inParallel(old, 16, (name) =>
-      readOnlySnapshot(join(fx.volumesPath, volume), join(fx.snapshotsPath, name)),
+    await pMap(
+      old,
+      (name) => readOnlySnapshot(join(fx.volumesPath, volume), join(fx.snapshotsPath, name)),
+      { concurrency: 16 },
     );
     // The purge is the scheduler's: the kill cuts a job off, and the next start owes it a run.
     await writeFile(fx.config.schedule, `${volume},purge:1h:1d,60,True\r\n`);

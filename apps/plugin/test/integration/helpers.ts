@@ -242,19 +242,6 @@ export async function mountInOtherNamespace(source: string): Promise<ForeignMoun
   }
 }
 
-/** Runs `fn` over `items`, `width` at a time (benches bulk-create subvolumes this way). */
-export async function inParallel<T>(
-  items: T[],
-  width: number,
-  fn: (item: T) => Promise<unknown>,
-): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: width }, worker));
-}
-
 /** The environment of a daemon process serving `fx` (its folders, socket and schedule). */
 export function daemonEnvOf(fx: Fixture): Record<string, string> {
   return {
