@@ -1,6 +1,7 @@
 import { lstat, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { isBtrfs } from '@buttervolume/btrfs';
+import { ifPresent } from '@buttervolume/files';
 import { DaemonStartError } from './errors.js';
 import type { Logger } from './log.js';
 
@@ -13,13 +14,13 @@ export async function requireBtrfsFolder(
   path: string,
   logger: Logger,
 ): Promise<void> {
-  const stats = await lstat(path).catch(() => undefined);
+  const stats = await ifPresent(lstat(path));
   const fix = `create it on a btrfs filesystem (e.g. "mkdir -p ${path}" on a btrfs mount, or run "buttervolume init"), or set BUTTERVOLUME_${variable} to a folder on btrfs`;
   if (!stats) {
     // A fresh btrfs mount (a new managed plugin, a new disk) lacks only the last level: create
     // that one, never a whole tree, which would land on the root filesystem under a failed mount.
     const parent = dirname(path);
-    const parentStats = await lstat(parent).catch(() => undefined);
+    const parentStats = await ifPresent(lstat(parent));
     if (parentStats?.isDirectory() && (await isBtrfs(parent))) {
       await mkdir(path);
       logger.info('created folder', { variable, path });

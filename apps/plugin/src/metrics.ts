@@ -247,6 +247,7 @@ export class DaemonMetrics {
     if (!this.#cached || now - this.#cached.at >= this.#reportTtlMs) {
       const report = sources.report();
       this.#cached = { at: now, report };
+      // The failure reaches the scrape awaiting it; here it only drops the cached promise.
       report.catch(() => {
         if (this.#cached?.report === report) this.#cached = undefined;
       });

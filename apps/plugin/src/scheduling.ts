@@ -116,7 +116,7 @@ export function createJobExecutor(
           signal.throwIfAborted();
           await port.send(snapshot, action.host, { signal });
         } catch (error) {
-          await services.snapshots.remove(snapshot).catch(() => undefined);
+          await services.snapshots.remove(snapshot).catch(logUndoFailure(services, snapshot));
           throw error;
         }
         return;
@@ -144,7 +144,7 @@ export function createJobExecutor(
             signal.throwIfAborted();
             await port.send(snapshot, action.host, { signal });
           } catch (error) {
-            await services.snapshots.remove(snapshot).catch(() => undefined);
+            await services.snapshots.remove(snapshot).catch(logUndoFailure(services, snapshot));
             failures.push(`${snapshot}: ${(error as Error).message}`);
           }
         }
@@ -172,4 +172,13 @@ function required(replication: ReplicationPort | undefined, job: Job): Replicati
     'NOT_WIRED',
     `cannot run ${job.actionText} of ${job.volume}: this daemon was started without replication`,
   );
+}
+
+/** A snapshot taken for a send that failed could not be removed again: say so, keep going. */
+function logUndoFailure(services: Services, snapshot: string): (error: unknown) => void {
+  return (error) =>
+    services.context.logger.error('could not remove the snapshot of a failed send', {
+      snapshot,
+      error,
+    });
 }

@@ -10,6 +10,7 @@ import {
 } from 'node:http';
 import { connect } from 'node:net';
 import { dirname } from 'node:path';
+import { ifPresent } from '@buttervolume/files';
 import { createAdaptorServer } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { DaemonStartError } from './errors.js';
@@ -58,7 +59,7 @@ export async function removeSocket(socketPath: string): Promise<void> {
  */
 async function claimSocket(socketPath: string): Promise<void> {
   await mkdir(dirname(socketPath), { recursive: true });
-  const stats = await lstat(socketPath).catch(() => undefined);
+  const stats = await ifPresent(lstat(socketPath));
   if (!stats) return;
   if (!stats.isSocket()) {
     throw new DaemonStartError(

@@ -74,7 +74,13 @@ export class Btrfs {
       await run(this.#chattr, ['+C', '--', target], target);
     } catch (error) {
       // Half-made volumes surprise users later (a CoW database volume): undo, then report.
-      await this.#btrfsRun(['subvolume', 'delete', '--', target], target).catch(() => {});
+      try {
+        await this.#btrfsRun(['subvolume', 'delete', '--', target], target);
+      } catch (undo) {
+        // Say it: an empty subvolume without the +C asked for is left at `target`.
+        (error as Error).message +=
+          `; the new subvolume ${target} could not be removed either (${(undo as Error).message}): remove it by hand`;
+      }
       throw error;
     }
   }

@@ -62,12 +62,19 @@ export function sendProtocolArgs(
 export async function localStreamVersion(
   file = '/sys/fs/btrfs/features/send_stream_version',
 ): Promise<number> {
-  return parseStreamVersion(await readFile(file, 'utf8').catch(() => undefined));
+  try {
+    return parseStreamVersion(await readFile(file, 'utf8'));
+  } catch (error) {
+    // Kernels before 5.16 have no such file: they send version 1.
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return parseStreamVersion(undefined);
+    throw error;
+  }
 }
 
 /** This machine's send features: `btrfs --version` and the kernel's stream version. */
 export async function localSendFeatures(btrfsPath = 'btrfs'): Promise<SendFeatures> {
   const [version, streamVersion] = await Promise.all([
+    // An unknown progs version only turns compressed sends off (the version 1 stream works).
     runTolerant(btrfsPath, ['--version']).catch(() => undefined),
     localStreamVersion(),
   ]);

@@ -201,6 +201,7 @@ export class DockerClient {
     let killed = 0;
     let exitCode: number | undefined;
     if (timedOut) {
+      // The exec may be gone already (it ended as the timer fired): nothing left to kill.
       const inspect = await this.#inspectExec(execId).catch(() => undefined);
       if (inspect?.running && inspect.pid > 0) {
         killed = await killExecProcesses(inspect.pid, inspect.containerId);
@@ -220,6 +221,7 @@ export class DockerClient {
   }
 
   async close(): Promise<void> {
+    // Closing a pool whose sockets already failed may reject: there is nothing left to free.
     await this.#client.close().catch(() => {});
   }
 

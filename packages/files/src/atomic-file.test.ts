@@ -2,7 +2,7 @@ import { lstat, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { writeFileAtomic } from './index.js';
+import { ifPresent, writeFileAtomic } from './index.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -55,5 +55,17 @@ describe('writeFileAtomic', () => {
     await expect(crash).rejects.toThrow('power cut');
     expect(await readFile(path, 'utf8')).toBe('old');
     expect(await readdir(dir)).toEqual(['state.json']);
+  });
+});
+
+describe('ifPresent', () => {
+  it('answers undefined for a missing path only; other failures are thrown', async () => {
+    expect(await ifPresent(readFile(join(dir, 'none'), 'utf8'))).toBeUndefined();
+    await writeFile(join(dir, 'file'), 'x');
+    // ENOTDIR: a path through a file is as missing as a missing one.
+    expect(await ifPresent(readFile(join(dir, 'file', 'below'), 'utf8'))).toBeUndefined();
+    expect(await ifPresent(readFile(join(dir, 'file'), 'utf8'))).toBe('x');
+    // EISDIR is a real problem, not absence.
+    await expect(ifPresent(readFile(dir, 'utf8'))).rejects.toMatchObject({ code: 'EISDIR' });
   });
 });

@@ -105,8 +105,23 @@ async function throughLinks(path: string): Promise<string> {
 async function existingMode(path: string, fallback: number): Promise<number> {
   try {
     return (await stat(path)).mode & 0o7777;
-  } catch {
-    return fallback;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return fallback; // a new file
+    throw error;
+  }
+}
+
+/**
+ * `promise`'s value, or undefined when it failed because the path is missing (ENOENT,
+ * ENOTDIR); any other failure (permissions, I/O) is rethrown, never read as "absent".
+ */
+export async function ifPresent<T>(promise: Promise<T>): Promise<T | undefined> {
+  try {
+    return await promise;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw error;
   }
 }
 

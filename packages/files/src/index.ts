@@ -2,6 +2,7 @@
 // pause journal) are replaced whole or not at all, and the replacement survives a power cut.
 export {
   type AtomicWriteOptions,
+  ifPresent,
   removeStaleTemps,
   syncDirectory,
   writeFileAtomic,

@@ -125,8 +125,10 @@ export async function bytesWritten(pid: number | undefined): Promise<number | un
     const text = await readFile(`/proc/${pid}/task/${pid}/io`, 'utf8');
     const match = /^wchar:\s*(\d+)$/m.exec(text);
     return match ? Number(match[1]) : undefined;
-  } catch {
-    return undefined;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ESRCH') return undefined; // the process has ended
+    throw error;
   }
 }
 

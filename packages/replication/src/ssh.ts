@@ -94,6 +94,7 @@ export function cpuHasAes(): boolean {
     try {
       aesCache = /^(?:flags|Features)\s*:.*\baes\b/m.test(readFileSync('/proc/cpuinfo', 'utf8'));
     } catch {
+      // No /proc/cpuinfo (an odd sandbox): the portable cipher order, which works everywhere.
       aesCache = false;
     }
   }

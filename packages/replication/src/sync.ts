@@ -71,7 +71,7 @@ export async function syncVolume(request: SyncVolumeRequest): Promise<SyncResult
   const shell = rsyncShell(ssh);
   const local = join(volumesPath, volume);
   // 3.x let rsync create a plain directory here, which then looked like a broken volume.
-  if (!(await isSubvolume(local).catch(() => false))) {
+  if (!(await isSubvolume(local))) {
     throw new ReplicationError(
       'NO_SUCH_VOLUME',
       `cannot sync ${volume}: no such volume here (${local} is not a btrfs subvolume); create it first`,

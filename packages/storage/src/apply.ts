@@ -30,7 +30,14 @@ export async function applyPlan(steps: readonly Step[]): Promise<void> {
       if (revert) undo.push(revert);
     }
   } catch (error) {
-    for (const revert of undo.reverse()) await revert().catch(() => {});
+    const stuck: string[] = [];
+    for (const revert of undo.reverse()) {
+      await revert().catch((failure: unknown) => stuck.push((failure as Error).message));
+    }
+    // What could not be undone is named, so the user knows what to clean by hand.
+    if (stuck.length > 0) {
+      (error as Error).message += `; undoing the earlier steps failed too: ${stuck.join('; ')}`;
+    }
     throw error;
   }
 }

@@ -1,6 +1,7 @@
 import { lstat, readdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { isBtrfs as onBtrfs, readMounts } from '@buttervolume/btrfs';
+import { ifPresent } from '@buttervolume/files';
 
 /** What a path is now, as far as buttervolume's storage is concerned. */
 export interface PathState {
@@ -24,7 +25,7 @@ export async function inspectStorage(paths: readonly string[]): Promise<PathStat
 }
 
 async function inspectPath(path: string, mountPoints: ReadonlySet<string>): Promise<PathState> {
-  const stats = await lstat(path).catch(() => undefined);
+  const stats = await ifPresent(lstat(path));
   const checkedPath = stats ? path : await nearestExisting(path);
   const isBtrfs = await onBtrfs(checkedPath);
   const isDirectory = stats?.isDirectory() ?? false;

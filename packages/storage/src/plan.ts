@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { readMounts } from '@buttervolume/btrfs';
+import { ifPresent } from '@buttervolume/files';
 import { StorageError } from './errors.js';
 import { inspectStorage, type PathState } from './inspect.js';
 import { parseSize } from './size.js';
@@ -188,7 +189,7 @@ async function unitSteps(
 ): Promise<Step[]> {
   const steps: Step[] = [];
   const path = join(unitDir, unit.name);
-  const current = await readFile(path, 'utf8').catch(() => undefined);
+  const current = await ifPresent(readFile(path, 'utf8'));
   if (current !== undefined && current !== unit.content && !current.startsWith(UNIT_MARKER)) {
     throw new StorageError(
       'UNIT_EXISTS',
@@ -219,7 +220,7 @@ async function mountedFrom(mountPoint: string): Promise<string | undefined> {
 
 /** btrfs keeps its primary superblock at 64 KiB, with the magic `_BHRfS_M` at offset 0x40. */
 async function hasBtrfsSuperblock(path: string): Promise<boolean> {
-  const handle = await open(path, 'r').catch(() => undefined);
+  const handle = await ifPresent(open(path, 'r'));
   if (handle === undefined) return false;
   try {
     const buffer = Buffer.alloc(8);

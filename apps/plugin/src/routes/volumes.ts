@@ -85,7 +85,13 @@ export function volumeHandlers(deps: AppDeps) {
         return c.json({ Volume: { Name, Mountpoint: mountpoint, Status: replication }, Err: '' });
       }
       const v = await volumes.get(Name);
-      const health = deps.health && (await deps.health.brief(Name).catch(() => undefined));
+      // Health is extra: a Get without it beats a failed `docker volume inspect`.
+      const health =
+        deps.health &&
+        (await deps.health.brief(Name).catch((error: unknown) => {
+          deps.logger.warn('Get without health', { volume: Name, error });
+          return undefined;
+        }));
       const createdAt = v.createdAt.toISOString();
       return c.json({
         Volume: {

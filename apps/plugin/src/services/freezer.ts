@@ -91,10 +91,13 @@ export async function freeze(path: FreezerPath, timeoutMs = 2000): Promise<void>
     if (attempt === 0 || path.kind === 'v1') await writeFile(controlFile(path), FREEZE[path.kind]);
     if (await isFrozen(path)) return;
     if (performance.now() >= deadline) {
-      await thaw(path).catch(() => {});
+      const thawed = await thaw(path).then(
+        () => 'thawed again',
+        (error: unknown) => `and could not thaw it (${(error as Error).message}): thaw it by hand`,
+      );
       throw new PluginError(
         'GROUP_SNAPSHOT_FAILED',
-        `unable to freeze ${path.dir} within ${timeoutMs} ms (a process stuck in I/O): thawed again`,
+        `unable to freeze ${path.dir} within ${timeoutMs} ms (a process stuck in I/O): ${thawed}`,
       );
     }
     await sleep(attempt < 20 ? 0 : 1);

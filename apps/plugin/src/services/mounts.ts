@@ -132,6 +132,7 @@ export class MountTable {
       }
     });
     this.#next = next;
+    // Its failure reaches the callers awaiting `next`; the chain only orders the writes.
     this.#writing = next.catch(() => {});
     return next;
   }

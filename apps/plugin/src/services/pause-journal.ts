@@ -26,7 +26,9 @@ export class PauseJournal {
 
   /** Entries a previous daemon left (ids checked: only hex container ids are ever acted on). */
   async leftOver(): Promise<PausedEntry[]> {
-    const data = (await readJsonOrUndefined(this.path).catch(() => undefined)) as
+    // An unreadable journal is thrown, not read as empty: containers it names may still be
+    // frozen, and the daemon's start logs that it could not tell.
+    const data = (await readJsonOrUndefined(this.path)) as
       | { version?: unknown; paused?: unknown }
       | undefined;
     if (data === undefined || data === null || !Array.isArray(data.paused)) return [];

@@ -103,6 +103,7 @@ export function localNode(name: string = hostname()): NodeIdentity {
       if (lower === name.toLowerCase() || lower === 'localhost') return true;
       const mine = local();
       if (mine.has(host)) return true;
+      // A name that does not resolve is not one of ours (the ssh to it fails on its own).
       const resolved = await lookup(host, { all: true }).catch(() => []);
       return resolved.some((r) => mine.has(r.address) || r.address.startsWith('127.'));
     },

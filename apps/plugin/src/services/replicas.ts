@@ -1,5 +1,6 @@
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import type { FailoverPolicy } from '@buttervolume/api';
+import { ifPresent } from '@buttervolume/files';
 import { HostName, MarkerName, SnapshotName, VolumeName } from '@buttervolume/names';
 import { PluginError } from '../errors.js';
 import { logged } from '../log.js';
@@ -102,7 +103,7 @@ export class ReplicaService {
 
   /** Names of every volume with a record (replicas included, which have no subvolume yet). */
   async names(): Promise<VolumeName[]> {
-    const entries = await readdir(this.ctx.layout.volumesPath).catch(() => [] as string[]);
+    const entries = (await ifPresent(readdir(this.ctx.layout.volumesPath))) ?? [];
     return entries
       .filter((e) => e.startsWith(RECORD_PREFIX) && e.endsWith('.json'))
       .map((e) => e.slice(RECORD_PREFIX.length, -'.json'.length))
@@ -269,6 +270,7 @@ export class ReplicaService {
       if (record?.state !== 'owner') return;
       const peers = await this.#peersOf(record.replicas);
       for (const peer of peers) {
+        // An unreachable peer cannot hold a newer epoch we could see: ask the next one.
         const view = await this.peers.view(peer, volume).catch(() => undefined);
         if (view?.state === 'owner' && view.epoch > record.epoch) {
           await this.#setAsideStale(record, peer, view.epoch);

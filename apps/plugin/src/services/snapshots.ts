@@ -230,7 +230,12 @@ export class SnapshotService {
         names
           .filter((_, i) => results[i]?.status === 'fulfilled')
           .map((name) =>
-            this.ctx.btrfs.deleteSubvolume(this.ctx.layout.snapshot(name)).catch(() => {}),
+            this.ctx.btrfs.deleteSubvolume(this.ctx.layout.snapshot(name)).catch((error: unknown) =>
+              this.ctx.logger.error('could not remove a snapshot of a set that failed', {
+                snapshot: name,
+                error,
+              }),
+            ),
           ),
       );
       throw (failed as PromiseRejectedResult).reason;
