@@ -115,6 +115,28 @@ describe('ScheduleStore.read', () => {
   });
 });
 
+describe('ScheduleStore.read of an unchanged file', () => {
+  it('answers the same schedule while the text is the same, and sees every edit behind its back', async () => {
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, 'pgdata,snapshot,60,True\r\n');
+    const first = await store.read();
+    expect(await store.read()).toBe(first);
+    // Same length, another timer, written by hand (not through the store).
+    await writeFile(path, 'pgdata,snapshot,30,True\r\n');
+    const edited = await store.read();
+    expect(edited).not.toBe(first);
+    expect(edited.jobs.map((j) => j.timer)).toEqual([{ kind: 'interval', minutes: 30 }]);
+    // A change through the store, then a pause (same rows, now in the .disabled file).
+    await store.setActive('pgdata', 'snapshot', false);
+    expect((await store.read()).jobs[0]?.active).toBe(false);
+    await store.pause();
+    const paused = await store.read();
+    expect(paused.paused).toBe(true);
+    await store.resume();
+    expect((await store.read()).paused).toBe(false);
+  });
+});
+
 describe('ScheduleStore changes', () => {
   it('writes like Python: no header, \\r\\n, quoting only the field with a comma', async () => {
     await store.upsert(job('foovolume', 'snapshot'));

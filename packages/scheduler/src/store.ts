@@ -60,6 +60,8 @@ export class ScheduleStore {
   readonly path: string;
   readonly disabledPath: string;
   #queue: Promise<unknown> = Promise.resolve();
+  /** The last text read() parsed, and what it said. */
+  #lastRead: { paused: boolean; text: string; schedule: Schedule } | undefined;
 
   constructor(path: string) {
     this.path = path;
@@ -75,8 +77,14 @@ export class ScheduleStore {
   }
 
   async read(): Promise<Schedule> {
-    const { paused, rows } = await this.#load();
-    return summarise(paused, rows);
+    const { paused, text } = await this.#readText();
+    // Health reads the schedule every second (10,000 rows at most): an unchanged text is the
+    // same schedule, not parsed again.
+    const last = this.#lastRead;
+    if (last !== undefined && last.paused === paused && last.text === text) return last.schedule;
+    const schedule = summarise(paused, parseCsv(text).map(toRow));
+    this.#lastRead = { paused, text, schedule };
+    return schedule;
   }
 
   /** Adds a job or replaces the one with the same (Name, Action); it is active afterwards. */
@@ -157,10 +165,15 @@ export class ScheduleStore {
   }
 
   async #load(): Promise<{ paused: boolean; rows: Row[] }> {
+    const { paused, text } = await this.#readText();
+    return { paused, rows: parseCsv(text).map(toRow) };
+  }
+
+  async #readText(): Promise<{ paused: boolean; text: string }> {
     const disabled = await readIfExists(this.disabledPath);
     // Paused wins when both files exist: doing nothing is the safe reading of a conflict.
     const text = disabled ?? (await readIfExists(this.path)) ?? '';
-    return { paused: disabled !== undefined, rows: parseCsv(text).map(toRow) };
+    return { paused: disabled !== undefined, text };
   }
 
   #change(edit: (rows: readonly Row[]) => readonly Row[] | undefined): Promise<void> {
