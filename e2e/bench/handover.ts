@@ -3,7 +3,8 @@
 // the answer, for a 1 GiB volume with 10 MiB written since the last increment and with
 // nothing written. Goals on a 2-core machine: < 5 s and < 1 s.
 //   pnpm --filter @buttervolume/e2e exec tsx bench/handover.ts     (root; about a minute)
-import { mkdtemp, rm } from 'node:fs/promises';
+// BV_BENCH_KEEP=1 keeps the daemons' logs (the folder is printed).
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -80,6 +81,8 @@ async function main() {
       // 10 MiB written on the owner since its last increment, then the other node mounts.
       await write(owner, root, `change-${i}`, 10);
       changed.push(await call(other, '/VolumeDriver.Mount', { Name: VOLUME, ID: `c${i}` }));
+      // The figures count only if the data came along.
+      await other.exec(['test', '-s', join(root, 'volumes', VOLUME, `change-${i}`)]);
       await call(other, '/VolumeDriver.Unmount', { Name: VOLUME, ID: `c${i}` });
       // That Unmount sends an increment at once: let it finish, as between two task moves.
       await sleep(3000);
@@ -94,10 +97,14 @@ async function main() {
       `median ${(median(ms) / 1000).toFixed(2)} s (runs: ${ms.map((m) => (m / 1000).toFixed(2)).join(', ')})`;
     console.log(`hand-over, 1 GiB volume, 10 MiB changed: ${fmt(changed)}   goal < 5 s`);
     console.log(`hand-over, 1 GiB volume, nothing changed: ${fmt(unchanged)}   goal < 1 s`);
+    const log = await readFile(join(base, `daemon-${a.name}.log`), 'utf8');
+    const ways = log.includes('using its CLI') ? "the peer's CLI" : 'ssh -W to the peer socket';
+    console.log(`  (requests went through ${ways})`);
   } finally {
     await daemons.stopAll();
     await swarm.cleanup();
-    await rm(base, { recursive: true, force: true });
+    if (!process.env.BV_BENCH_KEEP) await rm(base, { recursive: true, force: true });
+    else console.log(base);
   }
 }
 

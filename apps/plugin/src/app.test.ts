@@ -10,6 +10,7 @@ import { createApp } from './app.js';
 import type { AppDeps, AppServices } from './deps.js';
 import { NoSuchVolumeError, PluginError } from './errors.js';
 import { createLogger } from './log.js';
+import { NotOwnerError } from './services/replicas.js';
 
 const FORMAT = '%Y-%m-%dT%H:%M:%S.%f';
 const SNAP = 'v1@2026-01-02T03:04:05.000006';
@@ -91,6 +92,39 @@ describe('createApp', () => {
         expect(json.Err === undefined || typeof json.Err === 'string', `${m} ${path}`).toBe(true);
       }
     }
+  });
+
+  it('carries NOT_OWNER with the owner and epoch beside Err, and passes Have on', async () => {
+    const { services, calls } = stubs();
+    const record =
+      (method: string, error?: Error) =>
+      async (...args: unknown[]) => {
+        calls.push({ method, args });
+        if (error) throw error;
+        return { snapshot: SNAP as SnapshotName, epoch: 4, unchanged: true };
+      };
+    const notOwner = new NotOwnerError('v1', 'n3', 7);
+    const { call } = appWith({
+      ...services,
+      replicas: { handOver: record('replicas.handOver', notOwner) } as never,
+    });
+    const refused = await call('/Buttervolume.HandOver', { Name: 'v1', To: 'n2' });
+    expect(refused.json).toEqual({
+      Err: 'v1 is owned by n3 (epoch 7), not by this node',
+      Code: 'NOT_OWNER',
+      Owner: 'n3',
+      Epoch: 7,
+    });
+    const ok = appWith({
+      ...services,
+      replicas: { handOver: record('replicas.handOver') } as never,
+    });
+    expect(
+      (await ok.call('/Buttervolume.HandOver', { Name: 'v1', To: 'n2', Have: SNAP })).json,
+    ).toEqual({ Snapshot: SNAP, Epoch: 4, Unchanged: true, Err: '' });
+    expect(calls.at(-1)?.args).toEqual(['v1', 'n2', SNAP]);
+    const bad = await ok.call('/Buttervolume.HandOver', { Name: 'v1', To: 'n2', Have: '../x' });
+    expect(bad.json.Err).toMatch(/^Invalid request to \/Buttervolume\.HandOver: /);
   });
 
   it('answers Docker’s handshake and the version it was given', async () => {

@@ -62,7 +62,10 @@ export function createApp(deps: AppDeps): Hono {
     } else if (message.length > MAX_ERR_CHARS) {
       logger.warn('failure, full text', { path: c.req.path, error });
     }
-    return c.json({ Err: shortErr(message) }, 200);
+    // Some errors carry fields for programs beside Err (a code, the owner of a volume).
+    const wire = (error as { wire?: unknown }).wire;
+    const extra = typeof wire === 'object' && wire !== null ? wire : {};
+    return c.json({ ...extra, Err: shortErr(message) }, 200);
   });
   return app;
 }

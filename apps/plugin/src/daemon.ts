@@ -65,8 +65,8 @@ export interface DaemonApp {
   replication: ReplicationService;
   health: HealthService;
   metrics: DaemonMetrics;
-  /** The Engine API client (closed by startDaemon's close()). */
-  docker: DockerClient;
+  /** The Engine API clients (closed by startDaemon's close()). */
+  dockers: DockerClient[];
   replicas: ReplicaService;
 }
 
@@ -119,16 +119,17 @@ export async function createDaemonApp(
     .catch((error: unknown) => [`could not read the pause journal: ${(error as Error).message}`]))
     logger.warn('pause recovery', { outcome });
 
+  const replicator = new Replicator({
+    btrfs: services.context.btrfs,
+    snapshotsPath: config.snapshotsPath,
+    volumesPath: config.volumesPath,
+    timestampFormat: config.dtFormat,
+    ssh: { ...sshOptionsOf(config), ...options.ssh },
+  });
   const replication = new ReplicationService(
     services.context,
     services.snapshots,
-    new Replicator({
-      btrfs: services.context.btrfs,
-      snapshotsPath: config.snapshotsPath,
-      volumesPath: config.volumesPath,
-      timestampFormat: config.dtFormat,
-      ssh: { ...sshOptionsOf(config), ...options.ssh },
-    }),
+    replicator,
     {
       compress: config.sshCompression,
       ...(config.sshBandwidthLimit === undefined
@@ -156,7 +157,9 @@ export async function createDaemonApp(
       },
     },
   );
-  const replicas = createReplicas(config, services, replication, logger);
+  // Its own client: a Mount must not wait 30 s on Docker (closed with the daemon's).
+  const probeDocker = new DockerClient({ socketPath: config.dockerSocket, requestTimeoutMs: 5000 });
+  const replicas = createReplicas(config, services, replication, replicator, probeDocker, logger);
   services.replicas = replicas;
   const scheduling = createScheduling(
     config,
@@ -194,7 +197,8 @@ export async function createDaemonApp(
     metrics,
     groups: services.groups,
   });
-  return { app, services, logger, scheduling, replication, health, metrics, docker, replicas };
+  const dockers = [docker, probeDocker];
+  return { app, services, logger, scheduling, replication, health, metrics, dockers, replicas };
 }
 
 /** Replicated volumes: peers over the same ssh settings as sends, Docker for the copy-up probe. */
@@ -202,9 +206,10 @@ function createReplicas(
   config: Config,
   services: Services,
   replication: ReplicationService,
+  replicator: Replicator,
+  docker: DockerClient,
   logger: Logger,
 ): ReplicaService {
-  const docker = new DockerClient({ socketPath: config.dockerSocket, requestTimeoutMs: 5000 });
   return new ReplicaService(
     services.context,
     services.volumes,
@@ -212,6 +217,7 @@ function createReplicas(
     (snapshot, host) => replication.send(snapshot, host),
     sshPeerLink({
       ssh: sshSettings(sshOptionsOf(config)),
+      sshFor: (host) => replicator.sharedSsh(host),
       command: [config.peerCommand],
       viewTimeoutMs: 15_000,
       handOverTimeoutMs: (config.handOverWaitSeconds + 600) * 1000,
@@ -244,7 +250,7 @@ export function sshOptionsOf(config: Config): SshOptions {
  * Refuses to start (DaemonStartError) rather than run half-configured.
  */
 export async function startDaemon(config: Config, options: DaemonOptions = {}): Promise<Daemon> {
-  const { app, services, logger, scheduling, replication, health, metrics, docker, replicas } =
+  const { app, services, logger, scheduling, replication, health, metrics, dockers, replicas } =
     await createDaemonApp(config, options);
   const socketPath = config.socket;
   // Before the socket: a METRICS_ADDRESS we cannot bind stops the start with nothing to undo.
@@ -288,7 +294,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
       await services.status.settled();
       await services.context.nested.settled();
       await replication.close();
-      await docker.close();
+      await Promise.all(dockers.map((client) => client.close()));
       await removeSocket(socketPath);
       logger.info('stopped', { socket: socketPath });
     })();

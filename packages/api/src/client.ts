@@ -168,9 +168,17 @@ export class ButtervolumeClient {
     return this.call(endpoints.replica, { Name: volume }, call);
   }
 
-  /** Asks this node, the owner, to hand `volume` over to `to` (see Running on a Docker Swarm). */
-  handOver(volume: string, to: string, call?: CallOptions): Promise<HandOverResponse> {
-    return this.call(endpoints.handOver, { Name: volume, To: to }, call);
+  /**
+   * Asks this node, the owner, to hand `volume` over to `to` (see Running on a Docker Swarm);
+   * `have`: the newest snapshot of it `to` holds.
+   */
+  handOver(
+    volume: string,
+    to: string,
+    options: { have?: string | undefined } & CallOptions = {},
+  ): Promise<HandOverResponse> {
+    const have = options.have === undefined ? {} : { Have: options.have };
+    return this.call(endpoints.handOver, { Name: volume, To: to, ...have }, options);
   }
 
   clone(name: string, target: string, call?: CallOptions): Promise<CloneResponse> {

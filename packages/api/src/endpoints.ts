@@ -75,6 +75,11 @@ export function unknownEndpointError(path: string): ErrResponse {
 /** Every answer carries `Err`; a non-empty one is the failure (always HTTP 200). */
 export interface ErrResponse {
   Err: string;
+  /**
+   * Ours, on some failures only: a stable code for programs (e.g. `NOT_OWNER` from Replica and
+   * HandOver, with `Owner` and `Epoch`), so they need not match the text of Err.
+   */
+  Code?: string;
 }
 
 /** Create options, all strings as Docker sends them (`docker volume create -o key=value`). */
@@ -218,12 +223,27 @@ export interface ReplicaResponse extends ErrResponse {
 export interface HandOverRequest extends NameRequest {
   /** The node taking the volume over (it receives the last increment). */
   To: string;
+  /**
+   * The newest snapshot of the volume the new node holds: when the volume has not changed
+   * since that snapshot was sent, nothing is taken or sent and it is the answer.
+   */
+  Have?: string;
 }
 
 export interface HandOverResponse extends ErrResponse {
   /** The final snapshot, now on the new owner, from which it makes its volume. */
   Snapshot: string;
   /** The new owner's epoch. */
+  Epoch: number;
+  /** Ours: true when the volume had not changed since `Have`, so nothing was sent. */
+  Unchanged?: boolean;
+}
+
+/** An Err answer of Replica or HandOver from a node that does not own the volume. */
+export interface NotOwnerResponse extends ErrResponse {
+  Code: 'NOT_OWNER';
+  /** Who that node thinks owns it ('' when the volume is not replicated there). */
+  Owner: string;
   Epoch: number;
 }
 

@@ -221,10 +221,13 @@ export function sendRequestSchema(options: SchemaOptions = {}) {
   });
 }
 
-export const handOverRequestSchema = body({
-  Name: field(required(volume)),
-  To: field(required(host)),
-});
+export function handOverRequestSchema(options: SchemaOptions = {}) {
+  return body({
+    Name: field(required(volume)),
+    To: field(required(host)),
+    Have: field(optional(snapshot(options.format))),
+  });
+}
 
 export const syncRequestSchema = body({
   Volumes: field(required(list(volume))),
@@ -293,7 +296,7 @@ export function requestSchemas(options: SchemaOptions = {}) {
     volumeContainers: nameRequestSchema,
     project: projectRequestSchema,
     replica: nameRequestSchema,
-    handOver: handOverRequestSchema,
+    handOver: handOverRequestSchema(options),
   } as const;
 }
 
@@ -314,7 +317,7 @@ export type SyncBody = z.output<typeof syncRequestSchema>;
 export type PurgeBody = z.output<typeof purgeRequestSchema>;
 export type GroupSnapshotBody = z.output<typeof groupSnapshotRequestSchema>;
 export type RestoreSetBody = z.output<ReturnType<typeof restoreSetRequestSchema>>;
-export type HandOverBody = z.output<typeof handOverRequestSchema>;
+export type HandOverBody = z.output<ReturnType<typeof handOverRequestSchema>>;
 
 // ---- Parsing entry points -----------------------------------------------------------------
 

@@ -187,6 +187,14 @@ export class Replicator {
     await rm(dir, { recursive: true, force: true });
   }
 
+  /**
+   * ssh settings for talking to `host` over the connection sends to it share (when enabled),
+   * for other short exchanges with that host; close() ends that connection too.
+   */
+  sharedSsh(host: HostName): Promise<SshSettings> {
+    return this.#sshFor(HostName.parse(host));
+  }
+
   /** ssh settings for talking to `host`, sharing one connection per host when enabled. */
   async #sshFor(host: HostName): Promise<SshSettings> {
     this.#hostsSeen.add(host);

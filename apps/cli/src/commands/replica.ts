@@ -36,6 +36,9 @@ export class HandOverCommand extends DaemonCommand {
   });
 
   to = Option.String('--to', { required: true, description: 'the node taking the volume over' });
+  have = Option.String('--have', {
+    description: 'the newest snapshot of the volume that node holds (nothing is sent if unchanged)',
+  });
   volume = Option.String({ name: 'volume' });
 
   protected async run(): Promise<void> {
@@ -43,7 +46,7 @@ export class HandOverCommand extends DaemonCommand {
       this.volumeName(this.volume),
       this.hostName(this.to),
       // Waiting for containers to stop, then sending, may take longer than a quick call.
-      { timeoutMs: 0 },
+      { timeoutMs: 0, have: this.have === undefined ? undefined : this.snapshotName(this.have) },
     );
     if (this.json) return this.printJson(answer);
     this.print(

@@ -28,9 +28,14 @@ export function replicaHandlers(deps: AppDeps) {
     },
 
     handOver: async (c) => {
-      const { Name, To } = await readRequest(c, schemas.handOver);
-      const answer = await wired().handOver(Name, To);
-      return c.json({ Snapshot: answer.snapshot, Epoch: answer.epoch, Err: '' });
+      const { Name, To, Have } = await readRequest(c, schemas.handOver);
+      const answer = await wired().handOver(Name, To, Have);
+      return c.json({
+        Snapshot: answer.snapshot,
+        Epoch: answer.epoch,
+        Unchanged: answer.unchanged === true,
+        Err: '',
+      });
     },
   } satisfies Partial<Handlers>;
 }

@@ -18,6 +18,11 @@ import {
 
 export interface SshPeerOptions {
   ssh: SshSettings;
+  /**
+   * ssh settings per host sharing the connection that sends to it use (Replicator.sharedSsh),
+   * so a hand-over request and the data pay for one handshake; default: `ssh` as is.
+   */
+  sshFor?: (host: HostName) => Promise<SshSettings>;
   /** The buttervolume CLI on the peers (PEER_COMMAND), as an argument array. */
   command: readonly string[];
   /** Per call: a view is quick, a hand-over waits for the owner's containers and sends. */
@@ -27,13 +32,17 @@ export interface SshPeerOptions {
 }
 
 /**
- * Peers' daemons through their own CLI over ssh: `buttervolume --json replica|handover`. The
- * remote words are each single-quoted by sshArgv (no interpolation on the remote shell), and
- * an ssh forced command on the peer may restrict the key to exactly this.
+ * Peers' daemons through their own CLI over ssh: `buttervolume --json replica|handover`, on
+ * the connection sends to that host share. The remote words are each single-quoted by sshArgv
+ * (no interpolation on the remote shell), and an ssh forced command on the peer may restrict
+ * the key to exactly this. A node that does not own the volume answers Code NOT_OWNER with
+ * the owner it knows.
  */
 export function sshPeerLink(options: SshPeerOptions): PeerLink {
-  const run = async (host: HostName, args: readonly string[], timeoutMs: number) => {
-    const argv = sshArgv(options.ssh, host, [...options.command, ...args]);
+  const sshFor = options.sshFor ?? (async () => options.ssh);
+
+  const overCli = async (host: HostName, args: readonly string[], timeoutMs: number) => {
+    const argv = sshArgv(await sshFor(host), host, [...options.command, ...args]);
     const result = await execa(options.ssh.sshPath, argv, {
       reject: false,
       stdin: 'ignore',
@@ -43,45 +52,60 @@ export function sshPeerLink(options: SshPeerOptions): PeerLink {
     const stderr = String(result.stderr).trim().split('\n').slice(-3).join(' ').slice(0, 500);
     if (result.timedOut) throw new PeerUnreachableError(host, `no answer within ${timeoutMs} ms`);
     if (result.exitCode === 255) throw new PeerUnreachableError(host, stderr || 'ssh failed');
-    let answer: Record<string, unknown>;
     try {
-      answer = JSON.parse(String(result.stdout)) as Record<string, unknown>;
+      return JSON.parse(String(result.stdout)) as Record<string, unknown>;
     } catch {
       throw new PluginError(
         'PEER_FAILED',
         `${host} did not answer as buttervolume does (exit ${result.exitCode}): ${stderr || String(result.stdout).slice(0, 200)}; check PEER_COMMAND and that its daemon runs`,
       );
     }
-    const err = typeof answer.Err === 'string' ? answer.Err : '';
-    if (err !== '') {
-      const owned = /is owned by (\S+) \(epoch (\d+)\), not by this node/.exec(err);
-      if (owned) throw new NotOwnerError(String(args.at(-1)), owned[1]!, Number(owned[2]));
-      if (/is not a replicated volume on this node/.test(err)) {
-        throw new NotOwnerError(String(args.at(-1)), '', 0);
-      }
-      // The peer's sshd runs but its daemon does not answer: as good as unreachable.
-      if (/daemon|socket/i.test(err) && /not running|not answer|ENOENT|ECONNREFUSED/i.test(err)) {
-        throw new PeerUnreachableError(host, err);
-      }
-      throw new PluginError('PEER_FAILED', `${host}: ${err}`);
-    }
-    return answer;
   };
+
+  const ask = async (
+    host: HostName,
+    volume: VolumeName,
+    cli: readonly string[],
+    timeoutMs: number,
+  ): Promise<Record<string, unknown>> => {
+    const answer = await overCli(host, cli, timeoutMs);
+    const err = typeof answer.Err === 'string' ? answer.Err : '';
+    if (err === '') return answer;
+    if (answer.Code === 'NOT_OWNER') {
+      throw new NotOwnerError(volume, String(answer.Owner ?? ''), Number(answer.Epoch ?? 0));
+    }
+    // The peer's sshd runs but its daemon does not answer: as good as unreachable.
+    if (/daemon|socket/i.test(err) && /not running|not answer|ENOENT|ECONNREFUSED/i.test(err)) {
+      throw new PeerUnreachableError(host, err);
+    }
+    throw new PluginError('PEER_FAILED', `${host}: ${err}`);
+  };
+
   return {
     async view(host, volume): Promise<PeerView> {
-      const a = await run(host, ['replica', '--json', '--', volume], options.viewTimeoutMs);
+      const a = await ask(host, volume, ['replica', '--json', '--', volume], options.viewTimeoutMs);
       const state = a.State === 'owner' || a.State === 'replica' ? a.State : 'none';
       return { state, owner: String(a.Owner ?? ''), epoch: Number(a.Epoch ?? 0) };
     },
-    async handOver(host, volume, to): Promise<HandOverAnswer> {
-      const a = await run(
+    async handOver(host, volume, to, have): Promise<HandOverAnswer> {
+      const a = await ask(
         host,
-        ['handover', '--json', '--to', to, '--', volume],
+        volume,
+        [
+          'handover',
+          '--json',
+          '--to',
+          to,
+          ...(have === undefined ? [] : ['--have', have]),
+          '--',
+          volume,
+        ],
         options.handOverTimeoutMs,
       );
       return {
         snapshot: SnapshotName.parse(a.Snapshot, { format: options.format }),
         epoch: Number(a.Epoch),
+        unchanged: a.Unchanged === true,
       };
     },
   };

@@ -1,5 +1,5 @@
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import type { FailoverPolicy } from '@buttervolume/api';
+import type { FailoverPolicy, NotOwnerResponse } from '@buttervolume/api';
 import { ifPresent } from '@buttervolume/files';
 import { HostName, MarkerName, SnapshotName, VolumeName } from '@buttervolume/names';
 import { PluginError } from '../errors.js';
@@ -42,12 +42,20 @@ export interface PeerView {
 export interface HandOverAnswer {
   snapshot: SnapshotName;
   epoch: number;
+  /** Nothing was taken or sent: the volume had not changed since `snapshot`, which `to` has. */
+  unchanged?: boolean;
 }
 
 /** How this daemon reaches the other nodes' daemons (their CLI over ssh). */
 export interface PeerLink {
   view(host: HostName, volume: VolumeName): Promise<PeerView>;
-  handOver(host: HostName, volume: VolumeName, to: string): Promise<HandOverAnswer>;
+  /** `have`: the newest snapshot of the volume this node holds (lets an unchanged one skip the send). */
+  handOver(
+    host: HostName,
+    volume: VolumeName,
+    to: string,
+    have?: SnapshotName,
+  ): Promise<HandOverAnswer>;
 }
 
 /** Tells Docker's copy-up Mount (inside container create) from the container's real Mount. */
@@ -328,12 +336,13 @@ export class ReplicaService {
   async #takeOver(volume: VolumeName): Promise<void> {
     let record = await this.record(volume);
     if (!record || record.state === 'owner') return;
+    const have = await this.snapshots.latest(volume);
     // Follow the owner as the peers know it: each hand-over leaves a pointer to the next.
     for (let hop = 0; hop < 8; hop++) {
       const owner = HostName.parse(record.owner);
       let answer: HandOverAnswer;
       try {
-        answer = await this.peers.handOver(owner, volume, this.node.name);
+        answer = await this.peers.handOver(owner, volume, this.node.name, have);
       } catch (error) {
         if (error instanceof NotOwnerError && error.owner !== '' && error.owner !== record.owner) {
           record = { ...record, owner: error.owner, epoch: error.epoch };
@@ -443,9 +452,9 @@ export class ReplicaService {
    * takes a final snapshot, sends it (incrementally, by the send markers) and records that
    * `to` owns the volume now.
    */
-  async handOver(volume: VolumeName, to: HostName): Promise<HandOverAnswer> {
+  async handOver(volume: VolumeName, to: HostName, have?: SnapshotName): Promise<HandOverAnswer> {
     return this.#serialise(volume, () =>
-      logged(this.ctx.logger, 'replica.handover', { volume, to }, async () => {
+      logged(this.ctx.logger, 'replica.handover', { volume, to, have }, async () => {
         const record = await this.record(volume);
         if (!record) throw new NotOwnerError(volume, '', 0);
         if (record.state !== 'owner') {
@@ -454,8 +463,12 @@ export class ReplicaService {
           throw new NotOwnerError(volume, record.owner, record.epoch);
         }
         await this.#waitUnmounted(volume);
-        const snapshot = await this.snapshots.create(volume);
-        await this.send(snapshot, to);
+        // `to` holds `have`, the last increment it got from here, and nothing was written since:
+        // no snapshot, no send (btrfs' generations prove it; see Btrfs.unchangedSince).
+        const unchanged =
+          have !== undefined && (await this.snapshots.sentAndUnchanged(volume, to)) === have;
+        const snapshot = unchanged ? have : await this.snapshots.create(volume);
+        if (!unchanged) await this.send(snapshot, to);
         const epoch = record.epoch + 1;
         await this.#write({
           ...record,
@@ -465,7 +478,7 @@ export class ReplicaService {
           handedOver: { to, snapshot, epoch },
           updatedAt: this.#now(),
         });
-        return { snapshot, epoch };
+        return { snapshot, epoch, unchanged };
       }),
     );
   }
@@ -532,6 +545,8 @@ const RECORD_PREFIX = '.buttervolume-replica-';
 /** The asked node does not own the volume; `owner` is who it thinks does ('' when unknown). */
 export class NotOwnerError extends PluginError {
   override name = 'NotOwnerError';
+  /** Carried in the answer beside Err, so a peer reads the owner without parsing the text. */
+  readonly wire: NotOwnerResponse;
   constructor(
     readonly volume: string,
     readonly owner: string,
@@ -543,6 +558,7 @@ export class NotOwnerError extends PluginError {
         ? `${volume} is not a replicated volume on this node`
         : `${volume} is owned by ${owner} (epoch ${epoch}), not by this node`,
     );
+    this.wire = { Err: this.message, Code: 'NOT_OWNER', Owner: owner, Epoch: epoch };
   }
 }
 

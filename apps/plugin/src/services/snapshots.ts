@@ -148,10 +148,15 @@ export class SnapshotService {
    * records a snapshot still here, and the volume is unchanged since that snapshot.
    */
   async unchangedSinceSent(volume: VolumeName, host: HostName): Promise<boolean> {
+    return (await this.sentAndUnchanged(volume, host)) !== undefined;
+  }
+
+  /** unchangedSinceSent, answering the snapshot `host` received (undefined when not so). */
+  async sentAndUnchanged(volume: VolumeName, host: HostName): Promise<SnapshotName | undefined> {
     const names = await this.#readVolumeEntries(volume);
     const marker = markersFor(names, volume, host, this.ctx.dtFormat).at(-1);
-    if (marker === undefined || !names.includes(marker.snapshot)) return false;
-    return this.unchangedSince(volume, marker.snapshot);
+    if (marker === undefined || !names.includes(marker.snapshot)) return undefined;
+    return (await this.unchangedSince(volume, marker.snapshot)) ? marker.snapshot : undefined;
   }
 
   /** Whether btrfs proves the volume unchanged since `snapshot` (one of its own) was taken. */
