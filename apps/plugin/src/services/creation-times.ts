@@ -42,7 +42,7 @@ export class CreationTimes {
 
   constructor(
     private readonly dir: string,
-    private readonly btrfs: Btrfs,
+    private readonly btrfs: Pick<Btrfs, 'snapshotTimes'>,
     private readonly logger: Logger,
     private readonly relistEveryMs = RELIST_EVERY_MS,
   ) {}

@@ -18,7 +18,7 @@ export class NestedSubvolumes {
 
   constructor(
     private readonly volumesPath: string,
-    private readonly btrfs: Btrfs,
+    private readonly btrfs: Pick<Btrfs, 'subvolumesBelow'>,
     private readonly logger: Logger,
     private readonly relistEveryMs = RELIST_EVERY_MS,
   ) {}

@@ -78,7 +78,8 @@ export class ReplicationService {
   constructor(
     private readonly ctx: ServiceContext,
     private readonly snapshots: SnapshotService,
-    private readonly replicator: Replicator,
+    // What it uses of the daemon's one Replicator: a test can hand in a stand-in.
+    private readonly replicator: Pick<Replicator, 'send' | 'sync' | 'close'>,
     private readonly transport: TransportSettings = {},
     private readonly hooks: ReplicationHooks = {},
   ) {}

@@ -26,7 +26,7 @@ export class VolumeList {
 
   constructor(
     private readonly dir: string,
-    private readonly btrfs: Btrfs,
+    private readonly btrfs: Pick<Btrfs, 'isSubvolume' | 'listSubvolumes'>,
   ) {}
 
   async names(): Promise<VolumeName[]> {
