@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, parseIniDefaults } from './index.js';
+import { ConfigError, loadConfig } from './index.js';
+import { parseIniDefaults } from './ini.js';
 
 const dirs: string[] = [];
 function ini(text: string): string {

@@ -12,8 +12,8 @@ export {
   type ReplicationStep,
   SyncFailedError,
 } from './errors.js';
-export { type Marker, type MarkerPlan, markersFor, planMarkers } from './markers.js';
-export { Meter, type MeterOptions, type Progress } from './progress.js';
+export { type Marker, type MarkerPlan, markersFor } from './markers.js';
+export type { Progress } from './progress.js';
 export {
   type ReplicationBtrfs,
   Replicator,
@@ -22,18 +22,13 @@ export {
   type SendSnapshotOptions,
 } from './replicator.js';
 export {
-  AES_FIRST_CIPHERS,
-  remoteCommand,
   type SshOptions,
   type SshSettings,
-  shellQuote,
   sshArgv,
   sshSettings,
 } from './ssh.js';
-export {
-  type SyncHostResult,
-  type SyncOptions,
-  type SyncResult,
-  type SyncVolumeRequest,
-  syncVolume,
+export type {
+  SyncHostResult,
+  SyncOptions,
+  SyncResult,
 } from './sync.js';

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { dueJobs, type JobState, ScheduleStore } from '../src/index.js';
+import { dueJobs } from '../src/decide.js';
+import { type JobState, ScheduleStore } from '../src/index.js';
 import type { JobKey } from '../src/job.js';
 
 const VOLUMES = 1000;

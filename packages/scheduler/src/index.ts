@@ -2,7 +2,7 @@
 // The job model and the due-decisions are pure (time is passed in); the store owns
 // schedule.csv; the runner reads it every TIMER seconds and runs an injected executor.
 
-export { dueJobs, isDue, nextRun, timerPeriodMs } from './decide.js';
+export { timerPeriodMs } from './decide.js';
 export {
   InvalidJobError,
   type JobField,
@@ -32,18 +32,14 @@ export {
   type SchedulerStatus,
   type SendOutcome,
 } from './runner.js';
-export {
-  defaultStatePath,
-  type JobState,
-  type JobStates,
-  loadStates,
-  type RunOutcome,
-  type SchedulerState,
-  type SendKey,
-  type SendState,
-  type SendStates,
-  type SkipReason,
-  saveStates,
-  sendKey,
+export type {
+  JobState,
+  JobStates,
+  RunOutcome,
+  SchedulerState,
+  SendKey,
+  SendState,
+  SendStates,
+  SkipReason,
 } from './state.js';
 export { type Schedule, type ScheduleProblem, ScheduleStore } from './store.js';

@@ -20,7 +20,8 @@ import {
 } from '@buttervolume/test-utils';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Progress, Replicator, SyncFailedError, syncVolume } from '../../src/index.js';
+import { type Progress, Replicator, SyncFailedError } from '../../src/index.js';
+import { syncVolume } from '../../src/sync.js';
 import { btrfs, localSide, rejection } from './support.js';
 
 let a: LoopBtrfs;
