@@ -1,19 +1,12 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type HostName, InvalidNameError } from '@buttervolume/names';
-import {
-  createHostB,
-  createLoopBtrfs,
-  type HostB,
-  type LoopBtrfs,
-  MiB,
-  requireRealEnvironment,
-} from '@buttervolume/test-utils';
+import { type HostB, type LoopBtrfs, MiB, requireRealEnvironment } from '@buttervolume/test-utils';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Replicator, type SshOptions, SyncFailedError } from '../../src/index.js';
-import { btrfs, localSide, rejection } from './support.js';
+import { btrfs, localSide, rejection, twoHosts } from './support.js';
 
 // A peer that misbehaves: each case ends with a clear error, nothing half-done on either host,
 // nothing lost, and the next normal operation succeeding.
@@ -65,14 +58,7 @@ describe('a misbehaving peer (real host B)', () => {
   beforeAll(async () => {
     requireRealEnvironment(['btrfs', 'ssh', 'sshd', 'rsync', 'dd', 'ip', 'nsenter']);
     dir = await mkdtemp(join(tmpdir(), 'bv-faults-r-'));
-    a = await createLoopBtrfs({ sizeMiB: 600 });
-    snapshotsPath = join(a.mountPoint, 'snapshots');
-    volumesPath = join(a.mountPoint, 'volumes');
-    await mkdir(snapshotsPath);
-    await mkdir(volumesPath);
-    b = await createHostB({ paths: [a.mountPoint], sizeMiB: 400 });
-    await b.exec(['mkdir', '--', snapshotsPath, volumesPath]);
-    host = b.address as HostName;
+    ({ a, b, snapshotsPath, volumesPath, host } = await twoHosts({ aMiB: 600, bMiB: 400 }));
   });
 
   afterAll(async () => {

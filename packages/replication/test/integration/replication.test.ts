@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { COMPRESSED_SEND_ARGS } from '@buttervolume/btrfs';
@@ -10,8 +10,6 @@ import {
   type VolumeName,
 } from '@buttervolume/names';
 import {
-  createHostB,
-  createLoopBtrfs,
   type HostB,
   type LoopBtrfs,
   MiB,
@@ -22,7 +20,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Progress, Replicator, SyncFailedError } from '../../src/index.js';
 import { syncVolume } from '../../src/sync.js';
-import { btrfs, localSide, rejection } from './support.js';
+import { btrfs, localSide, rejection, twoHosts } from './support.js';
 
 let a: LoopBtrfs;
 let b: HostB;
@@ -38,15 +36,7 @@ const localMarkers = (volume: string) => local.markers(volume, host);
 describe('replication to a real second host', () => {
   beforeAll(async () => {
     requireRealEnvironment(['btrfs', 'ssh', 'sshd', 'rsync', 'dd', 'ip', 'nsenter']);
-    a = await createLoopBtrfs({ sizeMiB: 900 });
-    snapshotsPath = join(a.mountPoint, 'snapshots');
-    volumesPath = join(a.mountPoint, 'volumes');
-    await mkdir(snapshotsPath);
-    await mkdir(volumesPath);
-    // B mounts its own btrfs at the very same path, as two real hosts with one config would.
-    b = await createHostB({ paths: [a.mountPoint], sizeMiB: 500 });
-    await b.exec(['mkdir', '--', snapshotsPath, volumesPath]);
-    host = b.address as HostName;
+    ({ a, b, snapshotsPath, volumesPath, host } = await twoHosts({ aMiB: 900, bMiB: 500 }));
     replicator = new Replicator({
       btrfs,
       snapshotsPath,

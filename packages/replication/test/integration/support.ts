@@ -1,13 +1,56 @@
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Btrfs } from '@buttervolume/btrfs';
-import { SnapshotName, type VolumeName } from '@buttervolume/names';
-import { MiB, writeRandom } from '@buttervolume/test-utils';
+import { type HostName, SnapshotName, type VolumeName } from '@buttervolume/names';
+import {
+  createHostB,
+  createLoopBtrfs,
+  type HostB,
+  type LoopBtrfs,
+  MiB,
+  writeRandom,
+} from '@buttervolume/test-utils';
 import { expect } from 'vitest';
 import { ReplicationError } from '../../src/index.js';
 
 // What the integration tests share: a local side with volumes and dated snapshots.
 
 export const btrfs = new Btrfs();
+
+export interface TwoHosts {
+  a: LoopBtrfs;
+  b: HostB;
+  snapshotsPath: string;
+  volumesPath: string;
+  /** B's address, as a send names it. */
+  host: HostName;
+}
+
+/**
+ * Host A (a loop btrfs with volumes/ and snapshots/) and host B (its own namespace and btrfs,
+ * mounted at the very same path with the same folders, as two real hosts with one config).
+ * Clean up with `b.cleanup()` then `a.cleanup()`.
+ */
+export async function twoHosts(sizes: { aMiB: number; bMiB: number }): Promise<TwoHosts> {
+  const a = await createLoopBtrfs({ sizeMiB: sizes.aMiB });
+  try {
+    const snapshotsPath = join(a.mountPoint, 'snapshots');
+    const volumesPath = join(a.mountPoint, 'volumes');
+    await mkdir(snapshotsPath);
+    await mkdir(volumesPath);
+    const b = await createHostB({ paths: [a.mountPoint], sizeMiB: sizes.bMiB });
+    try {
+      await b.exec(['mkdir', '--', snapshotsPath, volumesPath]);
+      return { a, b, snapshotsPath, volumesPath, host: b.address as HostName };
+    } catch (error) {
+      await b.cleanup();
+      throw error;
+    }
+  } catch (error) {
+    await a.cleanup();
+    throw error;
+  }
+}
 
 /** Volumes and snapshots in two folders; each snapshot a minute later than the one before. */
 export function localSide(
