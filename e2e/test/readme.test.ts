@@ -473,6 +473,7 @@ async function checkOutcome(argv: string[], args: string[], result: Result): Pro
         )
       ).exitCode,
     ).toBe(0);
+    await expectLastSend(snapshot.split('@')[0] ?? '', rest.filter((a) => !a.startsWith('-'))[0]);
   }
   if (sub === 'sync') {
     await stat(join(stack.volumesPath, rest.find((a) => !a.startsWith('-')) ?? '', 'from-backup1'));
@@ -490,6 +491,23 @@ async function checkOutcome(argv: string[], args: string[], result: Result): Pro
           .exitCode,
       ).toBe(0);
   }
+}
+
+/**
+ * `docker volume inspect` through the real dockerd shows the send just made under
+ * Status.LastSend (Get answers from facts at most a second old: asked again until then).
+ */
+async function expectLastSend(volume: string, host: string | undefined): Promise<void> {
+  const sentAfter = Date.now() - 120_000;
+  let status: { LastSend?: Record<string, string> } = {};
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const inspect = await docker(['volume', 'inspect', '--format', '{{json .Status}}', volume]);
+    status = JSON.parse(inspect.stdout) as typeof status;
+    if (Date.parse(status.LastSend?.[host ?? ''] ?? '') > sentAfter) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  expect(status.LastSend, `LastSend of ${volume} for ${host}`).toHaveProperty([host ?? '']);
+  expect(Date.parse(status.LastSend?.[host ?? ''] ?? '')).toBeGreaterThan(sentAfter);
 }
 
 /** The newest snapshot of `volume` on that host; one is taken when there is none. */
