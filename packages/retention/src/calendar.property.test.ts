@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { bucketOf, bucketStart } from './calendar.js';
 import { CALENDAR_UNITS, explainPurge, planPurge } from './index.js';
 
 // Names are built from UTC fields, and `now` is read in UTC: wall clock = UTC here.
@@ -216,6 +217,26 @@ describe('calendar policies (properties)', () => {
         expect(planPurge(first.keep, policy.text, new Date(now)).purge).toEqual([]);
       }),
       { numRuns: 200 },
+    );
+  });
+});
+
+describe('bucketStart', () => {
+  it('is the first instant of its bucket, for every unit and week start', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 4 }),
+        fc.integer({ min: Date.UTC(1900, 0, 1), max: Date.UTC(2200, 0, 1) }),
+        fc.integer({ min: 0, max: 6 }),
+        (unit, wall, weekStart) => {
+          const bucket = bucketOf(unit, wall, weekStart);
+          const start = bucketStart(unit, bucket, weekStart);
+          expect(start).toBeLessThanOrEqual(wall);
+          expect(bucketOf(unit, start, weekStart)).toBe(bucket);
+          expect(bucketOf(unit, start - 1, weekStart)).toBe(bucket - 1);
+        },
+      ),
+      { numRuns: 2000 },
     );
   });
 });

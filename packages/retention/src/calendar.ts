@@ -190,6 +190,24 @@ export function bucketOf(unit: number, wall: number, weekStart: number): number 
   }
 }
 
+/** The wall-clock time a bucket starts at: bucketOf(unit, bucketStart(unit, b, w), w) is b. */
+export function bucketStart(unit: number, bucket: number, weekStart: number): number {
+  switch (unit) {
+    case 0:
+      return bucket * HOUR_MS;
+    case 1:
+      return bucket * DAY_MS;
+    case 2:
+      return (bucket * 7 - 4 + weekStart) * DAY_MS;
+    case 3: {
+      const year = Math.floor(bucket / 12);
+      return daysFromCivil(year, bucket - year * 12 + 1, 1) * DAY_MS;
+    }
+    default:
+      return daysFromCivil(bucket, 1, 1) * DAY_MS;
+  }
+}
+
 /** A bucket in words: `2026-11-24 19h`, `2026-11-24`, `2026-W47`, `2026-11`, `2026`. */
 export function bucketLabel(unit: number, wall: number, weekStart: number): string {
   const days = Math.floor(wall / DAY_MS);

@@ -1,6 +1,7 @@
 import {
   bucketLabel,
   bucketOf,
+  bucketStart,
   CALENDAR_UNITS,
   type CalendarPolicy,
   parsePolicy,
@@ -520,8 +521,6 @@ function decideSnapshots(d: Decisions, snapshots: Sorted, nowWall: number): void
   }
 }
 
-const DAY_MS = 86_400_000;
-
 /**
  * A calendar policy on one volume's snapshots, oldest first. For each unit with a count, walk
  * newest first: the first snapshot met in a bucket within the last `count` buckets (the
@@ -553,16 +552,18 @@ function decideCalendar(
     const current = bucketOf(unit, nowWall, ws);
     let last = Number.NaN;
     let keeper = -1;
-    let lastDay = Number.NaN;
     let bucket = 0;
+    // Where `bucket` starts: until a time falls below it, the bucket is the same one, so a
+    // snapshot costs one comparison, not a division or a civil-date conversion.
+    let start = Number.POSITIVE_INFINITY;
     for (let k = top - 1; k >= 0; k--) {
       const w = wall[k]!;
-      // Months and years cost a civil-date conversion: reuse it within a day.
-      const day = Math.floor(w / DAY_MS);
-      if (unit < 3 || day !== lastDay) bucket = bucketOf(unit, w, ws);
-      lastDay = day;
-      // Sorted by time, so buckets only decrease from here on.
-      if (current - bucket >= count) break;
+      if (w < start) {
+        bucket = bucketOf(unit, w, ws);
+        start = bucketStart(unit, bucket, ws);
+        // Sorted by time, so buckets only decrease from here on.
+        if (current - bucket >= count) break;
+      }
       const i = indexes[k]!;
       const reason = d.reason[i];
       if (bucket === last) {
