@@ -6,12 +6,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   createSwarm,
   requireRealEnvironment,
   type Swarm,
   type SwarmNode,
+  until,
 } from '@buttervolume/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SwarmDaemons, swarmDaemons } from '../src/swarm-daemons.js';
@@ -20,16 +20,6 @@ let swarm: Swarm;
 let base: string;
 let root: string;
 let daemons: SwarmDaemons;
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 90_000) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await sleep(300);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 /** The CLI on a node, as a peer's daemon runs it. */
 function cli(node: SwarmNode, args: readonly string[]) {

@@ -8,3 +8,4 @@ export * from './host-b.js';
 export * from './loop-btrfs.js';
 export * from './prometheus.js';
 export * from './swarm.js';
+export * from './wait.js';

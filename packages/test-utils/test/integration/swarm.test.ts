@@ -3,11 +3,11 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { requireRealEnvironment } from '../../src/environment.js';
 import { createSwarm, type Swarm, type SwarmNode } from '../../src/swarm.js';
+import { until } from '../../src/wait.js';
 
 const PLUGIN = new URL('../fixtures/recording-plugin.mjs', import.meta.url).pathname;
 const DRIVER = 'bvrec';
@@ -19,16 +19,6 @@ interface Call {
   name?: string;
   id?: string;
   using?: number;
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 90_000) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await sleep(300);
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 function leftovers(swarm: Swarm, tag: string, dockerDirs: string[]) {
