@@ -84,8 +84,11 @@ describe('the daemon killed (SIGKILL) during a purge or a schedule write', () =>
       { concurrency: 16 },
     );
     // The purge is the scheduler's: the kill cuts a job off, and the next start owes it a run.
-    await writeFile(fx.config.schedule, `${volume},purge:1h:1d,60,True\r\n`);
+    // Scheduled once the daemon answers, so its first pass (a second later) cannot come and go
+    // before the watch below begins: on a loaded machine start() returns late.
     let daemon = await start();
+    const job = { Name: volume, Action: 'purge:1h:1d', Timer: '60' };
+    expect((await daemon.call('/VolumeDriver.Schedule', job)).json.Err).toBe('');
     // Killed while its `btrfs subvolume delete` runs (that process goes on alone, as it would).
     // Watched from /proc, every millisecond: the delete lasts a fraction of a second.
     const deadline = Date.now() + 30_000;
@@ -160,6 +163,7 @@ describe('the daemon killed (SIGKILL) during a purge or a schedule write', () =>
       }
     });
     await until('some schedule writes', async () => answered >= 40);
+    const killed = daemon.pid;
     await daemon.crash();
     stop = true;
     await Promise.all(clients);
@@ -175,8 +179,9 @@ describe('the daemon killed (SIGKILL) during a purge or a schedule write', () =>
     for (const action of acknowledged) expect(actions.has(action)).toBe(true);
 
     daemon = await start();
+    // The killed daemon's temp files are gone; the new one may be writing its own right now.
     const etc = await readdir(join(fx.config.schedule, '..'));
-    expect(etc.filter((name) => name.endsWith('.tmp'))).toEqual([]);
+    expect(etc.filter((name) => name.endsWith('.tmp') && name.includes(`.${killed}.`))).toEqual([]);
     const { json } = await daemon.call('/VolumeDriver.Schedule.List', undefined, 'GET');
     expect((json.Schedule as unknown[]).length).toBe(rows.length);
     const next = { Name: volume, Action: 'snapshot', Timer: '60' };
