@@ -69,3 +69,14 @@ describe('ifPresent', () => {
     await expect(ifPresent(readFile(dir, 'utf8'))).rejects.toMatchObject({ code: 'EISDIR' });
   });
 });
+
+describe('a private file (the daemon’s own state)', () => {
+  it('is written 0600, replaced whole, with no temp file left', async () => {
+    const path = join(dir, 'mounts.json');
+    await writeFileAtomic(path, '{"a":1}', { private: true, durable: false });
+    await writeFileAtomic(path, '{"a":2}', { private: true, durable: false });
+    expect(await readFile(path, 'utf8')).toBe('{"a":2}');
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
+    expect(await readdir(dir)).toEqual(['mounts.json']);
+  });
+});

@@ -7,6 +7,12 @@ export interface AtomicWriteOptions {
   readonly mode?: number;
   /** Whether the new content must survive a power cut (default true): see writeFileAtomic. */
   readonly durable?: boolean;
+  /**
+   * A file only the daemon itself touches, in a folder of its own (the mount table, written at
+   * every Mount): no symlink to follow, no earlier mode to keep, so three fewer system calls
+   * on the way of Docker's calls. The file gets `mode` (narrowed by the umask).
+   */
+  readonly private?: boolean;
   /** Test seam: runs after the temp file is synced, before the rename (a crash point). */
   readonly beforeRename?: (tempPath: string) => Promise<void>;
 }
@@ -57,17 +63,18 @@ export async function writeFileAtomic(
   data: string,
   options: AtomicWriteOptions = {},
 ): Promise<void> {
-  const path = await throughLinks(linkOrPath);
+  const own = options.private ?? false;
+  const path = own ? linkOrPath : await throughLinks(linkOrPath);
   const dir = dirname(path);
   const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  const mode = await existingMode(path, options.mode ?? 0o644);
+  const mode = own ? (options.mode ?? 0o600) : await existingMode(path, options.mode ?? 0o644);
   let renamed = false;
   try {
     const handle = await open(temp, 'wx', mode);
     try {
       await handle.writeFile(data, 'utf8');
       // The umask may have narrowed the requested mode; the old file's mode is what users expect.
-      await handle.chmod(mode);
+      if (!own) await handle.chmod(mode);
       if (options.durable ?? true) await handle.sync();
     } finally {
       await handle.close();

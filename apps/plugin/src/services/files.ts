@@ -21,7 +21,12 @@ export async function writeStateFile(
   options: StateFileOptions = {},
 ): Promise<void> {
   if (options.makeFolder ?? true) await mkdir(dirname(path), { recursive: true });
-  await writeFileAtomic(path, text, { mode: 0o600, durable: options.durable ?? true });
+  // The daemon's own files in its own folders: no symlink to follow, no mode to keep.
+  await writeFileAtomic(path, text, {
+    mode: 0o600,
+    durable: options.durable ?? true,
+    private: true,
+  });
 }
 
 export async function readJsonOrUndefined(path: string): Promise<unknown> {

@@ -100,13 +100,25 @@ export class ReplicaService {
     private readonly settings: ReplicaSettings,
   ) {}
 
+  /**
+   * A volume's record, read from disk once and then kept: every Get, Mount and Unmount asks,
+   * and for the plain volumes (no record) a failed open per call cost a thread-pool round
+   * trip and an exception. Only this service writes records (peers go through its daemon).
+   */
+  readonly #records = new Map<string, ReplicaRecord | undefined>();
+  readonly #writing = new Set<string>();
+
   async record(volume: VolumeName): Promise<ReplicaRecord | undefined> {
+    if (this.#records.has(volume)) return this.#records.get(volume);
     const text = await readFile(this.#recordPath(volume), 'utf8').catch((error: unknown) => {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;
     });
-    if (text === undefined) return undefined;
-    return JSON.parse(text) as ReplicaRecord;
+    const record = text === undefined ? undefined : (JSON.parse(text) as ReplicaRecord);
+    // Bounded: names asked for once (a typo, a hostile client) must not grow it forever.
+    if (this.#records.size >= MAX_CACHED_RECORDS) this.#records.clear();
+    if (!this.#writing.has(volume)) this.#records.set(volume, record);
+    return record;
   }
 
   /** Names of every volume with a record (replicas included, which have no subvolume yet). */
@@ -511,8 +523,16 @@ export class ReplicaService {
   async #write(record: ReplicaRecord): Promise<void> {
     const path = this.#recordPath(record.volume);
     const tmp = `${path}.tmp-${process.pid}`;
-    await writeFile(tmp, `${JSON.stringify(record, null, 2)}\n`, { flush: true });
-    await rename(tmp, path);
+    // A read racing this write must not cache what it read before the rename.
+    this.#writing.add(record.volume);
+    this.#records.delete(record.volume);
+    try {
+      await writeFile(tmp, `${JSON.stringify(record, null, 2)}\n`, { flush: true });
+      await rename(tmp, path);
+      this.#records.set(record.volume, record);
+    } finally {
+      this.#writing.delete(record.volume);
+    }
   }
 
   #recordPath(volume: VolumeName): string {
@@ -541,6 +561,7 @@ export class ReplicaService {
 
 /** Hidden in VOLUMES_PATH: a leading '.' is never a volume name, so List skips it. */
 const RECORD_PREFIX = '.buttervolume-replica-';
+const MAX_CACHED_RECORDS = 20_000;
 
 /** The asked node does not own the volume; `owner` is who it thinks does ('' when unknown). */
 export class NotOwnerError extends PluginError {
