@@ -274,6 +274,13 @@ const config = {
       value: `/${DOCKER_SOCKET}`,
     },
     {
+      // Replicated volumes need each peer's CLI over ssh and Docker's socket for the copy-up
+      // probe; the plugin has neither by default, so Create refuses replicas= with the way out.
+      name: 'BUTTERVOLUME_REPLICATED_VOLUMES',
+      description: 'replicated volumes (replicas=) are for buttervolume installed on the host',
+      value: 'false',
+    },
+    {
       name: 'BUTTERVOLUME_LOGLEVEL',
       description: 'DEBUG, INFO, WARNING, ERROR',
       settable: ['value'],

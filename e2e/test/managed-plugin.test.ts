@@ -343,6 +343,21 @@ describe('the managed plugin', () => {
 
     await dockerOk(['volume', 'rm', 'mpvol']);
     await expect(stat(volume)).rejects.toMatchObject({ code: 'ENOENT' });
+
+    // Replicated volumes are for buttervolume on the host: refused, saying so, nothing made.
+    const replicated = await dockerd!.docker([
+      'volume',
+      'create',
+      '-d',
+      plugin,
+      '-o',
+      'replicas=n2,n3',
+      'mprep',
+    ]);
+    expect(replicated.exitCode).not.toBe(0);
+    expect(replicated.stderr).toContain('REPLICATED_VOLUMES=false');
+    expect(replicated.stderr).toContain('Running on a Docker Swarm');
+    await expect(stat(join(data, 'volumes', 'mprep'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
   it('receives a btrfs send over its own sshd, as root with a key and nothing else', async () => {

@@ -225,7 +225,10 @@ function createReplicas(
     }),
     localNode(config.nodeName),
     dockerMountProbe(docker, logger),
-    { handOverWaitMs: config.handOverWaitSeconds * 1000 },
+    {
+      handOverWaitMs: config.handOverWaitSeconds * 1000,
+      refuseCreate: !config.replicatedVolumes,
+    },
   );
 }
 

@@ -115,6 +115,7 @@ describe('replicated volume settings', () => {
       replicationPeriodSeconds: 60,
       handOverWaitSeconds: 20,
       dockerSocket: '/var/run/docker.sock',
+      replicatedVolumes: true,
     });
   });
 
@@ -126,10 +127,12 @@ describe('replicated volume settings', () => {
         BUTTERVOLUME_REPLICATION_PERIOD: '5',
         BUTTERVOLUME_HANDOVER_WAIT: '3',
         BUTTERVOLUME_DOCKER_SOCKET: '/run/docker.sock',
+        BUTTERVOLUME_REPLICATED_VOLUMES: 'false',
       },
       iniPath: missing,
     });
     expect(config).toMatchObject({
+      replicatedVolumes: false,
       nodeName: 'n1.example.org',
       peerCommand: '/usr/local/bin/buttervolume',
       replicationPeriodSeconds: 5,

@@ -57,6 +57,11 @@ export interface Config {
   nodeName: string | undefined;
   /** The buttervolume CLI on peer nodes, run over ssh (PEER_COMMAND, default `buttervolume`). */
   peerCommand: string;
+  /**
+   * Whether Create accepts `replicas=` (REPLICATED_VOLUMES, default true). The managed plugin
+   * sets false: its peers would need their CLI and Docker's socket, which it has not.
+   */
+  replicatedVolumes: boolean;
   /** Seconds between increments of each replicated volume this node owns (REPLICATION_PERIOD). */
   replicationPeriodSeconds: number;
   /** Seconds a hand-over waits for the owner's containers to unmount (HANDOVER_WAIT). */
@@ -232,6 +237,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     ),
     nodeName: optional('NODE_NAME', parseNodeName),
     peerCommand: parsed('PEER_COMMAND', 'buttervolume', parseCommandWord),
+    replicatedVolumes: parsed('REPLICATED_VOLUMES', 'true', parseBoolean),
     replicationPeriodSeconds: parsed('REPLICATION_PERIOD', '60', (t) =>
       parseWholeNumber(t, 1, 86_400),
     ),

@@ -72,6 +72,8 @@ export interface NodeIdentity {
 export interface ReplicaSettings {
   /** How long a hand-over waits for the owner's containers to unmount. */
   handOverWaitMs: number;
+  /** Create refuses `replicas=` (REPLICATED_VOLUMES=false, the managed plugin). */
+  refuseCreate?: boolean;
 }
 
 export class PeerUnreachableError extends PluginError {
@@ -147,6 +149,12 @@ export class ReplicaService {
     failover: FailoverPolicy,
     options: CreateVolumeOptions,
   ): Promise<void> {
+    if (this.settings.refuseCreate) {
+      throw new PluginError(
+        'INVALID_REQUEST',
+        `replicas=${replicas.join(',')}: this buttervolume does not replicate volumes (REPLICATED_VOLUMES=false, as in the managed plugin); install buttervolume on each swarm node's host instead (see "Running on a Docker Swarm" in the README), nothing was created`,
+      );
+    }
     const peers = await this.#peersOf(replicas);
     if (peers.length === 0) {
       throw new PluginError(
