@@ -95,7 +95,8 @@ describe('replicated volumes on a 3-node swarm', () => {
     await swarm.createService({
       name: service,
       // --mount is CSV: a value holding a comma is quoted.
-      mount: `type=volume,source=${volume},target=/data,volume-driver=btrfs,"volume-opt=replicas=n2,n3"`,
+      // Every node in the set: whichever two the task visits, a third holds a copy.
+      mount: `type=volume,source=${volume},target=/data,volume-driver=btrfs,"volume-opt=replicas=n1,n2,n3"`,
       // One line per acknowledged write, each fsync'ed before the next.
       command: [
         'sh',
@@ -126,6 +127,19 @@ describe('replicated volumes on a 3-node swarm', () => {
     expect(await replicaView(firstNode, volume)).toMatchObject({ State: 'replica', Owner: second });
     const inspect = await secondNode.docker(['volume', 'inspect', volume], { reject: true });
     expect(inspect.stdout).toMatch(/"Epoch": 2/);
+    // The new owner's first send to the third node is incremental: from the snapshot the old
+    // owner last sent there, which the hand-over named and this node holds too.
+    const third = swarm.nodes.find((n) => n.name !== first && n.name !== second)!.name;
+    const firstSendToThird = await until('the new owner sending to the third node', async () => {
+      const log = await readFile(join(base, `daemon-${second}.log`), 'utf8');
+      const took = log.indexOf('"replica.takeover"');
+      return log
+        .slice(took)
+        .split('\n')
+        .filter((l) => l.includes('"send.completed"') && l.includes(`"host":"${third}"`))
+        .map((l) => JSON.parse(l) as { incremental: boolean; bytes: number })[0];
+    });
+    expect(firstSendToThird).toMatchObject({ incremental: true });
 
     // Drain back.
     await manager.docker(['node', 'update', '--availability', 'active', first], { reject: true });

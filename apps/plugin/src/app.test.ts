@@ -121,7 +121,7 @@ describe('createApp', () => {
     });
     expect(
       (await ok.call('/Buttervolume.HandOver', { Name: 'v1', To: 'n2', Have: SNAP })).json,
-    ).toEqual({ Snapshot: SNAP, Epoch: 4, Unchanged: true, Err: '' });
+    ).toEqual({ Snapshot: SNAP, Epoch: 4, Unchanged: true, Held: {}, Err: '' });
     expect(calls.at(-1)?.args).toEqual(['v1', 'n2', SNAP]);
     const bad = await ok.call('/Buttervolume.HandOver', { Name: 'v1', To: 'n2', Have: '../x' });
     expect(bad.json.Err).toMatch(/^Invalid request to \/Buttervolume\.HandOver: /);

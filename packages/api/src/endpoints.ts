@@ -237,6 +237,8 @@ export interface HandOverResponse extends ErrResponse {
   Epoch: number;
   /** Ours: true when the volume had not changed since `Have`, so nothing was sent. */
   Unchanged?: boolean;
+  /** Ours: per other replica, the newest snapshot the old owner sent it. */
+  Held?: Record<string, string>;
 }
 
 /** An Err answer of Replica or HandOver from a node that does not own the volume. */

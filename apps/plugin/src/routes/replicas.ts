@@ -34,6 +34,7 @@ export function replicaHandlers(deps: AppDeps) {
         Snapshot: answer.snapshot,
         Epoch: answer.epoch,
         Unchanged: answer.unchanged === true,
+        Held: answer.held ?? {},
         Err: '',
       });
     },

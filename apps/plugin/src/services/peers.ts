@@ -1,7 +1,7 @@
 import { lookup } from 'node:dns/promises';
 import { hostname, networkInterfaces } from 'node:os';
 import type { DockerClient } from '@buttervolume/docker';
-import { type HostName, SnapshotName, type VolumeName } from '@buttervolume/names';
+import { HostName, SnapshotName, type VolumeName } from '@buttervolume/names';
 import { type SshSettings, sshArgv } from '@buttervolume/replication';
 import { execa } from 'execa';
 import { PluginError } from '../errors.js';
@@ -106,9 +106,22 @@ export function sshPeerLink(options: SshPeerOptions): PeerLink {
         snapshot: SnapshotName.parse(a.Snapshot, { format: options.format }),
         epoch: Number(a.Epoch),
         unchanged: a.Unchanged === true,
+        held: heldOf(a.Held, options.format),
       };
     },
   };
+}
+
+/** A peer's Held map, parsed: entries that are not a host and a snapshot name are dropped. */
+function heldOf(raw: unknown, format: string): Record<string, SnapshotName> {
+  const held: Record<string, SnapshotName> = {};
+  if (typeof raw !== 'object' || raw === null) return held;
+  for (const [host, snapshot] of Object.entries(raw)) {
+    if (HostName.is(host) && SnapshotName.is(snapshot, { format })) {
+      held[host] = snapshot as SnapshotName;
+    }
+  }
+  return held;
 }
 
 /** This node: its hostname (NODE_NAME), and every name or address that resolves to it. */

@@ -44,6 +44,11 @@ export interface HandOverAnswer {
   epoch: number;
   /** Nothing was taken or sent: the volume had not changed since `snapshot`, which `to` has. */
   unchanged?: boolean;
+  /**
+   * For each other replica, the newest snapshot the old owner sent it: where the new owner
+   * holds it too, a send marker lets its first send there be incremental.
+   */
+  held?: Record<string, SnapshotName>;
 }
 
 /** How this daemon reaches the other nodes' daemons (their CLI over ssh). */
@@ -380,6 +385,14 @@ export class ReplicaService {
       }
       await this.#adopt(record, answer.snapshot, answer.epoch);
       await this.#markHeldBy(answer.snapshot, owner);
+      // The other replicas hold what the old owner last sent them; where that is here too,
+      // this node's first send to them is incremental from it.
+      for (const [host, snapshot] of Object.entries(answer.held ?? {})) {
+        const peer = HostName.parse(host);
+        if (!(await this.node.isSelf(peer)) && (await this.snapshots.exists(snapshot))) {
+          await this.#markHeldBy(snapshot, peer);
+        }
+      }
       return;
     }
     throw new PluginError('OWNER_UNREACHABLE', `${volume}: no node admits owning it`);
@@ -489,6 +502,12 @@ export class ReplicaService {
           have !== undefined && (await this.snapshots.sentAndUnchanged(volume, to)) === have;
         const snapshot = unchanged ? have : await this.snapshots.create(volume);
         if (!unchanged) await this.send(snapshot, to);
+        const held: Record<string, SnapshotName> = {};
+        for (const peer of await this.#peersOf(record.replicas)) {
+          if (peer.toLowerCase() === to.toLowerCase()) continue;
+          const sent = await this.snapshots.lastSent(volume, peer);
+          if (sent !== undefined) held[peer] = sent;
+        }
         const epoch = record.epoch + 1;
         await this.#write({
           ...record,
@@ -498,7 +517,7 @@ export class ReplicaService {
           handedOver: { to, snapshot, epoch },
           updatedAt: this.#now(),
         });
-        return { snapshot, epoch, unchanged };
+        return { snapshot, epoch, unchanged, held };
       }),
     );
   }

@@ -153,10 +153,16 @@ export class SnapshotService {
 
   /** unchangedSinceSent, answering the snapshot `host` received (undefined when not so). */
   async sentAndUnchanged(volume: VolumeName, host: HostName): Promise<SnapshotName | undefined> {
+    const sent = await this.lastSent(volume, host);
+    if (sent === undefined) return undefined;
+    return (await this.unchangedSince(volume, sent)) ? sent : undefined;
+  }
+
+  /** The snapshot the newest send marker for (volume, host) records, when it is still here. */
+  async lastSent(volume: VolumeName, host: HostName): Promise<SnapshotName | undefined> {
     const names = await this.#readVolumeEntries(volume);
     const marker = markersFor(names, volume, host, this.ctx.dtFormat).at(-1);
-    if (marker === undefined || !names.includes(marker.snapshot)) return undefined;
-    return (await this.unchangedSince(volume, marker.snapshot)) ? marker.snapshot : undefined;
+    return marker !== undefined && names.includes(marker.snapshot) ? marker.snapshot : undefined;
   }
 
   /** Whether btrfs proves the volume unchanged since `snapshot` (one of its own) was taken. */
