@@ -156,7 +156,7 @@ describe('replicated volumes on a 3-node swarm', () => {
     await manager.docker(['node', 'update', '--availability', 'active', second], { reject: true });
   });
 
-  it('survives a kill -9 of the owner daemon mid hand-over: the Mount fails clearly, one owner, the next Mount succeeds', async () => {
+  it('survives a kill -9 of the owner daemon mid hand-over, waiting and during the send: the Mount fails clearly, one owner, the next Mount succeeds', async () => {
     const [, n2, n3] = swarm.nodes as [SwarmNode, SwarmNode, SwarmNode];
     const volume = 'killed';
     const opts = ['-o', 'replicas=n2,n3'];
@@ -207,6 +207,74 @@ describe('replicated volumes on a 3-node swarm', () => {
     expect(next.stdout.trim()).toBe('kept');
     expect(await replicaView(n3, volume)).toMatchObject({ State: 'owner', Epoch: 2 });
     expect(await replicaView(n2, volume)).toMatchObject({ State: 'replica', Owner: 'n3' });
+
+    // Killed during the send itself: n3 (the owner now) sends its final increment at 1 MB/s,
+    // and no periodic increment gets in first.
+    await daemons.daemon(n3)!.kill('SIGTERM');
+    await daemons.start(n3, {
+      BUTTERVOLUME_SSH_BANDWIDTH_LIMIT: '1M',
+      BUTTERVOLUME_REPLICATION_PERIOD: '86400',
+    });
+    await n3.docker(
+      [
+        'run',
+        '-d',
+        '--name',
+        'holder2',
+        '-v',
+        `${volume}:/data`,
+        'bv-busybox:latest',
+        'sh',
+        '-c',
+        'dd if=/dev/urandom of=/data/big bs=1M count=20; sync; touch /data/written; sleep 600',
+      ],
+      { reject: true },
+    );
+    await until('the data written on n3', async () =>
+      (await n3.exec(['test', '-e', join(root, 'volumes', volume, 'written')], { reject: false }))
+        .exitCode === 0
+        ? true
+        : undefined,
+    );
+    const listed = async () =>
+      (await n2.exec(['ls', '--', join(root, 'snapshots')])).stdout.split('\n').filter(Boolean);
+    const before = new Set(await listed());
+    const logBefore = (await readFile(join(base, 'daemon-n3.log'), 'utf8')).length;
+    const moving = n2.docker([
+      'run',
+      '--rm',
+      '-v',
+      `${volume}:/data`,
+      'bv-busybox:latest',
+      'cat',
+      '/data/f',
+    ]);
+    await until('the hand-over waiting on n3', async () => {
+      const log = (await readFile(join(base, 'daemon-n3.log'), 'utf8')).slice(logBefore);
+      return log.includes('hand-over waits for containers') ? true : undefined;
+    });
+    await n3.docker(['rm', '-f', 'holder2'], { reject: true });
+    // The receive has begun on n2 (its target exists) while n3 still sends: kill n3 then.
+    await until('the final increment arriving on n2', async () =>
+      (await listed()).some((name) => !before.has(name) && name.startsWith(`${volume}@`))
+        ? true
+        : undefined,
+    );
+    await daemons.daemon(n3)!.kill('SIGKILL');
+    const cut = await moving;
+    expect(cut.exitCode).not.toBe(0);
+    expect(cut.stderr).toMatch(/n3/);
+    // Still one owner: n3 (epoch 2), whose record never changed; n2 did not take it.
+    await daemons.start(n3);
+    expect(await replicaView(n3, volume)).toMatchObject({ State: 'owner', Epoch: 2 });
+    expect(await replicaView(n2, volume)).toMatchObject({ State: 'replica', Owner: 'n3' });
+    const after = await n2.docker(
+      ['run', '--rm', '-v', `${volume}:/data`, 'bv-busybox:latest', 'wc', '-c', '/data/big'],
+      { reject: true },
+    );
+    expect(after.stdout.trim()).toMatch(/^20971520 /);
+    expect(await replicaView(n2, volume)).toMatchObject({ State: 'owner', Epoch: 3 });
+    expect(await replicaView(n3, volume)).toMatchObject({ State: 'replica', Owner: 'n2' });
   });
 
   it('refuses a Mount while the owner is cut off unless failover=newest; after healing the old copy is set aside', async () => {
