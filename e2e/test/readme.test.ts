@@ -186,7 +186,7 @@ const ELSEWHERE: Elsewhere[] = [
     command:
       /^docker volume create -d btrfs -o replicas=node1,node2,node3 -o failover=refuse pgdata$/,
     by: `${SWARM_TEST}: nodes named n1..n3 there; the same options through docker volume create (bad input) and the service's volume-opt`,
-    evidence: [[SWARM_TEST, /volume-opt=replicas=n2,n3/]],
+    evidence: [[SWARM_TEST, /volume-opt=replicas=n1,n2,n3/]],
   },
   {
     command: /^docker stack deploy -c stack\.yml app$/,
