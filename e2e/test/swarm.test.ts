@@ -31,6 +31,27 @@ async function replicaView(node: SwarmNode, volume: string) {
   return JSON.parse(r.stdout) as { State: string; Owner: string; Epoch: number; Err: string };
 }
 
+/** A throwaway container on `node` mounting `volume` at /data: the Mount that moves a volume. */
+function runWith(
+  node: SwarmNode,
+  volume: string,
+  command: readonly string[],
+  options?: Parameters<SwarmNode['docker']>[1],
+) {
+  return node.docker(
+    ['run', '--rm', '-v', `${volume}:/data`, 'bv-busybox:latest', ...command],
+    options,
+  );
+}
+
+/** Until `node`'s daemon log, past its first `from` characters, shows a hand-over waiting. */
+async function handOverWaiting(node: SwarmNode, from = 0): Promise<void> {
+  await until(`the hand-over waiting on ${node.name}`, async () => {
+    const log = (await readFile(join(base, `daemon-${node.name}.log`), 'utf8')).slice(from);
+    return log.includes('hand-over waits for containers') ? true : undefined;
+  });
+}
+
 async function readCounter(node: SwarmNode, volume: string): Promise<number[]> {
   const r = await node.exec(['cat', '--', join(root, 'volumes', volume, 'acked')], {
     reject: false,
@@ -178,19 +199,8 @@ describe('replicated volumes on a 3-node swarm', () => {
       ],
       { reject: true },
     );
-    const mount = n3.docker([
-      'run',
-      '--rm',
-      '-v',
-      `${volume}:/data`,
-      'bv-busybox:latest',
-      'cat',
-      '/data/f',
-    ]);
-    await until('the hand-over waiting on n2', async () => {
-      const log = await readFile(join(base, 'daemon-n2.log'), 'utf8');
-      return log.includes('hand-over waits for containers') ? true : undefined;
-    });
+    const mount = runWith(n3, volume, ['cat', '/data/f']);
+    await handOverWaiting(n2);
     await daemons.daemon(n2)!.kill('SIGKILL');
     const failed = await mount;
     expect(failed.exitCode).not.toBe(0);
@@ -200,10 +210,7 @@ describe('replicated volumes on a 3-node swarm', () => {
     expect(await replicaView(n2, volume)).toMatchObject({ State: 'owner', Epoch: 1 });
     expect(await replicaView(n3, volume)).toMatchObject({ State: 'replica', Owner: 'n2' });
     await n2.docker(['rm', '-f', 'holder'], { reject: true });
-    const next = await n3.docker(
-      ['run', '--rm', '-v', `${volume}:/data`, 'bv-busybox:latest', 'cat', '/data/f'],
-      { reject: true },
-    );
+    const next = await runWith(n3, volume, ['cat', '/data/f'], { reject: true });
     expect(next.stdout.trim()).toBe('kept');
     expect(await replicaView(n3, volume)).toMatchObject({ State: 'owner', Epoch: 2 });
     expect(await replicaView(n2, volume)).toMatchObject({ State: 'replica', Owner: 'n3' });
@@ -240,19 +247,8 @@ describe('replicated volumes on a 3-node swarm', () => {
       (await n2.exec(['ls', '--', join(root, 'snapshots')])).stdout.split('\n').filter(Boolean);
     const before = new Set(await listed());
     const logBefore = (await readFile(join(base, 'daemon-n3.log'), 'utf8')).length;
-    const moving = n2.docker([
-      'run',
-      '--rm',
-      '-v',
-      `${volume}:/data`,
-      'bv-busybox:latest',
-      'cat',
-      '/data/f',
-    ]);
-    await until('the hand-over waiting on n3', async () => {
-      const log = (await readFile(join(base, 'daemon-n3.log'), 'utf8')).slice(logBefore);
-      return log.includes('hand-over waits for containers') ? true : undefined;
-    });
+    const moving = runWith(n2, volume, ['cat', '/data/f']);
+    await handOverWaiting(n3, logBefore);
     await n3.docker(['rm', '-f', 'holder2'], { reject: true });
     // The receive has begun on n2 (its target exists) while n3 still sends: kill n3 then.
     await until('the final increment arriving on n2', async () =>
@@ -268,10 +264,7 @@ describe('replicated volumes on a 3-node swarm', () => {
     await daemons.start(n3);
     expect(await replicaView(n3, volume)).toMatchObject({ State: 'owner', Epoch: 2 });
     expect(await replicaView(n2, volume)).toMatchObject({ State: 'replica', Owner: 'n3' });
-    const after = await n2.docker(
-      ['run', '--rm', '-v', `${volume}:/data`, 'bv-busybox:latest', 'wc', '-c', '/data/big'],
-      { reject: true },
-    );
+    const after = await runWith(n2, volume, ['wc', '-c', '/data/big'], { reject: true });
     expect(after.stdout.trim()).toMatch(/^20971520 /);
     expect(await replicaView(n2, volume)).toMatchObject({ State: 'owner', Epoch: 3 });
     expect(await replicaView(n3, volume)).toMatchObject({ State: 'replica', Owner: 'n2' });
@@ -280,16 +273,7 @@ describe('replicated volumes on a 3-node swarm', () => {
   it('refuses a Mount while the owner is cut off unless failover=newest; after healing the old copy is set aside', async () => {
     const [, n2, n3] = swarm.nodes as [SwarmNode, SwarmNode, SwarmNode];
     const run = (node: SwarmNode, volume: string, script: string) =>
-      node.docker([
-        'run',
-        '--rm',
-        '-v',
-        `${volume}:/data`,
-        'bv-busybox:latest',
-        'sh',
-        '-c',
-        script,
-      ]);
+      runWith(node, volume, ['sh', '-c', script]);
     for (const [volume, policy] of [
       ['cut', 'refuse'],
       ['moved', 'newest'],

@@ -110,14 +110,10 @@ try {
   await b.exec(['dd', 'if=/dev/urandom', `of=${join(onB, 'data')}`, 'bs=1M', 'count=40']);
   const sync = call('/VolumeDriver.Volume.Sync', { Volumes: ['synced'], Hosts: [b.address] });
   let syncOver = false;
-  sync.then(
-    () => {
-      syncOver = true;
-    },
-    () => {
-      syncOver = true;
-    },
-  );
+  const over = () => {
+    syncOver = true;
+  };
+  sync.then(over, over);
   while (stopped.length === 0 && !syncOver) {
     for (const pid of await peerRsyncs(b)) {
       process.kill(pid, 'SIGSTOP');

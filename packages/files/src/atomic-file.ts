@@ -32,13 +32,7 @@ function tempPattern(path: string): RegExp {
 export async function removeStaleTemps(path: string): Promise<string[]> {
   const dir = dirname(path);
   const pattern = tempPattern(path);
-  let entries: string[];
-  try {
-    entries = await readdir(dir);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []; // nothing written yet
-    throw error;
-  }
+  const entries = (await ifPresent(readdir(dir))) ?? []; // none: nothing written yet
   const removed: string[] = [];
   for (const entry of entries) {
     const pid = pattern.exec(entry)?.[1];
@@ -95,13 +89,8 @@ const MAX_LINKS = 40;
 async function throughLinks(path: string): Promise<string> {
   let current = path;
   for (let hops = 0; hops <= MAX_LINKS; hops++) {
-    try {
-      if (!(await lstat(current)).isSymbolicLink()) return current;
-    } catch (error) {
-      // Nothing there yet: the write creates it, where the last link points.
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return current;
-      throw error;
-    }
+    // Nothing there yet: the write creates it, where the last link points.
+    if (!(await ifPresent(lstat(current)))?.isSymbolicLink()) return current;
     current = resolve(dirname(current), await readlink(current));
   }
   throw Object.assign(new Error(`${path}: more than ${MAX_LINKS} symlinks to follow`), {
@@ -110,12 +99,8 @@ async function throughLinks(path: string): Promise<string> {
 }
 
 async function existingMode(path: string, fallback: number): Promise<number> {
-  try {
-    return (await stat(path)).mode & 0o7777;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return fallback; // a new file
-    throw error;
-  }
+  const existing = await ifPresent(stat(path));
+  return existing === undefined ? fallback : existing.mode & 0o7777; // none: a new file
 }
 
 /**

@@ -1,6 +1,6 @@
 import { lstat, mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { syncDirectory, writeFileAtomic } from '@buttervolume/files';
+import { ifPresent, syncDirectory, writeFileAtomic } from '@buttervolume/files';
 
 export interface StateFileOptions {
   /**
@@ -30,14 +30,8 @@ export async function writeStateFile(
 }
 
 export async function readJsonOrUndefined(path: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-  return JSON.parse(text) as unknown;
+  const text = await ifPresent(readFile(path, 'utf8'));
+  return text === undefined ? undefined : (JSON.parse(text) as unknown);
 }
 
 export async function removeDurably(path: string): Promise<void> {
@@ -47,11 +41,5 @@ export async function removeDurably(path: string): Promise<void> {
 
 /** Whether anything (file, folder, subvolume, dangling link) is at `path`. */
 export async function pathExists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw error;
-  }
+  return (await ifPresent(lstat(path))) !== undefined;
 }

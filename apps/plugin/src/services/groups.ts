@@ -1,4 +1,5 @@
 import type { ContainerSummary, ExecOptions, ExecResult } from '@buttervolume/docker';
+import { ifPresent } from '@buttervolume/files';
 import {
   type ProjectName,
   SnapshotName as Snapshot,
@@ -284,9 +285,7 @@ export class GroupSnapshotService {
         const state = (await this.docker.inspectContainer(entry.id)).state;
         if (entry.freezer && state === 'running') {
           // Frozen through its cgroup: Docker still says running. Gone with its cgroup: fine.
-          await thaw(entry.freezer).catch((error: NodeJS.ErrnoException) => {
-            if (error.code !== 'ENOENT') throw error;
-          });
+          await ifPresent(thaw(entry.freezer));
           outcomes.push(`${entry.name || entry.id}: thawed (frozen since ${entry.since})`);
         } else if (state === 'paused' && !entry.freezer) {
           await this.docker.unpause(entry.id);

@@ -117,10 +117,7 @@ export class ReplicaService {
 
   async record(volume: VolumeName): Promise<ReplicaRecord | undefined> {
     if (this.#records.has(volume)) return this.#records.get(volume);
-    const text = await readFile(this.#recordPath(volume), 'utf8').catch((error: unknown) => {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw error;
-    });
+    const text = await ifPresent(readFile(this.#recordPath(volume), 'utf8'));
     const record = text === undefined ? undefined : (JSON.parse(text) as ReplicaRecord);
     // Bounded: names asked for once (a typo, a hostile client) must not grow it forever.
     if (this.#records.size >= MAX_CACHED_RECORDS) this.#records.clear();
