@@ -334,6 +334,18 @@ describe('parseCreateOpts', () => {
     );
   });
 
+  it('refuses copyonwrite=false with compression: btrfs compresses only copy-on-write data', () => {
+    for (const compression of ['zstd', 'TRUE', 'lzo']) {
+      expect(() => parseCreateOpts({ copyonwrite: 'false', compression })).toThrow(
+        /^Opts: copyonwrite=false cannot be combined with compression/,
+      );
+    }
+    expect(parseCreateOpts({ copyonwrite: 'false', compression: 'false' })).toMatchObject({
+      copyOnWrite: false,
+      compression: undefined,
+    });
+  });
+
   it('keeps messages short for huge option names and values', () => {
     for (const opts of [{ ['k'.repeat(60_000)]: 'x' }, { copyonwrite: 'y'.repeat(60_000) }]) {
       expect(() => parseCreateOpts(opts)).toThrow(InvalidRequestError);

@@ -417,6 +417,14 @@ export function parseCreateOpts(
       ['Opts.copyonwrite', 'Opts.from'],
     );
   }
+  const compression = parseCompression(options.compression);
+  if (compression !== undefined && !cow) {
+    // btrfs refuses the compression property on a nodatacow inode (EINVAL): say why up front.
+    throw new InvalidRequestError(
+      'Opts: copyonwrite=false cannot be combined with compression: btrfs compresses only copy-on-write data',
+      ['Opts.copyonwrite', 'Opts.compression'],
+    );
+  }
   const replicas = options.replicas === undefined ? [] : parseReplicas(options.replicas);
   const failover = options.failover ?? 'refuse';
   if (!(FAILOVER_POLICIES as readonly string[]).includes(failover)) {
@@ -434,7 +442,7 @@ export function parseCreateOpts(
     copyOnWrite: cow,
     sizeBytes: options.size === undefined ? undefined : parseSize(options.size),
     from,
-    compression: parseCompression(options.compression),
+    compression,
     replicas,
     failover: failover as FailoverPolicy,
   };
