@@ -40,7 +40,7 @@ export interface AppDeps {
   /** schedule.csv and the runner; without it the Schedule endpoints answer an Err. */
   scheduling?: { store: Scheduling['store']; scheduler: Pick<Scheduling['scheduler'], 'status'> };
   /** Send and sync; without it Snapshot.Send and Volume.Sync answer an Err. */
-  replication?: Pick<ReplicationService, 'send' | 'sync' | 'transfers'>;
+  replication?: Pick<ReplicationService, 'send' | 'sync' | 'transfers' | 'purgeHost'>;
   /** Volume health for Status and Get; without it Status answers an Err and Get omits it. */
   health?: Pick<HealthService, 'report' | 'volume' | 'brief'>;
   /** GET /metrics and the request-latency histogram; without it /metrics is a 404. */

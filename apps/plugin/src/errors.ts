@@ -18,6 +18,8 @@ export type PluginErrorCode =
   | 'DAEMON_START'
   | 'NO_FREE_NAME'
   | 'PURGE_INCOMPLETE'
+  // A send reached its host; the purge there that was asked for after it did not finish.
+  | 'HOST_PURGE_FAILED'
   | 'VOLUME_NEEDS_ATTENTION'
   | 'MOUNT_STATE'
   | 'RESTORE_NOT_STARTED'

@@ -3,6 +3,7 @@
 // scheduled snapshot takes the volume's lock like a requested one).
 import type { Config } from '@buttervolume/config';
 import type { HostName, SnapshotName, VolumeName } from '@buttervolume/names';
+import type { RetentionPolicy } from '@buttervolume/retention';
 import {
   type GroupMembers,
   type Job,
@@ -22,7 +23,11 @@ import type { Services } from './services/index.js';
  * (volume, host) are serialised together.
  */
 export interface ReplicationPort {
-  send(snapshot: SnapshotName, host: HostName, options: { signal?: AbortSignal }): Promise<unknown>;
+  send(
+    snapshot: SnapshotName,
+    host: HostName,
+    options: { signal?: AbortSignal; purge?: RetentionPolicy },
+  ): Promise<unknown>;
   sync(
     volume: VolumeName,
     hosts: readonly HostName[],
@@ -77,8 +82,8 @@ export function createScheduling(
 
 /**
  * snapshot → take a snapshot (snapshot:skip-unchanged: unless the volume is unchanged since
- * its newest one); replicate:<host> → snapshot, then send it (the snapshot is
- * removed again if the send fails, as 3.x does, so a host that is down does not pile up
+ * its newest one); replicate:<host> → snapshot, then send it (then, with purge=<policy>,
+ * that policy applied to the host's copies; the snapshot is removed again if the send fails, as 3.x does, so a host that is down does not pile up
  * snapshots); purge:<pattern> → purge; synchronize:<hosts> → snapshot (the state before the
  * pull), then rsync from each host under the volume's job lock. group-snapshot:<members> →
  * one set of the volume and its members (hooks, pause); group-replicate:<members>:<host> →
@@ -114,9 +119,15 @@ export function createJobExecutor(
         const snapshot = await services.snapshots.create(volume);
         try {
           signal.throwIfAborted();
-          await port.send(snapshot, action.host, { signal });
+          await port.send(snapshot, action.host, {
+            signal,
+            ...(action.hostPurge ? { purge: action.hostPurge } : {}),
+          });
         } catch (error) {
-          await services.snapshots.remove(snapshot).catch(logUndoFailure(services, snapshot));
+          // The snapshot is on the host when only the purge there failed: keep it here too.
+          if (!(error instanceof PluginError && error.code === 'HOST_PURGE_FAILED')) {
+            await services.snapshots.remove(snapshot).catch(logUndoFailure(services, snapshot));
+          }
           throw error;
         }
         return;

@@ -188,13 +188,14 @@ export class ButtervolumeClient {
   send(
     snapshot: string,
     host: string,
-    options: { incremental?: boolean } & CallOptions = {},
+    options: { incremental?: boolean; purge?: string } & CallOptions = {},
   ): Promise<SendResponse> {
     const incremental =
       options.incremental === undefined ? {} : { Incremental: options.incremental };
+    const purge = options.purge === undefined ? {} : { Purge: options.purge };
     return this.call(
       endpoints.snapshotSend,
-      { Name: snapshot, Host: host, ...incremental },
+      { Name: snapshot, Host: host, ...incremental, ...purge },
       {
         timeoutMs: options.timeoutMs ?? 0,
       },
@@ -219,9 +220,14 @@ export class ButtervolumeClient {
   purge(
     volume: string,
     pattern: string,
-    options: { dryrun?: boolean } & CallOptions = {},
+    options: { dryrun?: boolean; host?: string } & CallOptions = {},
   ): Promise<PurgeResponse> {
-    const body = { Name: volume, Pattern: pattern, Dryrun: options.dryrun ?? false };
+    const body = {
+      Name: volume,
+      Pattern: pattern,
+      Dryrun: options.dryrun ?? false,
+      ...(options.host === undefined ? {} : { Host: options.host }),
+    };
     return this.call(endpoints.snapshotsPurge, body, {
       timeoutMs: options.timeoutMs ?? PURGE_TIMEOUT_MS,
     });

@@ -261,6 +261,8 @@ export interface SendRequest extends NameRequest {
   Host: string;
   /** Our addition (default true): false forces a full send. */
   Incremental?: boolean;
+  /** Our addition: a pattern or calendar policy applied to the host's copies after the send. */
+  Purge?: string;
 }
 
 export interface SendResponse extends ErrResponse {
@@ -270,6 +272,8 @@ export interface SendResponse extends ErrResponse {
   DurationMs: number;
   /** The host already held the snapshot: nothing was sent. */
   AlreadyPresent: boolean;
+  /** With `Purge`: the host's copies deleted after the send, and why each was kept or not. */
+  HostPurge?: { Purged: string[]; Decisions: PurgeDecision[] };
 }
 
 export interface SyncRequest {
@@ -295,6 +299,8 @@ export interface SyncResponse extends ErrResponse {
 export interface PurgeRequest extends NameRequest {
   Pattern: string;
   Dryrun?: boolean | 'true' | 'false';
+  /** Our addition: purge that host's copies of the volume instead of the local snapshots. */
+  Host?: string;
 }
 
 export interface PurgeDecision {

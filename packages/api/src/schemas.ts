@@ -218,6 +218,8 @@ export function sendRequestSchema(options: SchemaOptions = {}) {
     Name: field(required(snapshot(options.format))),
     Host: field(required(host)),
     Incremental: field((value) => optional(flag)(value) ?? true),
+    // Judged by @buttervolume/retention, as the Purge endpoint's Pattern.
+    Purge: field(optional(string)),
   });
 }
 
@@ -241,6 +243,7 @@ export const purgeRequestSchema = body({
   // what 3.x clients see (COMPAT), for an empty pattern too.
   Pattern: field(required(string)),
   Dryrun: field((value) => optional(flag)(value) ?? false),
+  Host: field(optional(host)),
 });
 
 function project(value: unknown): ProjectName {

@@ -13,7 +13,9 @@ export type ReplicationStep =
   /** rsync pulling a volume. */
   | 'sync'
   /** Writing or pruning the local send marker. */
-  | 'marker';
+  | 'marker'
+  /** Listing or deleting the host's copies of a volume (retention on the host). */
+  | 'purge';
 
 /** Stable codes: the plugin maps these, never messages. */
 export type ReplicationErrorCode =
@@ -26,6 +28,7 @@ export type ReplicationErrorCode =
   | 'REMOTE_NO_SPACE'
   | 'SYNC_FAILED'
   | 'MARKER_FAILED'
+  | 'REMOTE_PURGE_FAILED'
   | 'NO_SUCH_SNAPSHOT'
   | 'NO_SUCH_VOLUME'
   | 'INVALID_SETTING';

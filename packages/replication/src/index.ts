@@ -14,7 +14,9 @@ export {
 } from './errors.js';
 export { type Marker, type MarkerPlan, markersFor } from './markers.js';
 export type { Progress } from './progress.js';
+export type { RemotePurgeResult } from './remote-purge.js';
 export {
+  type RemotePurgeOptions,
   type ReplicationBtrfs,
   Replicator,
   type ReplicatorOptions,

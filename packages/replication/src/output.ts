@@ -58,9 +58,11 @@ export interface BoundedRunOptions {
   signal?: AbortSignal | undefined;
   /** Largest stdout kept (its end); default MAX_CAPTURE. */
   maxStdout?: number;
+  /** Written to stdin (closed otherwise). */
+  input?: string | undefined;
 }
 
-/** execa with stdin closed and only the tail of stdout and stderr kept (see MAX_CAPTURE). */
+/** execa with stdin closed (or fed `input`) and only the tail of stdout and stderr kept (see MAX_CAPTURE). */
 export async function runBounded(
   file: string,
   args: readonly string[],
@@ -70,7 +72,7 @@ export async function runBounded(
   const stderr = new Tail();
   const child = execa(file, args, {
     reject: false,
-    stdin: 'ignore',
+    ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),
     env: options.env,
     buffer: false,
     forceKillAfterDelay: 2000,

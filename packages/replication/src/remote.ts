@@ -33,12 +33,14 @@ export async function runRemote(
   remote: readonly string[],
   step: ReplicationStep,
   signal?: AbortSignal,
+  io: { input?: string; maxStdout?: number } = {},
 ): Promise<RemoteResult> {
   const argv = sshArgv(ssh, host, remote);
   const result = await runBounded(ssh.sshPath, argv, {
     env: ENV,
     timeoutMs: ssh.commandTimeoutMs,
     signal,
+    ...io,
   });
   const { stderr } = result;
   const command = [ssh.sshPath, ...argv];

@@ -9,12 +9,14 @@ import {
   type SendOptions,
   type SendProcess,
 } from '@buttervolume/btrfs';
-import { HostName, MarkerName, SnapshotName } from '@buttervolume/names';
+import { HostName, MarkerName, SnapshotName, VolumeName } from '@buttervolume/names';
+import type { RetentionPolicy } from '@buttervolume/retention';
 import { execa } from 'execa';
 import { ReplicationError } from './errors.js';
 import { markersFor, planMarkers } from './markers.js';
 import type { Progress } from './progress.js';
 import { remoteDelete, remoteProgsVersion, type TransferOutcome, transfer } from './remote.js';
+import { purgeRemote, type RemotePurgeResult } from './remote-purge.js';
 import {
   checkPath,
   type SshOptions,
@@ -23,6 +25,14 @@ import {
   withControlMaster,
 } from './ssh.js';
 import { type SyncOptions, type SyncResult, syncVolume } from './sync.js';
+
+export interface RemotePurgeOptions {
+  /** Decide and report only; nothing is deleted on the host. */
+  dryRun?: boolean;
+  /** The time the policy is applied at (default: now). */
+  now?: Date;
+  signal?: AbortSignal;
+}
 
 /** The part of @buttervolume/btrfs' `Btrfs` that replication uses (a `new Btrfs()` fits). */
 export interface ReplicationBtrfs {
@@ -235,6 +245,43 @@ export class Replicator {
     return this.#serialise(
       `${volume}\n${target}`,
       () => this.#send(name, target, options),
+      options.signal,
+    );
+  }
+
+  /**
+   * Applies a retention policy to the host's copies of `volume` (see `purgeRemote`), in the
+   * same queue as sends of that (volume, host): a purge never meets a receive in progress,
+   * and the parent the newest marker names is read after the previous send wrote it.
+   */
+  async purgeRemote(
+    volume: VolumeName,
+    host: HostName,
+    policy: RetentionPolicy,
+    options: RemotePurgeOptions = {},
+  ): Promise<RemotePurgeResult> {
+    // They reach a remote command line: parsed again, as in send().
+    const name = VolumeName.parse(volume);
+    const target = HostName.parse(host);
+    return this.#serialise(
+      `${name}\n${target}`,
+      async () => {
+        const names = await this.#btrfs.listSubvolumes(this.#snapshotsPath);
+        const newest = markersFor(names, name, target, this.#format.format).at(-1);
+        return purgeRemote({
+          ssh: await this.#sshFor(target),
+          host: target,
+          volume: name,
+          dir: this.#remoteSnapshotsPath,
+          btrfsPath: this.#remoteBtrfs,
+          policy,
+          marker: newest?.name,
+          now: options.now ?? new Date(),
+          format: this.#format.format,
+          dryRun: options.dryRun ?? false,
+          signal: options.signal,
+        });
+      },
       options.signal,
     );
   }

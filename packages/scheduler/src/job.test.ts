@@ -46,7 +46,12 @@ describe('parseJob', () => {
   });
 
   it('reads the skip-unchanged and host-purge variants, and gives back their text', () => {
-    for (const action of ['snapshot:skip-unchanged', 'replicate:backup-1,skip-unchanged']) {
+    for (const action of [
+      'snapshot:skip-unchanged',
+      'replicate:backup-1,skip-unchanged',
+      'replicate:backup-1,purge=4h:1d:2w',
+      'replicate:backup-1,skip-unchanged,purge=daily=7,weekly=4,min=1d',
+    ]) {
       const job = parseJob(row('v1', action));
       expect(job.actionText).toBe(action);
       expect(formatAction(job.action)).toBe(action);
@@ -55,6 +60,9 @@ describe('parseJob', () => {
       kind: 'snapshot',
       skipUnchanged: true,
     });
+    const purging = parseJob(row('v1', 'replicate:b1,purge=daily=7,weekly=4')).action;
+    expect(purging.kind === 'replicate' && purging.hostPurge?.kind).toBe('calendar');
+    expect(purging.kind === 'replicate' && purging.skipUnchanged).toBeFalsy();
     // The 3.x forms stay what they were: no option set.
     expect(parseJob(row('v1', 'snapshot')).action).toEqual({ kind: 'snapshot' });
     expect(parseJob(row('v1', 'replicate:b1')).action).toEqual({ kind: 'replicate', host: 'b1' });
@@ -66,6 +74,10 @@ describe('parseJob', () => {
     ['replicate:b1,skip-unchanged,skip-unchanged', /unknown replicate option/],
     ['replicate:-oProxyCommand=x,purge=1d', /host/i],
     ['replicate:$(touch /tmp/p),skip-unchanged', /host/i],
+    ['replicate:b1,purge=', /purge|pattern|policy/i],
+    ['replicate:b1,purge=4x', /pattern|policy/i],
+    ['replicate:b1,purge=4h,daily=7', /policy|pattern|mix/i],
+    ['replicate:b1,purge=1d,skip-unchanged', /policy|pattern/i],
   ])('refuses %j with the valid form', (action, reason) => {
     const error = refusal(row('v1', action));
     expect(error.field).toBe('Action');

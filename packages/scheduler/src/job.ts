@@ -154,9 +154,7 @@ function actionOf(raw: string, kind: string, argument: string | undefined): JobA
 
 const SKIP_UNCHANGED = 'skip-unchanged';
 const HOST_PURGE = 'purge=';
-// Host-side retention is read once the replicate job can apply it.
-const HOST_PURGE_PENDING = true;
-const REPLICATE_USAGE = `replicate:<host>[,${SKIP_UNCHANGED}]`;
+const REPLICATE_USAGE = `replicate:<host>[,${SKIP_UNCHANGED}][,${HOST_PURGE}<policy>]`;
 
 /**
  * `<host>[,skip-unchanged][,purge=<policy>]`: a host has no ',', so options start at the first
@@ -177,7 +175,7 @@ function parseReplicate(raw: string, text: string): JobAction {
     options = options.slice(SKIP_UNCHANGED.length + 1);
     if (options === '') return action;
   }
-  if (!options.startsWith(HOST_PURGE) || HOST_PURGE_PENDING) {
+  if (!options.startsWith(HOST_PURGE)) {
     throw new InvalidJobError('Action', raw, `unknown replicate option: use ${REPLICATE_USAGE}`);
   }
   try {

@@ -15,6 +15,11 @@ describe('scheduled output', () => {
     expect(
       scheduleLine({ Name: 'pgdata', Action: 'synchronize:h1,h2', Timer: '120', Active: 'False' }),
     ).toBe('synchronize:h1,h2 120 pgdata (paused)');
+    // A replicate job's host purge shows as written, pasteable back (no quoting needed).
+    const action = 'replicate:backup1,purge=daily=7,weekly=4';
+    const line = scheduleLine({ Name: 'pgdata', Action: action, Timer: '1440', Active: 'True' });
+    expect(line).toBe(`${action} 1440 pgdata`);
+    expect(shellSplit(line)).toEqual([action, '1440', 'pgdata']);
   });
 
   it('single-quotes a cron timer, so the line can be pasted back after `buttervolume schedule`', () => {
@@ -211,6 +216,20 @@ describe('purge output', () => {
       'would purge  v1@a  older than 2y',
       'keep         v1@b  younger than 4h',
     ]);
+  });
+
+  it('names the host when its copies were purged', () => {
+    const answer = {
+      Err: '',
+      Purged: ['v1@a'],
+      Decisions: [{ Name: 'v1@a', Action: 'purge' as const, Reason: 'purged: too old' }],
+    };
+    expect(purgeReport(answer, 'v1', false, 'backup1').split('\n')[0]).toBe(
+      'Purged 1 copies of v1 on backup1, kept 0.',
+    );
+    expect(purgeReport(answer, 'v1', true, 'backup1').split('\n')[0]).toBe(
+      'Would purge 1 copies of v1 on backup1 and keep 0 (dry run: nothing deleted).',
+    );
   });
 
   it('lists purged names when the daemon gives no decisions', () => {

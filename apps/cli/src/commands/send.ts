@@ -1,7 +1,10 @@
 import type { ButtervolumeClient, SendResponse, Transfer } from '@buttervolume/api';
+import { volumeOf } from '@buttervolume/names';
+import { parsePolicy } from '@buttervolume/retention';
 import { Command, Option } from 'clipanion';
 import { DaemonCommand } from '../base.js';
 import { formatBytes, formatDuration, formatRate } from '../format.js';
+import { purgeReport } from './purge.js';
 
 const POLL_MS = 500;
 
@@ -30,23 +33,37 @@ export class SendCommand extends DaemonCommand {
     details: `
       Incremental from the newest snapshot that host is known to hold (its send marker),
       full when there is none or the incremental fails. On a terminal, shows progress.
-      The port is \`SSH_PORT\`; the host must accept root's ssh key.
+      The port is \`SSH_PORT\`; the host must accept root's ssh key. \`--purge <policy>\`
+      then applies a retention pattern or calendar policy to the host's copies of the volume
+      (as \`purge --host\`), keeping the one the next incremental send starts from.
     `,
     examples: [
       ['Send a snapshot to backup-1', '$0 send backup-1 pgdata@2026-11-24T19:13:40.123456'],
       ['Force a full send', '$0 send --full backup-1 pgdata@2026-11-24T19:13:40.123456'],
+      [
+        'Send, then keep a week of daily copies on backup-1',
+        '$0 send --purge daily=7 backup-1 pgdata@2026-11-24T19:13:40.123456',
+      ],
     ],
   });
 
   host = Option.String({ name: 'host' });
   snapshot = Option.String({ name: 'snapshot' });
   full = Option.Boolean('--full', false, { description: 'Send everything, not only the changes' });
+  purge = Option.String('--purge', {
+    description: "After the send, purge the host's copies of the volume with this policy",
+  });
 
   protected async run(): Promise<void> {
     const host = this.hostName(this.host);
     const snapshot = this.snapshotName(this.snapshot);
     const client = this.client();
-    const sending = client.send(snapshot, host, this.full ? { incremental: false } : {});
+    // The daemon's own parser: a bad policy is a usage error (exit 2), and nothing is sent.
+    if (this.purge !== undefined) parsePolicy(this.purge);
+    const sending = client.send(snapshot, host, {
+      ...(this.full ? { incremental: false } : {}),
+      ...(this.purge === undefined ? {} : { purge: this.purge }),
+    });
     const stop =
       this.context.tty && !this.json ? this.showProgress(client, snapshot, host) : () => {};
     let answer: SendResponse;
@@ -57,6 +74,8 @@ export class SendCommand extends DaemonCommand {
     }
     if (this.json) return this.printJson(answer);
     this.print(sendSummary(answer, snapshot, host));
+    if (answer.HostPurge)
+      this.print(purgeReport(answer.HostPurge, volumeOf(snapshot), false, host));
   }
 
   /** Polls the daemon's in-flight transfers while the send runs; returns the stop function. */

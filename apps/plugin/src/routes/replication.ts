@@ -1,9 +1,11 @@
 import {
+  type PurgeResponse,
   requestSchemas,
   type SendResponse,
   type SyncResponse,
   type TransfersResponse,
 } from '@buttervolume/api';
+import { parsePolicy } from '@buttervolume/retention';
 import type { AppDeps } from '../deps.js';
 import { PluginError } from '../errors.js';
 import { readRequest } from '../validation.js';
@@ -18,8 +20,11 @@ export function replicationHandlers(deps: AppDeps) {
       const request = await readRequest(c, schemas.snapshotSend);
       // The client going away (Ctrl-C on `buttervolume send`) cancels the transfer, and its
       // clean-up runs on both hosts.
+      // Refused before anything is sent, with retention's own message.
+      const purge = request.Purge === undefined ? undefined : parsePolicy(request.Purge);
       const result = await required(deps).send(request.Name, request.Host, {
         incremental: request.Incremental,
+        ...(purge === undefined ? {} : { purge }),
         signal: c.req.raw.signal,
       });
       const response: SendResponse = {
@@ -29,6 +34,7 @@ export function replicationHandlers(deps: AppDeps) {
         Bytes: result.bytes,
         DurationMs: Math.round(result.durationMs),
         AlreadyPresent: result.alreadyPresent,
+        ...(result.hostPurge === undefined ? {} : { HostPurge: purgeAnswer(result.hostPurge) }),
       };
       return c.json(response);
     },
@@ -64,7 +70,22 @@ export function replicationHandlers(deps: AppDeps) {
   } satisfies Partial<Handlers>;
 }
 
-function required(deps: AppDeps): NonNullable<AppDeps['replication']> {
+/** A purge's outcome as the Purge endpoint answers it, for a host's copies too. */
+export function purgeAnswer(result: {
+  purged: readonly string[];
+  decisions: readonly { name: string; decision: 'keep' | 'purge'; reason: string }[];
+}): Pick<PurgeResponse, 'Purged' | 'Decisions'> {
+  return {
+    Purged: [...result.purged],
+    Decisions: result.decisions.map((d) => ({
+      Name: d.name,
+      Action: d.decision,
+      Reason: d.reason,
+    })),
+  };
+}
+
+export function required(deps: AppDeps): NonNullable<AppDeps['replication']> {
   if (deps.replication) return deps.replication;
   throw new PluginError('NOT_WIRED', 'this daemon was started without replication');
 }

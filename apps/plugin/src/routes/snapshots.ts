@@ -3,6 +3,7 @@ import { parsePolicy } from '@buttervolume/retention';
 import type { AppDeps } from '../deps.js';
 import { asRequestError, readRequest } from '../validation.js';
 import type { Handlers } from './handlers.js';
+import { purgeAnswer, required } from './replication.js';
 
 /** buttervolume's snapshot endpoints: take, list, remove, restore, purge. */
 export function snapshotHandlers(deps: AppDeps) {
@@ -53,18 +54,17 @@ export function snapshotHandlers(deps: AppDeps) {
     },
 
     snapshotsPurge: async (c) => {
-      const { Name, Pattern, Dryrun } = await readRequest(c, schemas.snapshotsPurge);
+      const { Name, Pattern, Dryrun, Host } = await readRequest(c, schemas.snapshotsPurge);
       // Retention's own refusal ("Invalid purge pattern …") is the Err, as in 3.x.
-      const result = await snapshots.purge(Name, parsePolicy(Pattern), Dryrun);
-      return c.json({
-        Err: '',
-        Purged: result.purged,
-        Decisions: result.decisions.map((d) => ({
-          Name: d.name,
-          Action: d.decision,
-          Reason: d.reason,
-        })),
-      });
+      const policy = parsePolicy(Pattern);
+      const result =
+        Host === undefined
+          ? await snapshots.purge(Name, policy, Dryrun)
+          : await required(deps).purgeHost(Name, Host, policy, {
+              dryRun: Dryrun,
+              signal: c.req.raw.signal,
+            });
+      return c.json({ Err: '', ...purgeAnswer(result) });
     },
   } satisfies Partial<Handlers>;
 }

@@ -1,11 +1,13 @@
 import { type HostName, SnapshotName, type VolumeName } from '@buttervolume/names';
 import {
+  type RemotePurgeResult,
   ReplicationError,
   type Replicator,
   type SendResult,
   SyncFailedError,
 } from '@buttervolume/replication';
-import { NoSuchSnapshotError, NoSuchVolumeError } from '../errors.js';
+import type { RetentionPolicy } from '@buttervolume/retention';
+import { NoSuchSnapshotError, NoSuchVolumeError, PluginError } from '../errors.js';
 import { logged } from '../log.js';
 import type { ServiceContext } from './context.js';
 import type { SnapshotService } from './snapshots.js';
@@ -22,8 +24,13 @@ export interface TransferView {
 export interface SendRequestOptions {
   /** false forces a full send (default true: incremental from the newest marker). */
   incremental?: boolean;
+  /** Applied to the host's copies of the volume once the snapshot is there. */
+  purge?: RetentionPolicy;
   signal?: AbortSignal;
 }
+
+/** A send, and the purge on the host that followed it when one was asked for. */
+export type SendOutcome = SendResult & { hostPurge?: RemotePurgeResult };
 
 /** How every send and sync travels (SSH_COMPRESSION, SSH_BANDWIDTH_LIMIT). */
 export interface TransportSettings {
@@ -79,7 +86,7 @@ export class ReplicationService {
     private readonly ctx: ServiceContext,
     private readonly snapshots: SnapshotService,
     // What it uses of the daemon's one Replicator: a test can hand in a stand-in.
-    private readonly replicator: Pick<Replicator, 'send' | 'sync' | 'close'>,
+    private readonly replicator: Pick<Replicator, 'send' | 'sync' | 'close' | 'purgeRemote'>,
     private readonly transport: TransportSettings = {},
     private readonly hooks: ReplicationHooks = {},
   ) {}
@@ -92,7 +99,7 @@ export class ReplicationService {
     snapshot: SnapshotName,
     host: HostName,
     options: SendRequestOptions = {},
-  ): Promise<SendResult> {
+  ): Promise<SendOutcome> {
     if (!(await this.snapshots.exists(snapshot))) throw new NoSuchSnapshotError(snapshot);
     const id = this.#nextId++;
     const entry = { snapshot, host, started: performance.now(), bytes: 0 };
@@ -124,8 +131,21 @@ export class ReplicationService {
         ...done,
       });
       this.hooks.onSend?.({ volume, host, snapshot, ok: true, ...done });
-      return result;
+      if (options.purge === undefined) return result;
+      try {
+        const hostPurge = await this.purgeHost(volume, host, options.purge, {
+          ...(options.signal ? { signal: options.signal } : {}),
+        });
+        return { ...result, hostPurge };
+      } catch (error) {
+        throw new PluginError(
+          'HOST_PURGE_FAILED',
+          `${snapshot} reached ${host}, but the purge of its copies there failed: ${(error as Error).message}`,
+          { cause: error },
+        );
+      }
     } catch (error) {
+      if (error instanceof PluginError && error.code === 'HOST_PURGE_FAILED') throw error;
       const message = error instanceof Error ? error.message : String(error);
       this.hooks.onSend?.({ volume, host, snapshot, ok: false, error: message });
       throw error;
@@ -134,6 +154,40 @@ export class ReplicationService {
       // The marker changed in SNAPSHOTS_PATH.
       this.snapshots.invalidate();
     }
+  }
+
+  /**
+   * Applies a retention policy to `host`'s copies of `volume` (`purge --host`, and after a
+   * send that asks for it). Queued with the sends of that (volume, host) by the Replicator.
+   */
+  async purgeHost(
+    volume: VolumeName,
+    host: HostName,
+    policy: RetentionPolicy,
+    options: { dryRun?: boolean; signal?: AbortSignal } = {},
+  ): Promise<RemotePurgeResult> {
+    const dryRun = options.dryRun ?? false;
+    const result = await logged(
+      this.ctx,
+      'purge',
+      { volume, host, pattern: policy.text, dryrun: dryRun },
+      () =>
+        this.replicator.purgeRemote(volume, host, policy, {
+          dryRun,
+          now: this.ctx.now(),
+          ...(options.signal ? { signal: options.signal } : {}),
+        }),
+    );
+    if (!dryRun) {
+      this.ctx.logger.info('host purge completed', {
+        event: 'purge.host.completed',
+        volume,
+        host,
+        purged: result.purged.length,
+        durationMs: Math.round(result.durationMs),
+      });
+    }
+    return result;
   }
 
   /**

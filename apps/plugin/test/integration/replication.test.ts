@@ -127,6 +127,66 @@ describe('Snapshot.Send, Volume.Sync and Transfers through the API, with a real 
     expect(await onB()).toHaveLength(2);
   });
 
+  it("applies a policy to B's copies: Send with Purge, a replicate:<host>,purge= job, and Purge with Host (dry run first); bad input changes nothing", async () => {
+    await volumeWith('delta', 1);
+    const onB = async () =>
+      (await b.exec(['ls', '--', fx.snapshotsPath])).stdout
+        .split('\n')
+        .filter((n) => n.startsWith('delta@'));
+    const send = (body: Json) => call('/VolumeDriver.Snapshot.Send', body);
+    const s1 = await snapshot('delta');
+    expect((await send({ Name: s1, Host: host })).json.Err).toBe('');
+    const s2 = await snapshot('delta');
+    const before = { here: await fx.listing(), onB: await onB() };
+    for (const [body, message] of [
+      [{ Name: s2, Host: host, Purge: '4h,daily=7' }, /policy|pattern/i],
+      [{ Name: s2, Host: host, Purge: 42 }, /Purge/],
+      [{ Name: 'delta', Pattern: 'hourly=1', Host: '-oProxyCommand=x' }, /Host/],
+      [{ Name: 'delta', Pattern: 'daily=0', Host: host }, /policy|pattern|daily/i],
+      [{ Name: '../x', Pattern: 'hourly=1', Host: host }, /Name/],
+    ] as const) {
+      const path =
+        'Purge' in body ? '/VolumeDriver.Snapshot.Send' : '/VolumeDriver.Snapshots.Purge';
+      expect((await call(path, body)).json.Err).toMatch(message);
+    }
+    expect({ here: await fx.listing(), onB: await onB() }).toEqual(before);
+
+    // hourly=1: the newest copy of this hour only (the one just sent, the next send's parent).
+    const sent = (await send({ Name: s2, Host: host, Purge: 'hourly=1' })).json;
+    expect(sent).toMatchObject({ Err: '', Incremental: true, HostPurge: { Purged: [s1] } });
+    expect(await onB()).toEqual([s2]);
+
+    const execute = createJobExecutor(daemon.services, {
+      send: (snapshot, to, options) => daemon.replication.send(snapshot, to, options),
+      sync: () => Promise.reject(new Error('not used')),
+    });
+    const job = parseJob({ Name: 'delta', Action: `replicate:${host},purge=hourly=1`, Timer: 60 });
+    expect(job.actionText).toBe(`replicate:${host},purge=hourly=1`);
+    expect(await execute(job, new AbortController().signal)).toBeUndefined();
+    const [s3] = await onB();
+    expect(s3).not.toBe(s2);
+
+    const s4 = await snapshot('delta');
+    expect((await send({ Name: s4, Host: host })).json).toMatchObject({ Err: '', Parent: s3 });
+    const purge = (body: Json) => call('/VolumeDriver.Snapshots.Purge', body);
+    const preview = (await purge({ Name: 'delta', Pattern: 'hourly=1', Host: host, Dryrun: true }))
+      .json;
+    expect(preview).toMatchObject({ Err: '', Purged: [s3] });
+    expect(preview.Decisions).toContainEqual({
+      Name: s4,
+      Action: 'keep',
+      Reason: `kept: parent of the next incremental send to ${host}`,
+    });
+    expect(await onB()).toEqual([s3, s4]);
+    expect((await purge({ Name: 'delta', Pattern: 'hourly=1', Host: host })).json).toMatchObject({
+      Err: '',
+      Purged: [s3],
+    });
+    expect(await onB()).toEqual([s4]);
+    // Every local snapshot stays: only B's copies were purged.
+    expect((await fx.listing()).snapshots).toEqual(expect.arrayContaining([s1, s2, s4]));
+  });
+
   it('lists a send in flight in Transfers, and nothing once it is done', async () => {
     await volumeWith('beta', 40);
     const s1 = await snapshot('beta');
