@@ -189,6 +189,11 @@ const ELSEWHERE: Elsewhere[] = [
     evidence: [[SWARM_TEST, /volume-opt=replicas=n1,n2,n3/]],
   },
   {
+    command: /^buttervolume replica (--add node4 --remove node3|--set node1,node2,node4) pgdata$/,
+    by: `${SWARM_TEST}: "changes a replica set only explicitly, on the owner…" runs --add with --remove, --set, and the refusals on n1..n3`,
+    evidence: [[SWARM_TEST, /\['replica', '--json', '--add', 'n3', '--remove', 'n2', volume\]/]],
+  },
+  {
     command: /^docker stack deploy -c stack\.yml app$/,
     by: `${SWARM_TEST}: creates the same service with \`docker service create\` and the stack file's volume options (a busybox counter instead of postgres)`,
     evidence: [[SWARM_TEST, /swarm\.createService\(/]],

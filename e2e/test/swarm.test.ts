@@ -14,7 +14,7 @@ import {
   until,
 } from '@buttervolume/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SwarmDaemons, swarmDaemons } from '../src/swarm-daemons.js';
+import { NODE_SOCKET, type SwarmDaemons, swarmDaemons } from '../src/swarm-daemons.js';
 
 let swarm: Swarm;
 let base: string;
@@ -28,7 +28,20 @@ function cli(node: SwarmNode, args: readonly string[]) {
 
 async function replicaView(node: SwarmNode, volume: string) {
   const r = await cli(node, ['replica', '--json', '--', volume]);
-  return JSON.parse(r.stdout) as { State: string; Owner: string; Epoch: number; Err: string };
+  return JSON.parse(r.stdout) as {
+    State: string;
+    Owner: string;
+    Epoch: number;
+    Replicas: string[];
+    Err: string;
+  };
+}
+
+/** Names in `node`'s SNAPSHOTS_PATH. */
+async function snapshotsOn(node: SwarmNode): Promise<string[]> {
+  return (await node.exec(['ls', '--', join(root, 'snapshots')])).stdout
+    .split('\n')
+    .filter(Boolean);
 }
 
 /** A throwaway container on `node` mounting `volume` at /data: the Mount that moves a volume. */
@@ -64,7 +77,7 @@ async function readCounter(node: SwarmNode, volume: string): Promise<number[]> {
 
 describe('replicated volumes on a 3-node swarm', () => {
   beforeAll(async () => {
-    requireRealEnvironment(['ip', 'nsenter', 'unshare', 'ssh', 'mkfs.btrfs', 'dockerd']);
+    requireRealEnvironment(['ip', 'nsenter', 'unshare', 'ssh', 'mkfs.btrfs', 'dockerd', 'curl']);
     base = await mkdtemp(join(tmpdir(), 'bv-e2e-swarm-'));
     root = join(base, 'bv');
     swarm = await createSwarm({ size: 3, paths: [root], sizeMiB: 300 });
@@ -268,6 +281,96 @@ describe('replicated volumes on a 3-node swarm', () => {
     expect(after.stdout.trim()).toMatch(/^20971520 /);
     expect(await replicaView(n2, volume)).toMatchObject({ State: 'owner', Epoch: 3 });
     expect(await replicaView(n3, volume)).toMatchObject({ State: 'replica', Owner: 'n2' });
+  });
+
+  it('changes a replica set only explicitly, on the owner: an added node gets a copy, a removed one keeps its own, bad changes leave it as it was', async () => {
+    const [n1, n2, n3] = swarm.nodes as [SwarmNode, SwarmNode, SwarmNode];
+    const volume = 'reset';
+    await n1.docker(['volume', 'create', '-d', 'btrfs', '-o', 'replicas=n1,n2', volume], {
+      reject: true,
+    });
+    await n1.docker(['volume', 'create', '-d', 'btrfs', 'plainv'], { reject: true });
+    expect((await runWith(n1, volume, ['sh', '-c', 'echo one > /data/f'])).exitCode).toBe(0);
+    // The Unmount's increment reaches n2.
+    await until('an increment on n2', async () =>
+      (await snapshotsOn(n2)).some((n) => n.startsWith(`${volume}@`)) ? true : undefined,
+    );
+    await n2.docker(['volume', 'create', '-d', 'btrfs', '-o', 'replicas=n1,n2', volume], {
+      reject: true,
+    });
+    // The daemon's refusals (the CLI's own, exit 2, are in apps/cli's tests).
+    const refusals: [SwarmNode, string[], number, RegExp][] = [
+      [n1, ['--add', 'n2'], 1, /n2 is already a replica of reset/],
+      [n1, ['--remove', 'n3'], 1, /n3 is not a replica of reset/],
+      [n1, ['--remove', 'n1'], 1, /n1 is this node, which owns reset: hand the volume over/],
+      [n1, ['--set', 'n1'], 1, /names only this node/],
+      [n1, ['--set', 'n3,N3'], 1, /listed twice/],
+      [
+        n2,
+        ['--add', 'n3'],
+        1,
+        /owned by n1 \(epoch 1\), not by this node: change its replica set there/,
+      ],
+    ];
+    for (const [node, args, code, message] of refusals) {
+      const r = await cli(node, ['replica', ...args, '--', volume]);
+      expect(r.exitCode, args.join(' ')).toBe(code);
+      expect(r.stderr).toMatch(message);
+    }
+    const plain = await cli(n1, ['replica', '--add', 'n2', '--', 'plainv']);
+    expect(plain.stderr).toMatch(
+      /plainv is not a replicated volume: its replica set cannot change/,
+    );
+    expect(await replicaView(n1, volume)).toMatchObject({ Replicas: ['n1', 'n2'], Epoch: 1 });
+    // Nothing made a record for them.
+    const hidden = await n1.exec(['ls', '-A', '--', join(root, 'volumes')]);
+    expect(hidden.stdout).not.toMatch(/replica-plainv\.json/);
+    expect(hidden.stdout).toMatch(/replica-reset\.json/);
+
+    const changed = await cli(n1, ['replica', '--json', '--add', 'n3', '--remove', 'n2', volume]);
+    expect(JSON.parse(changed.stdout)).toMatchObject({
+      Replicas: ['n1', 'n3'],
+      Added: ['n3'],
+      Removed: ['n2'],
+      Err: '',
+    });
+    // Sends are serialised with the change: from its answer on, n2 is no longer sent to and
+    // keeps what it had, while n3 gets a copy at once and the periodic increments after it.
+    const ofVolume = (names: string[]) => names.filter((n) => n.startsWith(`${volume}@`));
+    const n2Kept = ofVolume(await snapshotsOn(n2));
+    expect(n2Kept.length).toBeGreaterThan(0);
+    await until('two increments on n3', async () =>
+      ofVolume(await snapshotsOn(n3)).length >= 2 ? true : undefined,
+    );
+    expect(ofVolume(await snapshotsOn(n2))).toEqual(n2Kept);
+    expect(await replicaView(n2, volume)).toMatchObject({ State: 'replica', Owner: 'n1' });
+    // Docker sends Create only for a volume it does not know (a node that never had it, or
+    // whose Docker lost it): there, the new set is taken from the owner, and no other.
+    const create = async (node: SwarmNode, replicas: string) => {
+      const body = JSON.stringify({ Name: volume, Opts: { replicas } });
+      const url = 'http://plugin/VolumeDriver.Create';
+      const r = await node.exec(['curl', '-sS', '--unix-socket', NODE_SOCKET, '-d', body, url]);
+      return (JSON.parse(r.stdout) as { Err: string }).Err;
+    };
+    expect(await create(n2, 'n1,n2,n3')).toMatch(
+      /already replicated to n1,n2 .*change the set on its owner with buttervolume replica --set/,
+    );
+    expect(await create(n2, 'n1,n3')).toBe('');
+    expect(await replicaView(n2, volume)).toMatchObject({
+      State: 'replica',
+      Replicas: ['n1', 'n3'],
+    });
+    await n3.docker(['volume', 'create', '-d', 'btrfs', '-o', 'replicas=n1,n3', volume], {
+      reject: true,
+    });
+    // The set travels with ownership: n3 takes over and sends to n1, not to n2.
+    const moved = await runWith(n3, volume, ['cat', '/data/f'], { reject: true });
+    expect(moved.stdout.trim()).toBe('one');
+    expect(await replicaView(n3, volume)).toMatchObject({
+      State: 'owner',
+      Epoch: 2,
+      Replicas: ['n1', 'n3'],
+    });
   });
 
   it('refuses a Mount while the owner is cut off unless failover=newest; after healing the old copy is set aside', async () => {

@@ -477,6 +477,64 @@ describe('commands', () => {
     });
   });
 
+  it('replica shows the view, and --set/--add/--remove change the set on the owner', async () => {
+    answers['/Buttervolume.Replica'] = {
+      Err: '',
+      State: 'owner',
+      Owner: 'n1',
+      Epoch: 3,
+      Replicas: ['n1', 'n2'],
+    };
+    expect((await cli(['replica', 'pgdata'])).out).toBe(
+      'pgdata: owned by this node, epoch 3, replicas n1,n2\n',
+    );
+    answers['/Buttervolume.Replica.Set'] = {
+      Err: '',
+      State: 'owner',
+      Owner: 'n1',
+      Epoch: 3,
+      Replicas: ['n1', 'n4'],
+      Added: ['n4'],
+      Removed: ['n2'],
+    };
+    calls = [];
+    const changed = await cli(['replica', '--add', 'n4', '--remove', 'n2', 'pgdata']);
+    expect(changed).toEqual({
+      code: 0,
+      out: 'pgdata: replicas n1,n4; added n4 (the next increment goes there); removed n2 (no longer sent to; its copy is kept there)\n',
+      err: '',
+    });
+    expect(calls[0]?.body).toEqual({ Name: 'pgdata', Add: ['n4'], Remove: ['n2'] });
+    calls = [];
+    const json = await cli(['replica', '--json', '--set', 'n1, 10.0.0.4', 'pgdata']);
+    expect(calls[0]?.body).toEqual({ Name: 'pgdata', Set: ['n1', '10.0.0.4'] });
+    expect(JSON.parse(json.out)).toMatchObject({ Added: ['n4'], Removed: ['n2'] });
+    answers['/Buttervolume.Replica.Set'] = {
+      Err: 'pgdata is owned by n2 (epoch 4), not by this node: change its replica set there',
+      Code: 'NOT_OWNER',
+      Owner: 'n2',
+      Epoch: 4,
+    };
+    const refused = await cli(['replica', '--add', 'n4', 'pgdata']);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(/owned by n2 .*change its replica set there/);
+  });
+
+  it('replica refuses --set with --add and hostile hosts before contacting the daemon', async () => {
+    for (const argv of [
+      ['replica', '--set', 'n1', '--add', 'n2', 'pgdata'],
+      ['replica', '--add', '-oProxyCommand=x', 'pgdata'],
+      ['replica', '--add', '$(touch /tmp/p)', 'pgdata'],
+      ['replica', '--remove', 'root@n2', 'pgdata'],
+      ['replica', '--set', 'n1,,n2', 'pgdata'],
+      ['replica', '--add', 'n4', '../x'],
+    ]) {
+      const result = await cli(argv);
+      expect(result.code, argv.join(' ')).toBe(2);
+    }
+    expect(calls).toEqual([]);
+  });
+
   it('send on a terminal polls the transfers and prints a summary', async () => {
     answers['/Buttervolume.Transfers'] = {
       Err: '',

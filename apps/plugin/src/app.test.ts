@@ -101,7 +101,12 @@ describe('createApp', () => {
       async (...args: unknown[]) => {
         calls.push({ method, args });
         if (error) throw error;
-        return { snapshot: SNAP as SnapshotName, epoch: 4, unchanged: true };
+        return {
+          snapshot: SNAP as SnapshotName,
+          epoch: 4,
+          unchanged: true,
+          replicas: ['n1', 'n2'],
+        };
       };
     const notOwner = new NotOwnerError('v1', 'n3', 7);
     const { call } = appWith({
@@ -121,10 +126,65 @@ describe('createApp', () => {
     });
     expect(
       (await ok.call('/Buttervolume.HandOver', { Name: 'v1', To: 'n2', Have: SNAP })).json,
-    ).toEqual({ Snapshot: SNAP, Epoch: 4, Unchanged: true, Held: {}, Err: '' });
+    ).toEqual({
+      Snapshot: SNAP,
+      Epoch: 4,
+      Unchanged: true,
+      Held: {},
+      Replicas: ['n1', 'n2'],
+      Err: '',
+    });
     expect(calls.at(-1)?.args).toEqual(['v1', 'n2', SNAP]);
     const bad = await ok.call('/Buttervolume.HandOver', { Name: 'v1', To: 'n2', Have: '../x' });
     expect(bad.json.Err).toMatch(/^Invalid request to \/Buttervolume\.HandOver: /);
+  });
+
+  it('changes a replica set with Set or Add/Remove, and names the owner when not it', async () => {
+    const { services } = stubs();
+    const changes: unknown[] = [];
+    const record = { state: 'owner', owner: 'n1', epoch: 2, replicas: ['n1', 'n4'] };
+    const { call } = appWith({
+      ...services,
+      replicas: {
+        changeSet: async (volume: string, change: unknown) => {
+          changes.push([volume, change]);
+          if (volume === 'v2')
+            throw new NotOwnerError('v2', 'n3', 5, 'change its replica set there');
+          return { record, added: ['n4'], removed: ['n2'] };
+        },
+      } as never,
+    });
+    const ok = await call('/Buttervolume.Replica.Set', { Name: 'v1', Add: ['n4'], Remove: ['n2'] });
+    expect(ok.json).toEqual({
+      State: 'owner',
+      Owner: 'n1',
+      Epoch: 2,
+      Replicas: ['n1', 'n4'],
+      Added: ['n4'],
+      Removed: ['n2'],
+      Err: '',
+    });
+    await call('/Buttervolume.Replica.Set', { Name: 'v1', Set: ['n1', 'n4'] });
+    expect(changes).toEqual([
+      ['v1', { add: ['n4'], remove: ['n2'] }],
+      ['v1', { set: ['n1', 'n4'] }],
+    ]);
+    expect((await call('/Buttervolume.Replica.Set', { Name: 'v2', Add: ['n4'] })).json).toEqual({
+      Err: 'v2 is owned by n3 (epoch 5), not by this node: change its replica set there',
+      Code: 'NOT_OWNER',
+      Owner: 'n3',
+      Epoch: 5,
+    });
+    for (const body of [
+      { Name: 'v1' },
+      { Name: 'v1', Set: ['n1'], Remove: ['n2'] },
+      { Name: 'v1', Add: ['$(touch /tmp/p)'] },
+      { Name: '../x', Add: ['n4'] },
+    ]) {
+      const bad = await call('/Buttervolume.Replica.Set', body);
+      expect(bad.json.Err).toMatch(/^Invalid request to \/Buttervolume\.Replica\.Set: /);
+    }
+    expect(changes).toHaveLength(3);
   });
 
   it('answers Docker’s handshake and the version it was given', async () => {

@@ -26,7 +26,10 @@ export interface AppServices {
   /** VOLUMES_PATH: List answers each volume's mountpoint under it. */
   volumesPath: string;
   /** Replicated volumes (replicas=); without it Create refuses replicas and peers get an Err. */
-  replicas?: Pick<ReplicaService, 'create' | 'mount' | 'unmount' | 'record' | 'view' | 'handOver'>;
+  replicas?: Pick<
+    ReplicaService,
+    'create' | 'mount' | 'unmount' | 'record' | 'view' | 'handOver' | 'changeSet'
+  >;
 }
 
 /** What the HTTP layer needs; a feature that adds an endpoint adds its handle here. */

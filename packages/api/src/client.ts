@@ -20,6 +20,7 @@ import {
   type ProjectResponse,
   type PurgeResponse,
   type ReplicaResponse,
+  type ReplicaSetResponse,
   type RestoreResponse,
   type RestoreSetResponse,
   type ScheduleListResponse,
@@ -166,6 +167,24 @@ export class ButtervolumeClient {
   /** This node's view of a replicated volume (owner, epoch, replicas). */
   replica(volume: string, call?: CallOptions): Promise<ReplicaResponse> {
     return this.call(endpoints.replica, { Name: volume }, call);
+  }
+
+  /** Changes the replica set of a volume this node owns (see ReplicaSetRequest). */
+  replicaSet(
+    volume: string,
+    change: { set?: string[]; add?: string[]; remove?: string[] },
+    call?: CallOptions,
+  ): Promise<ReplicaSetResponse> {
+    return this.call(
+      endpoints.replicaSet,
+      {
+        Name: volume,
+        ...(change.set ? { Set: change.set } : {}),
+        ...(change.add ? { Add: change.add } : {}),
+        ...(change.remove ? { Remove: change.remove } : {}),
+      },
+      call,
+    );
   }
 
   /**

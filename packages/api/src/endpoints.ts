@@ -49,6 +49,8 @@ export const endpoints = {
   // Replicated volumes: a peer node's daemon asks this one (its CLI over ssh) for these.
   replica: { method: 'POST', path: '/Buttervolume.Replica' },
   handOver: { method: 'POST', path: '/Buttervolume.HandOver' },
+  /** Changes a replicated volume's replica set, on its owner (`buttervolume replica --add`…). */
+  replicaSet: { method: 'POST', path: '/Buttervolume.Replica.Set' },
 } as const satisfies Record<string, EndpointSpec>;
 
 export type EndpointKey = keyof typeof endpoints;
@@ -220,6 +222,23 @@ export interface ReplicaResponse extends ErrResponse {
   Replicas: string[];
 }
 
+/**
+ * A new replica set for a volume this node owns: `Set` (the whole list), or `Add` and/or
+ * `Remove`. Host names as in `replicas=`.
+ */
+export interface ReplicaSetRequest extends NameRequest {
+  Set?: string[];
+  Add?: string[];
+  Remove?: string[];
+}
+
+export interface ReplicaSetResponse extends ReplicaResponse {
+  /** Nodes that were not in the set before: the next increment goes to them (a full send). */
+  Added: string[];
+  /** Nodes no longer sent to: their copies (snapshots, record) are kept, not deleted. */
+  Removed: string[];
+}
+
 export interface HandOverRequest extends NameRequest {
   /** The node taking the volume over (it receives the last increment). */
   To: string;
@@ -239,6 +258,8 @@ export interface HandOverResponse extends ErrResponse {
   Unchanged?: boolean;
   /** Ours: per other replica, the newest snapshot the old owner sent it. */
   Held?: Record<string, string>;
+  /** Ours: the replica set as the old owner had it; the new owner keeps it (with the epoch). */
+  Replicas?: string[];
 }
 
 /** An Err answer of Replica or HandOver from a node that does not own the volume. */

@@ -54,6 +54,7 @@ const VOLUME_FIELDS = [
   ['snapshotRestore', { Name: SNAP, Target: 'other' }, 'Target'],
   ['clone', { Name: 'data', Target: 'copy' }, 'Target'],
   ['snapshotsPurge', { Name: 'data', Pattern: '1h:1d' }, 'Name'],
+  ['replicaSet', { Name: 'data', Add: ['n4'] }, 'Name'],
 ] as const;
 
 describe('request schemas', () => {
@@ -231,6 +232,33 @@ describe('request schemas', () => {
     expect(
       refusal(schemas.volumeSync, { Volumes: ['data'], Hosts: ['h1', '-rf'] }).message,
     ).toMatch(/^Hosts: entry 1: Invalid host name "-rf"/);
+  });
+
+  it('a replica set change takes Set, or Add and/or Remove, each a non-empty list of hosts', () => {
+    const change = schemas.replicaSet;
+    expect(parseRequest(change, { Name: 'data', Set: ['n1', 'n2'] })).toMatchObject({
+      Name: 'data',
+      Set: ['n1', 'n2'],
+    });
+    expect(parseRequest(change, { Name: 'data', Add: ['n4'], Remove: ['10.0.0.3'] })).toMatchObject(
+      { Add: ['n4'], Remove: ['10.0.0.3'] },
+    );
+    expect(refusal(change, { Name: 'data' }).message).toMatch(
+      /either Set .* or Add and\/or Remove/,
+    );
+    expect(refusal(change, { Name: 'data', Set: ['n1'], Add: ['n2'] }).message).toMatch(
+      /either Set/,
+    );
+    expect(refusal(change, { Name: 'data', Add: [] }).message).toBe(
+      'Add: expected at least one entry, got an empty list',
+    );
+    expect(refusal(change, { Name: 'data', Set: 'n1,n2' }).message).toMatch(
+      /^Set: expected a list/,
+    );
+    for (const hostile of ['-oProxyCommand=x', '$(touch /tmp/p)', 'root@n2', 'a/b', '', 42, null]) {
+      const error = refusal(change, { Name: 'data', Remove: ['n2', hostile] });
+      expect(error.message).toMatch(/^Remove: entry 1: /);
+    }
   });
 
   it('purge takes Dryrun as a bool or the strings "true"/"false"', () => {

@@ -231,6 +231,15 @@ export function handOverRequestSchema(options: SchemaOptions = {}) {
   });
 }
 
+export const replicaSetRequestSchema = body({
+  Name: field(required(volume)),
+  Set: field(optional(list(host))),
+  Add: field(optional(list(host))),
+  Remove: field(optional(list(host))),
+}).refine((b) => (b.Set !== undefined) !== (b.Add !== undefined || b.Remove !== undefined), {
+  message: 'give either Set (the whole replica set) or Add and/or Remove',
+});
+
 export const syncRequestSchema = body({
   Volumes: field(required(list(volume))),
   Hosts: field(required(list(host))),
@@ -300,6 +309,7 @@ export function requestSchemas(options: SchemaOptions = {}) {
     project: projectRequestSchema,
     replica: nameRequestSchema,
     handOver: handOverRequestSchema(options),
+    replicaSet: replicaSetRequestSchema,
   } as const;
 }
 
@@ -321,6 +331,7 @@ export type PurgeBody = z.output<typeof purgeRequestSchema>;
 export type GroupSnapshotBody = z.output<typeof groupSnapshotRequestSchema>;
 export type RestoreSetBody = z.output<ReturnType<typeof restoreSetRequestSchema>>;
 export type HandOverBody = z.output<ReturnType<typeof handOverRequestSchema>>;
+export type ReplicaSetBody = z.output<typeof replicaSetRequestSchema>;
 
 // ---- Parsing entry points -----------------------------------------------------------------
 

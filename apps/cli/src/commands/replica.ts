@@ -1,4 +1,4 @@
-import { Command, Option } from 'clipanion';
+import { Command, Option, UsageError } from 'clipanion';
 import { DaemonCommand } from '../base.js';
 
 // What a node's daemon runs on another node, over ssh, for replicated volumes (see "Running
@@ -7,19 +7,63 @@ import { DaemonCommand } from '../base.js';
 export class ReplicaCommand extends DaemonCommand {
   static override paths = [['replica']];
   static override usage = Command.Usage({
-    description: "show this node's view of a replicated volume (owner, epoch, replicas)",
-    examples: [['Who owns pgdata, as this node knows it', '$0 replica pgdata']],
+    description:
+      "show this node's view of a replicated volume (owner, epoch, replicas), or change its replica set",
+    details: `
+      Without options, shows who owns the volume as this node knows it. --set, --add and
+      --remove change the replica set, on the owner only; each takes nodes as replicas= does
+      (host names or addresses, comma-separated). --set replaces the whole set; --add and
+      --remove may be given together. An added node gets the next increment (a full send,
+      started at once). A removed node is no longer sent to: its copy (snapshots and record)
+      stays there, never deleted. Update the stack file's replicas= to the new set.
+    `,
+    examples: [
+      ['Who owns pgdata, as this node knows it', '$0 replica pgdata'],
+      ['Add node4 to the nodes that keep a copy of pgdata', '$0 replica --add node4 pgdata'],
+      ['Replace node3 by node4', '$0 replica --add node4 --remove node3 pgdata'],
+      ['Set the whole replica set', '$0 replica --set node1,node2,node4 pgdata'],
+    ],
   });
 
+  set = Option.String('--set', { description: 'the whole new replica set: node1,node2,…' });
+  add = Option.String('--add', { description: 'nodes to add to the replica set' });
+  remove = Option.String('--remove', { description: 'nodes to remove from the replica set' });
   volume = Option.String({ name: 'volume' });
 
   protected async run(): Promise<void> {
-    const answer = await this.client().replica(this.volumeName(this.volume));
+    const volume = this.volumeName(this.volume);
+    if (this.set !== undefined && (this.add !== undefined || this.remove !== undefined)) {
+      throw new UsageError('give either --set, or --add and/or --remove');
+    }
+    if (this.set !== undefined || this.add !== undefined || this.remove !== undefined) {
+      return this.change(volume);
+    }
+    const answer = await this.client().replica(volume);
     if (this.json) return this.printJson(answer);
     if (answer.State === 'none') return this.print(`${this.volume} is not replicated here`);
     this.print(
       `${this.volume}: ${answer.State === 'owner' ? 'owned by this node' : `owned by ${answer.Owner}`}, epoch ${answer.Epoch}, replicas ${answer.Replicas.join(',')}`,
     );
+  }
+
+  private async change(volume: string): Promise<void> {
+    const hosts = (raw: string) => raw.split(',').map((h) => this.hostName(h.trim()));
+    const answer = await this.client().replicaSet(volume, {
+      ...(this.set !== undefined ? { set: hosts(this.set) } : {}),
+      ...(this.add !== undefined ? { add: hosts(this.add) } : {}),
+      ...(this.remove !== undefined ? { remove: hosts(this.remove) } : {}),
+    });
+    if (this.json) return this.printJson(answer);
+    if (answer.Added.length === 0 && answer.Removed.length === 0) {
+      return this.print(`${volume}: replicas ${answer.Replicas.join(',')} (unchanged)`);
+    }
+    const parts = [
+      answer.Added.length ? `added ${answer.Added.join(',')} (the next increment goes there)` : '',
+      answer.Removed.length
+        ? `removed ${answer.Removed.join(',')} (no longer sent to; its copy is kept there)`
+        : '',
+    ].filter(Boolean);
+    this.print(`${volume}: replicas ${answer.Replicas.join(',')}; ${parts.join('; ')}`);
   }
 }
 

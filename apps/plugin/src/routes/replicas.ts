@@ -35,6 +35,24 @@ export function replicaHandlers(deps: AppDeps) {
         Epoch: answer.epoch,
         Unchanged: answer.unchanged === true,
         Held: answer.held ?? {},
+        Replicas: answer.replicas ?? [],
+        Err: '',
+      });
+    },
+
+    replicaSet: async (c) => {
+      const body = await readRequest(c, schemas.replicaSet);
+      const change = body.Set
+        ? { set: body.Set }
+        : { add: body.Add ?? [], remove: body.Remove ?? [] };
+      const { record, added, removed } = await wired().changeSet(body.Name, change);
+      return c.json({
+        State: record.state,
+        Owner: record.owner,
+        Epoch: record.epoch,
+        Replicas: record.replicas,
+        Added: added,
+        Removed: removed,
         Err: '',
       });
     },

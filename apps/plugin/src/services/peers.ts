@@ -85,7 +85,13 @@ export function sshPeerLink(options: SshPeerOptions): PeerLink {
     async view(host, volume): Promise<PeerView> {
       const a = await ask(host, volume, ['replica', '--json', '--', volume], options.viewTimeoutMs);
       const state = a.State === 'owner' || a.State === 'replica' ? a.State : 'none';
-      return { state, owner: String(a.Owner ?? ''), epoch: Number(a.Epoch ?? 0) };
+      const replicas = hostsOf(a.Replicas);
+      return {
+        state,
+        owner: String(a.Owner ?? ''),
+        epoch: Number(a.Epoch ?? 0),
+        ...(replicas ? { replicas } : {}),
+      };
     },
     async handOver(host, volume, to, have): Promise<HandOverAnswer> {
       const a = await ask(
@@ -102,14 +108,23 @@ export function sshPeerLink(options: SshPeerOptions): PeerLink {
         ],
         options.handOverTimeoutMs,
       );
+      const replicas = hostsOf(a.Replicas);
       return {
         snapshot: SnapshotName.parse(a.Snapshot, { format: options.format }),
         epoch: Number(a.Epoch),
         unchanged: a.Unchanged === true,
         held: heldOf(a.Held, options.format),
+        ...(replicas ? { replicas } : {}),
       };
     },
   };
+}
+
+/** A peer's list of hosts, parsed; undefined when absent, empty or not all hosts. */
+function hostsOf(raw: unknown): HostName[] | undefined {
+  if (!Array.isArray(raw) || raw.length === 0 || !raw.every((h) => HostName.is(h)))
+    return undefined;
+  return raw as HostName[];
 }
 
 /** A peer's Held map, parsed: entries that are not a host and a snapshot name are dropped. */

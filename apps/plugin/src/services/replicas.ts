@@ -37,6 +37,19 @@ export interface PeerView {
   state: 'owner' | 'replica' | 'none';
   owner: string;
   epoch: number;
+  /** The replica set that node records (absent when it names none). */
+  replicas?: HostName[];
+}
+
+/** `buttervolume replica --set/--add/--remove`: the whole new set, or what to add and remove. */
+export type ReplicaSetChange =
+  | { set: readonly HostName[]; add?: undefined; remove?: undefined }
+  | { set?: undefined; add?: readonly HostName[]; remove?: readonly HostName[] };
+
+export interface ReplicaSetResult {
+  record: ReplicaRecord;
+  added: HostName[];
+  removed: HostName[];
 }
 
 export interface HandOverAnswer {
@@ -49,6 +62,8 @@ export interface HandOverAnswer {
    * holds it too, a send marker lets its first send there be incremental.
    */
   held?: Record<string, SnapshotName>;
+  /** The replica set as the old owner had it: changed there, it travels with ownership. */
+  replicas?: HostName[];
 }
 
 /** How this daemon reaches the other nodes' daemons (their CLI over ssh). */
@@ -138,7 +153,12 @@ export class ReplicaService {
   async view(volume: VolumeName): Promise<PeerView> {
     const record = await this.record(volume);
     if (!record) return { state: 'none', owner: '', epoch: 0 };
-    return { state: record.state, owner: record.owner, epoch: record.epoch };
+    return {
+      state: record.state,
+      owner: record.owner,
+      epoch: record.epoch,
+      replicas: record.replicas,
+    };
   }
 
   /**
@@ -157,6 +177,16 @@ export class ReplicaService {
         `replicas=${replicas.join(',')}: this buttervolume does not replicate volumes (REPLICATED_VOLUMES=false, as in the managed plugin); install buttervolume on each swarm node's host instead (see "Running on a Docker Swarm" in the README), nothing was created`,
       );
     }
+    const peers = await this.#checkedPeers(volume, replicas);
+    await this.#serialise(volume, () =>
+      logged(this.ctx.logger, 'replica.create', { volume, replicas: replicas.join(',') }, () =>
+        this.#create(volume, replicas, failover, options, peers),
+      ),
+    );
+  }
+
+  /** Create's rules for a replica set: some node besides this one, markers that fit. */
+  async #checkedPeers(volume: VolumeName, replicas: readonly HostName[]): Promise<HostName[]> {
     const peers = await this.#peersOf(replicas);
     if (peers.length === 0) {
       throw new PluginError(
@@ -175,11 +205,98 @@ export class ReplicaService {
         );
       }
     }
-    await this.#serialise(volume, () =>
-      logged(this.ctx.logger, 'replica.create', { volume, replicas: replicas.join(',') }, () =>
-        this.#create(volume, replicas, failover, options, peers),
+    return peers;
+  }
+
+  /**
+   * `buttervolume replica --set/--add/--remove` on the owner: the one place a replica set
+   * changes. Added nodes get the next increment (a full send, started now); removed ones are
+   * no longer sent to, and keep their copy (snapshots and record), never deleted from here.
+   */
+  async changeSet(volume: VolumeName, change: ReplicaSetChange): Promise<ReplicaSetResult> {
+    const result = await this.#serialise(volume, () =>
+      logged(
+        this.ctx.logger,
+        'replica.set',
+        {
+          volume,
+          ...(change.set ? { set: change.set.join(',') } : {}),
+          ...(change.add ? { add: change.add.join(',') } : {}),
+          ...(change.remove ? { remove: change.remove.join(',') } : {}),
+        },
+        () => this.#changeSet(volume, change),
       ),
     );
+    if (result.added.length > 0) void this.sendIncrement(volume);
+    return result;
+  }
+
+  async #changeSet(volume: VolumeName, change: ReplicaSetChange): Promise<ReplicaSetResult> {
+    const record = await this.record(volume);
+    if (!record) {
+      throw new PluginError(
+        'INVALID_REQUEST',
+        (await this.volumes.exists(volume))
+          ? `${volume} is not a replicated volume: its replica set cannot change; clone it into a new volume created with -o replicas=…`
+          : `no replicated volume ${volume} on this node`,
+      );
+    }
+    if (record.state !== 'owner') {
+      throw new NotOwnerError(volume, record.owner, record.epoch, 'change its replica set there');
+    }
+    const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
+    const listed = (list: readonly string[], host: string) => list.some((h) => same(h, host));
+    const twice = (list: readonly HostName[], what: string) => {
+      const dup = list.find((h, i) => list.findIndex((o) => same(o, h)) !== i);
+      if (dup !== undefined) {
+        throw new PluginError('INVALID_REQUEST', `${what}: ${dup} is listed twice`);
+      }
+    };
+    let next: HostName[];
+    if (change.set) {
+      twice(change.set, 'the new replica set');
+      next = [...change.set];
+    } else {
+      const add = change.add ?? [];
+      const remove = change.remove ?? [];
+      twice([...add, ...remove], 'the nodes to add and remove');
+      for (const host of add) {
+        if (listed(record.replicas, host)) {
+          throw new PluginError(
+            'INVALID_REQUEST',
+            `${host} is already a replica of ${volume} (replicas ${record.replicas.join(',')})`,
+          );
+        }
+      }
+      for (const host of remove) {
+        if (!listed(record.replicas, host)) {
+          throw new PluginError(
+            'INVALID_REQUEST',
+            `${host} is not a replica of ${volume} (replicas ${record.replicas.join(',')})`,
+          );
+        }
+        if (await this.node.isSelf(host)) {
+          throw new PluginError(
+            'INVALID_REQUEST',
+            `${host} is this node, which owns ${volume}: hand the volume over to another node first, then remove ${host} there`,
+          );
+        }
+      }
+      next = [...record.replicas.filter((h) => !listed(remove, h)), ...add];
+    }
+    await this.#checkedPeers(volume, next);
+    const added = next.filter((h) => !listed(record.replicas, h));
+    const removed = record.replicas.filter((h) => !listed(next, h));
+    if (added.length === 0 && removed.length === 0) return { record, added, removed };
+    const updated: ReplicaRecord = { ...record, replicas: next, updatedAt: this.#now() };
+    await this.#write(updated);
+    if (removed.length > 0) {
+      this.ctx.logger.info('replica: nodes removed from the set keep their copy', {
+        volume,
+        removed: removed.join(','),
+      });
+    }
+    return { record: updated, added, removed };
   }
 
   async #create(
@@ -191,10 +308,21 @@ export class ReplicaService {
   ): Promise<void> {
     const existing = await this.record(volume);
     if (existing) {
-      if (sameSet(existing.replicas, replicas) && existing.failover === failover) return;
+      if (existing.failover === failover && sameSet(existing.replicas, replicas)) return;
+      // The owner changed the set (`buttervolume replica`) and the stack file followed: this
+      // replica's record catches up from the owner, never from Create's options alone.
+      if (existing.failover === failover && existing.state === 'replica') {
+        const owned = await this.peers
+          .view(HostName.parse(existing.owner), volume)
+          .catch(() => undefined);
+        if (owned?.state === 'owner' && owned.replicas && sameSet(owned.replicas, replicas)) {
+          await this.#write({ ...existing, replicas: [...owned.replicas], updatedAt: this.#now() });
+          return;
+        }
+      }
       throw new PluginError(
         'INVALID_REQUEST',
-        `${volume} is already replicated to ${existing.replicas.join(',')} (failover=${existing.failover}); Create never changes that: see "Running on a Docker Swarm" in the README for changing a replica set`,
+        `${volume} is already replicated to ${existing.replicas.join(',')} (failover=${existing.failover}); Create never changes that: change the set on its owner with buttervolume replica --set (see "Running on a Docker Swarm" in the README)`,
       );
     }
     if (await this.volumes.exists(volume)) {
@@ -380,7 +508,8 @@ export class ReplicaService {
         }
         throw error;
       }
-      await this.#adopt(record, answer.snapshot, answer.epoch);
+      const replicas = answer.replicas?.length ? answer.replicas : record.replicas;
+      await this.#adopt({ ...record, replicas }, answer.snapshot, answer.epoch);
       await this.#markHeldBy(answer.snapshot, owner);
       // The other replicas hold what the old owner last sent them; where that is here too,
       // this node's first send to them is incremental from it.
@@ -451,7 +580,8 @@ export class ReplicaService {
   }
 
   async #failOver(record: ReplicaRecord, cause: PeerUnreachableError): Promise<void> {
-    const snapshot = await this.snapshots.latest(record.volume);
+    // Not a send the owner's death cut short: that one is still writable under its name.
+    const snapshot = await this.snapshots.latest(record.volume, { complete: true });
     if (snapshot === undefined) {
       throw new PluginError(
         'OWNER_UNREACHABLE',
@@ -489,7 +619,9 @@ export class ReplicaService {
         if (!record) throw new NotOwnerError(volume, '', 0);
         if (record.state !== 'owner') {
           // The answer to a hand-over this node made may have been lost: give it again.
-          if (record.handedOver?.to === to) return record.handedOver;
+          if (record.handedOver?.to === to) {
+            return { ...record.handedOver, replicas: record.replicas };
+          }
           throw new NotOwnerError(volume, record.owner, record.epoch);
         }
         await this.#waitUnmounted(volume);
@@ -514,7 +646,7 @@ export class ReplicaService {
           handedOver: { to, snapshot, epoch },
           updatedAt: this.#now(),
         });
-        return { snapshot, epoch, unchanged, held };
+        return { snapshot, epoch, unchanged, held, replicas: record.replicas };
       }),
     );
   }
@@ -596,12 +728,14 @@ export class NotOwnerError extends PluginError {
     readonly volume: string,
     readonly owner: string,
     readonly epoch: number,
+    /** What to do instead, said after the owner: e.g. "change its replica set there". */
+    hint?: string,
   ) {
     super(
       'NOT_OWNER',
       owner === ''
         ? `${volume} is not a replicated volume on this node`
-        : `${volume} is owned by ${owner} (epoch ${epoch}), not by this node`,
+        : `${volume} is owned by ${owner} (epoch ${epoch}), not by this node${hint ? `: ${hint}` : ''}`,
     );
     this.wire = { Err: this.message, Code: 'NOT_OWNER', Owner: owner, Epoch: epoch };
   }

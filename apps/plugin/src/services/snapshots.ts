@@ -258,29 +258,41 @@ export class SnapshotService {
     return this.ctx.btrfs.isSubvolume(this.ctx.layout.snapshot(name));
   }
 
-  /** The newest snapshot of a volume by creation time (markers excluded). */
-  async latest(volume: VolumeName): Promise<SnapshotName | undefined> {
+  /**
+   * The newest snapshot of a volume by creation time (markers excluded). `complete`: only a
+   * read-only one; `btrfs receive` makes its target read-only once the whole stream is in, so
+   * this skips what an interrupted receive left under a snapshot's name.
+   */
+  async latest(
+    volume: VolumeName,
+    options: { complete?: boolean } = {},
+  ): Promise<SnapshotName | undefined> {
     // By creation time (otime), not by the name: a clock that jumped forward dates a name in
     // the future, and that snapshot would win forever. One listing for all snapshots.
     const otimes = await this.ctx.btrfs.snapshotTimes(this.ctx.layout.snapshotsPath);
-    let best: { name: string; created: number; time: number } | undefined;
+    const candidates: { name: string; created: number; time: number }[] = [];
     for (const name of await this.#readVolumeEntries(volume)) {
       const parsed = parseSnapshotName(name, this.ctx.dtFormat);
       if (!parsed || parsed.host !== undefined) continue;
       const time = parsed.timestamp.getTime();
       // otime has whole seconds: snapshots of the same second go by their names' time.
       const created = otimes.get(this.ctx.layout.snapshot(name as SnapshotName))?.getTime() ?? time;
-      if (
-        !best ||
-        created > best.created ||
-        (created === best.created && (time > best.time || (time === best.time && name > best.name)))
-      ) {
-        best = { name, created, time };
+      candidates.push({ name, created, time });
+    }
+    candidates.sort(
+      (a, b) =>
+        b.created - a.created ||
+        b.time - a.time ||
+        (a.name < b.name ? 1 : a.name > b.name ? -1 : 0),
+    );
+    for (const { name } of candidates) {
+      const snapshot = SnapshotName.parse(name, { format: this.ctx.dtFormat });
+      if (!options.complete) return snapshot;
+      if (await this.ctx.btrfs.isReadOnly(this.ctx.layout.snapshot(snapshot)).catch(() => false)) {
+        return snapshot;
       }
     }
-    return best === undefined
-      ? undefined
-      : SnapshotName.parse(best.name, { format: this.ctx.dtFormat });
+    return undefined;
   }
 
   async remove(name: SnapshotName | MarkerName): Promise<void> {
