@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { assess, verdictOf, worst } from './assess.js';
+import { assess, verdictOf, verdictUntil, worst } from './assess.js';
 import { checkReport, InvalidThresholdError, parseDuration, parseThresholds } from './check.js';
-import type { JobFacts, SendFacts, Verdict, VolumeFacts } from './facts.js';
+import type { JobFacts, SendFacts, Thresholds, Verdict, VolumeFacts } from './facts.js';
 
 const MIN = 60_000;
 const H = 60 * MIN;
@@ -209,6 +209,20 @@ describe('assess', () => {
           expect(verdictOf(facts, NOW, strict)).toBe(assess(facts, NOW, strict).verdict);
           expect(a.verdict === 'OK').toBe(a.problems.length === 0);
           expect(a.reason.length).toBeGreaterThan(0);
+          // A reused verdict holds until `until`; right after it an age passes a limit.
+          const grades = (at: number, t: Thresholds) =>
+            assess(facts, at, t).problems.map((p) => `${p.code}:${p.verdict}:${p.host ?? ''}`);
+          for (const thresholds of [{}, strict]) {
+            const { verdict, until } = verdictUntil(facts, NOW, thresholds);
+            expect(verdict).toBe(verdictOf(facts, NOW, thresholds));
+            expect(until).toBeGreaterThanOrEqual(NOW);
+            const last = until === Number.POSITIVE_INFINITY ? NOW + 1000 * 24 * H : until;
+            expect(verdictOf(facts, last, thresholds)).toBe(verdict);
+            expect(grades(last, thresholds)).toEqual(grades(NOW, thresholds));
+            if (until !== Number.POSITIVE_INFINITY) {
+              expect(grades(until + 1, thresholds)).not.toEqual(grades(NOW, thresholds));
+            }
+          }
           if (attention !== null) expect(a.verdict).toBe('CRIT');
           if (jobs.some((j) => j.lastOutcome === 'failure' || !j.active)) {
             expect(a.verdict).not.toBe('OK');

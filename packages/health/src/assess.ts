@@ -71,6 +71,27 @@ export function verdictOf(facts: VolumeFacts, now: number, thresholds: Threshold
   return worst(evaluate(facts, now, thresholds, false).problems.map((p) => p.verdict));
 }
 
+/**
+ * verdictOf(), and the last moment it still holds while the facts stay the same: ages only
+ * grow, so it holds until the first age passes its next limit (Infinity when none can). A
+ * scrape of 10,000 volumes reuses each verdict until then instead of working it out again.
+ */
+export function verdictUntil(
+  facts: VolumeFacts,
+  now: number,
+  thresholds: Thresholds = {},
+): { verdict: Verdict; until: number } {
+  const { problems, snapshotAge, sendAges } = evaluate(facts, now, thresholds, false);
+  let until = Number.POSITIVE_INFINITY;
+  for (const age of snapshotAge === null ? sendAges : [snapshotAge, ...sendAges]) {
+    if (age.ageMs === null) continue;
+    const { warnMs, critMs } = age.limits;
+    const limit = age.ageMs <= warnMs ? warnMs : age.ageMs <= critMs ? critMs : undefined;
+    if (limit !== undefined) until = Math.min(until, now - age.ageMs + limit);
+  }
+  return { verdict: worst(problems.map((p) => p.verdict)), until };
+}
+
 /** The problems of a volume, sorted worst first; messages are empty unless `explain`. */
 function evaluate(
   facts: VolumeFacts,

@@ -9,6 +9,7 @@ export {
   type Problem,
   type ProblemCode,
   verdictOf,
+  verdictUntil,
   WARN_PERIODS,
   worst,
 } from './assess.js';

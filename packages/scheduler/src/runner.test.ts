@@ -497,6 +497,34 @@ describe('Scheduler', () => {
     expect(ran).toEqual(['vol2']);
   });
 
+  it('answers status() with the same objects while nothing changed, fresh ones for what did', async () => {
+    await schedule(['vol1,snapshot,60,True', 'vol2,snapshot,60,True']);
+    const time = manualClock();
+    const s = scheduler(async () => {}, { clock: time.clock });
+    // Never run: the next run is "now", worked out again at each call.
+    const first = await s.status();
+    time.advance(MIN);
+    const unrun = await s.status();
+    expect(unrun.jobs[0]?.nextRun?.getTime()).toBe(T0 + MIN);
+    expect(unrun.jobs).not.toBe(first.jobs);
+    await s.tick();
+    const ran = await s.status();
+    expect(ran.jobs[0]?.lastRun?.getTime()).toBe(T0 + MIN);
+    time.advance(MIN);
+    const later = await s.status();
+    expect(later.jobs).toBe(ran.jobs);
+    expect(later.jobs[1]?.nextRun?.getTime()).toBe(T0 + 61 * MIN);
+    // A change to one job's row: that job's status is new, the other's is kept.
+    await schedule(['vol1,snapshot,60,True', 'vol2,snapshot,30,True']);
+    const changed = await s.status();
+    expect(changed.jobs).not.toBe(later.jobs);
+    expect(changed.jobs[0]).toBe(later.jobs[0]);
+    expect(changed.jobs[1]?.timer).toBe('30');
+    expect(changed.jobs[1]?.nextRun?.getTime()).toBe(T0 + 31 * MIN);
+    await store.pause();
+    expect((await s.status()).jobs.every((j) => j.nextRun === null)).toBe(true);
+  });
+
   it('reports a bad row once, not at every pass, and runs the good ones', async () => {
     await schedule(['../x,snapshot,60,True', 'vol1,snapshot,1,True']);
     const logger = memoryLogger();

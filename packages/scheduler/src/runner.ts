@@ -106,6 +106,14 @@ interface Running {
   readonly finished: Promise<void>;
 }
 
+interface StatusMemo {
+  readonly state: JobState | undefined;
+  readonly paused: boolean;
+  /** Set when the next run depends on the time of the call (see dependsOnNow). */
+  readonly nextRunAt: number | null | undefined;
+  readonly status: JobStatus;
+}
+
 const DEFAULT_CONCURRENCY = 4;
 const DEFAULT_JOB_TIMEOUT_MS = 6 * 3600_000;
 
@@ -135,6 +143,8 @@ export class Scheduler {
   #timer: LongTimeout | undefined;
   #started = false;
   #stopping = false;
+  /** The last status() answer, per job (see status()). */
+  #statuses: { memo: Map<JobKey, StatusMemo>; jobs: readonly JobStatus[] } | undefined;
 
   constructor(options: SchedulerOptions) {
     if (!(options.timerSeconds > 0 && Number.isFinite(options.timerSeconds))) {
@@ -195,32 +205,66 @@ export class Scheduler {
     if (this.#started) this.#log.info('scheduler stopped');
   }
 
-  /** Each valid job with its last run, outcome and next run, plus the rows that do not run. */
+  /**
+   * Each valid job with its last run, outcome and next run, plus the rows that do not run.
+   * Health asks every second, at 10,000 jobs: a job whose row, state and running flag are the
+   * ones of the last call keeps its JobStatus object, and when none changed the jobs array is
+   * the last one too (callers may compare them by identity).
+   */
   async status(): Promise<SchedulerStatus> {
     const [schedule, { jobs: states }] = await Promise.all([
       this.#options.store.read(),
       this.#loadState(),
     ]);
     const now = this.#clock();
-    const jobs = schedule.jobs.map((job): JobStatus => {
+    const previous = this.#statuses;
+    const memo = new Map<JobKey, StatusMemo>();
+    let reused = previous !== undefined && previous.jobs.length === schedule.jobs.length;
+    const jobs = schedule.jobs.map((job, i): JobStatus => {
       const state = states.get(job.key);
-      const next = schedule.paused ? null : decideNextRun(job, stateWithFirstSeen(state, now), now);
-      return {
-        job,
-        name: job.volume,
-        action: job.actionText,
-        timer: formatTimer(job.timer),
-        active: job.active,
-        running: this.#running.has(job.key),
-        lastRun: dateOrNull(state?.lastAttempt),
-        lastSuccess: dateOrNull(state?.lastSuccess),
-        lastOutcome: state?.lastOutcome ?? null,
-        lastError: state?.lastError ?? null,
-        failures: state?.failures ?? 0,
-        nextRun: next,
-      };
+      const running = this.#running.has(job.key);
+      const last = previous?.memo.get(job.key);
+      let entry: StatusMemo;
+      if (
+        last !== undefined &&
+        last.status.job === job &&
+        last.state === state &&
+        last.status.running === running &&
+        last.paused === schedule.paused &&
+        (last.nextRunAt === undefined ||
+          last.nextRunAt === nextRunTime(job, state, now, schedule.paused))
+      ) {
+        entry = last;
+      } else {
+        const at = nextRunTime(job, state, now, schedule.paused);
+        const next = at === null ? null : new Date(at);
+        entry = {
+          state,
+          paused: schedule.paused,
+          // A next run computed from `now` (a job never run) is worked out again at each call.
+          nextRunAt: !schedule.paused && dependsOnNow(job, state, now) ? at : undefined,
+          status: {
+            job,
+            name: job.volume,
+            action: job.actionText,
+            timer: formatTimer(job.timer),
+            active: job.active,
+            running,
+            lastRun: dateOrNull(state?.lastAttempt),
+            lastSuccess: dateOrNull(state?.lastSuccess),
+            lastOutcome: state?.lastOutcome ?? null,
+            lastError: state?.lastError ?? null,
+            failures: state?.failures ?? 0,
+            nextRun: next,
+          },
+        };
+      }
+      memo.set(job.key, entry);
+      if (reused && previous!.jobs[i] !== entry.status) reused = false;
+      return entry.status;
     });
-    return { paused: schedule.paused, jobs, problems: schedule.problems };
+    this.#statuses = { memo, jobs: reused ? previous!.jobs : jobs };
+    return { paused: schedule.paused, jobs: this.#statuses.jobs, problems: schedule.problems };
   }
 
   /**
@@ -435,6 +479,23 @@ export class Scheduler {
       });
     }
   }
+}
+
+/** Whether nextRun() answers from the time of the call rather than from the job's state. */
+function dependsOnNow(job: Job, state: JobState | undefined, now: Date): boolean {
+  if (!job.active) return false;
+  const last = state?.lastAttempt;
+  return last === undefined || last > now.getTime();
+}
+
+function nextRunTime(
+  job: Job,
+  state: JobState | undefined,
+  now: Date,
+  paused: boolean,
+): number | null {
+  if (paused) return null;
+  return decideNextRun(job, stateWithFirstSeen(state, now), now)?.getTime() ?? null;
 }
 
 function stateWithFirstSeen(state: JobState | undefined, now: Date): JobState {

@@ -6,7 +6,7 @@ import {
   type Thresholds,
   type Verdict,
   type VolumeFacts,
-  verdictOf,
+  verdictUntil,
 } from '@buttervolume/health';
 import type { VolumeName } from '@buttervolume/names';
 import {
@@ -14,6 +14,7 @@ import {
   type JobTimer,
   jobVolumes,
   type SchedulerStatus,
+  type SendState,
   type SendStates,
   timerPeriodMs,
 } from '@buttervolume/scheduler';
@@ -68,7 +69,7 @@ interface Sources {
   at: Date;
   summaries: ReadonlyMap<string, { count: number; newest: number | null }>;
   jobsByVolume: Map<string, JobStatus[]>;
-  sendsByVolume: Map<string, SendFacts[]>;
+  sendsByVolume: ReadonlyMap<string, readonly SendFacts[]>;
   schedulePaused: boolean;
   jobs: readonly JobStatus[];
   /** Each volume's jobs as health facts, made on first use (many reports share one Sources). */
@@ -89,6 +90,14 @@ export class HealthService {
   #cached: { at: number; sources: Promise<Sources> } | undefined;
   #refreshing: Promise<Sources> | undefined;
   #scheduleProblem: string | undefined;
+  /** The last verdicts() answer, per volume (see verdicts()). */
+  #verdicts: { entries: Map<string, CachedVerdict>; volumes: VolumeVerdict[] } | undefined;
+  /** Each volume's latest jobs facts, reused by later sources while unchanged. */
+  readonly #jobFactsByVolume = new Map<string, readonly JobFacts[]>();
+  /** JobFacts of a JobStatus: the scheduler keeps a job's status object while it is unchanged. */
+  readonly #jobFactsOf = new WeakMap<JobStatus, JobFacts>();
+  readonly #sendFactsOf = new WeakMap<SendState, SendFacts>();
+  #sendsByVolume: ReadonlyMap<string, readonly SendFacts[]> = new Map();
 
   constructor(
     private readonly services: Pick<
@@ -118,23 +127,74 @@ export class HealthService {
   /**
    * Every volume's verdict from the last second's sources, without explanations, a chunk of
    * volumes at a time so that Docker's calls are answered in between (a scrape at 10,000
-   * volumes).
+   * volumes). A volume whose facts did not change keeps its entry (the same object) until its
+   * verdict may age; when no entry changed, the volumes array is the last one too.
    */
   async verdicts(): Promise<VerdictReport> {
     const [names, sources] = await Promise.all([this.services.volumes.list(), this.#recent()]);
-    const volumes: VolumeVerdict[] = [];
     const now = this.now().getTime();
+    const previous = this.#verdicts;
+    const entries = new Map<string, CachedVerdict>();
+    const volumes: VolumeVerdict[] = [];
+    let same = previous !== undefined && previous.volumes.length === names.length;
     for (let i = 0; i < names.length; i++) {
       if (i % SCRAPE_CHUNK === SCRAPE_CHUNK - 1) await new Promise(setImmediate);
       const name = names[i] as string;
-      const facts = this.#facts(name, sources);
-      const entry: VolumeVerdict = { facts, verdict: verdictOf(facts, now) };
-      const { quotaBytes, usageBytes } = this.services.status.cached(name);
-      if (quotaBytes !== undefined) entry.quotaBytes = quotaBytes;
-      if (usageBytes !== undefined) entry.usageBytes = usageBytes;
-      volumes.push(entry);
+      const cached = this.#verdictOf(name, sources, now, previous?.entries.get(name));
+      entries.set(name, cached);
+      volumes.push(cached.entry);
+      if (same && previous!.volumes[i] !== cached.entry) same = false;
     }
-    return { volumes, schedulePaused: sources.schedulePaused, jobs: sources.jobs };
+    this.#verdicts = { entries, volumes: same ? previous!.volumes : volumes };
+    return {
+      volumes: this.#verdicts.volumes,
+      schedulePaused: sources.schedulePaused,
+      jobs: sources.jobs,
+    };
+  }
+
+  /** A volume's verdict entry: the cached one while its inputs are the same and it holds. */
+  #verdictOf(
+    name: string,
+    sources: Sources,
+    now: number,
+    cached: CachedVerdict | undefined,
+  ): CachedVerdict {
+    const summary = sources.summaries.get(name);
+    const count = summary?.count ?? 0;
+    const newest = summary?.newest ?? null;
+    const jobs = this.#jobsOf(name, sources);
+    const sends = sources.sendsByVolume.get(name) ?? NO_SENDS;
+    const attention = this.services.context.attention.reason(name) ?? null;
+    const { quotaBytes, usageBytes } = this.services.status.cached(name);
+    if (
+      cached !== undefined &&
+      now <= cached.until &&
+      cached.entry.facts.snapshots === count &&
+      cached.entry.facts.newestSnapshot === newest &&
+      cached.entry.facts.jobs === jobs &&
+      cached.entry.facts.sends === sends &&
+      cached.entry.facts.attention === attention &&
+      cached.entry.facts.schedulePaused === sources.schedulePaused &&
+      cached.entry.quotaBytes === quotaBytes &&
+      cached.entry.usageBytes === usageBytes
+    ) {
+      return cached;
+    }
+    const facts: VolumeFacts = {
+      volume: name,
+      snapshots: count,
+      newestSnapshot: newest,
+      sends,
+      jobs,
+      schedulePaused: sources.schedulePaused,
+      attention,
+    };
+    const { verdict, until } = verdictUntil(facts, now);
+    const entry: VolumeVerdict = { facts, verdict };
+    if (quotaBytes !== undefined) entry.quotaBytes = quotaBytes;
+    if (usageBytes !== undefined) entry.usageBytes = usageBytes;
+    return { entry, until };
   }
 
   /** One volume; reads its quota and flags afresh (NoSuchVolumeError when it is not there). */
@@ -167,20 +227,37 @@ export class HealthService {
 
   #facts(volume: string, sources: Sources): VolumeFacts {
     const summary = sources.summaries.get(volume);
-    let jobs = sources.jobFacts.get(volume);
-    if (jobs === undefined) {
-      jobs = (sources.jobsByVolume.get(volume) ?? []).map((job) => this.#jobFacts(job, sources.at));
-      sources.jobFacts.set(volume, jobs);
-    }
     return {
       volume,
       snapshots: summary?.count ?? 0,
       newestSnapshot: summary?.newest ?? null,
       sends: sources.sendsByVolume.get(volume) ?? NO_SENDS,
-      jobs,
+      jobs: this.#jobsOf(volume, sources),
       schedulePaused: sources.schedulePaused,
       attention: this.services.context.attention.reason(volume) ?? null,
     };
+  }
+
+  /**
+   * A volume's jobs as health facts. Made on first use for each sources (many reports share
+   * one); the array of the sources before is kept while it holds the same facts, so that a
+   * scrape sees by identity which volumes' jobs changed.
+   */
+  #jobsOf(volume: string, sources: Sources): readonly JobFacts[] {
+    let jobs = sources.jobFacts.get(volume);
+    if (jobs === undefined) {
+      jobs = (sources.jobsByVolume.get(volume) ?? []).map((job) => this.#jobFacts(job, sources.at));
+      const before = this.#jobFactsByVolume.get(volume);
+      if (jobs.length === 0) {
+        jobs = NO_JOBS;
+        this.#jobFactsByVolume.delete(volume);
+      } else {
+        if (before !== undefined && sameItems(before, jobs)) jobs = before;
+        this.#jobFactsByVolume.set(volume, jobs);
+      }
+      sources.jobFacts.set(volume, jobs);
+    }
+    return jobs;
   }
 
   /**
@@ -223,11 +300,45 @@ export class HealthService {
       jobsByVolume: groupMany(schedule?.jobs ?? [], (status) =>
         jobVolumes(status.job, (project) => this.services.groups.knownProjectVolumes(project)),
       ),
-      sendsByVolume: groupSends(sends),
+      sendsByVolume: this.#groupSends(sends),
       schedulePaused: schedule?.paused ?? false,
       jobs: schedule?.jobs ?? [],
       jobFacts: new Map(),
     };
+  }
+
+  /**
+   * Sends by volume, sorted by host. A send's facts stay the same object while the scheduler
+   * holds the same state for it (it replaces the state when a send ends), and a volume keeps
+   * its array of the read before while it holds the same facts.
+   */
+  #groupSends(sends: SendStates | undefined): Map<string, readonly SendFacts[]> {
+    const byVolume = new Map<string, SendFacts[]>();
+    for (const [key, state] of sends ?? []) {
+      let facts = this.#sendFactsOf.get(state);
+      if (facts === undefined) {
+        const host = key.slice(key.indexOf('\u0000') + 1);
+        facts = {
+          host,
+          lastSuccess: state.lastSuccess ?? null,
+          lastFailure: state.lastFailure ?? null,
+        };
+        this.#sendFactsOf.set(state, facts);
+      }
+      const volume = key.slice(0, key.indexOf('\u0000'));
+      const list = byVolume.get(volume);
+      if (list) list.push(facts);
+      else byVolume.set(volume, [facts]);
+    }
+    const before = this.#sendsByVolume;
+    const grouped = new Map<string, readonly SendFacts[]>();
+    for (const [volume, list] of byVolume) {
+      list.sort((a, b) => a.host.localeCompare(b.host));
+      const previous = before.get(volume);
+      grouped.set(volume, previous !== undefined && sameItems(previous, list) ? previous : list);
+    }
+    this.#sendsByVolume = grouped;
+    return grouped;
   }
 
   /** An unreadable schedule.csv leaves health without jobs (logged once), never failing a Get. */
@@ -247,6 +358,15 @@ export class HealthService {
   }
 
   #jobFacts(status: JobStatus, now: Date): JobFacts {
+    let facts = this.#jobFactsOf.get(status);
+    if (facts === undefined) {
+      facts = this.#newJobFacts(status, now);
+      this.#jobFactsOf.set(status, facts);
+    }
+    return facts;
+  }
+
+  #newJobFacts(status: JobStatus, now: Date): JobFacts {
     const { job } = status;
     const { action } = job;
     let period = this.#periods.get(job.timer);
@@ -282,6 +402,13 @@ export class HealthService {
 }
 
 const NO_SENDS: readonly SendFacts[] = [];
+const NO_JOBS: readonly JobFacts[] = [];
+
+/** A volume's verdict entry, and until when its verdict holds (verdictUntil). */
+interface CachedVerdict {
+  entry: VolumeVerdict;
+  until: number;
+}
 
 function groupMany<T>(
   items: readonly T[],
@@ -298,19 +425,8 @@ function groupMany<T>(
   return groups;
 }
 
-function groupSends(sends: SendStates | undefined): Map<string, SendFacts[]> {
-  const byVolume = new Map<string, SendFacts[]>();
-  for (const [key, state] of sends ?? []) {
-    const [volume, host] = key.split('\u0000') as [string, string];
-    const facts: SendFacts = {
-      host,
-      lastSuccess: state.lastSuccess ?? null,
-      lastFailure: state.lastFailure ?? null,
-    };
-    const list = byVolume.get(volume);
-    if (list) list.push(facts);
-    else byVolume.set(volume, [facts]);
-  }
-  for (const list of byVolume.values()) list.sort((a, b) => a.host.localeCompare(b.host));
-  return byVolume;
+function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

@@ -10,6 +10,7 @@ import {
   type PrometheusServer,
   requireRealEnvironment,
   startPrometheus,
+  until,
 } from '@buttervolume/test-utils';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -112,6 +113,48 @@ describe('status, metrics and Prometheus, with a real send to host B', () => {
     expect(entry?.Reason).toMatch(
       new RegExp(`^newest snapshot \\d+s old; sent to ${b.address} \\d+s ago$`),
     );
+  });
+
+  it("keeps each unchanged volume's scrape entry, and renews the one a snapshot changed", async () => {
+    // Volumes of their own: the tests after this one count the snapshots of `volume`.
+    const [other, changed] = [`hw${suffix()}`, `hx${suffix()}`];
+    for (const Name of [other, changed]) {
+      expect((await call('/VolumeDriver.Create', { Name })).json.Err).toBe('');
+    }
+    const health = daemon!.health;
+    const entryOf = (report: Awaited<ReturnType<typeof health.verdicts>>, name: string) =>
+      report.volumes.find((v) => v.facts.volume === name);
+    // Once its facts are in (quota usage comes in the background), nothing changes: the next
+    // call answers the same entries in the same array (a scrape then reuses its text whole).
+    let last: Awaited<ReturnType<typeof health.verdicts>> | undefined;
+    const before = await until(
+      'two calls in a row with the same entries',
+      async () => {
+        const report = await health.verdicts();
+        const settled = report.volumes === last?.volumes && entryOf(report, changed);
+        last = report;
+        return settled ? report : undefined;
+      },
+      10_000,
+    );
+    const count = entryOf(before, changed)!.facts.snapshots;
+    expect((await call('/VolumeDriver.Snapshot', { Name: changed })).json.Err).toBe('');
+    const after = await until(
+      'the snapshot in the verdicts',
+      async () => {
+        const report = await health.verdicts();
+        return entryOf(report, changed)!.facts.snapshots === count + 1 ? report : undefined;
+      },
+      10_000,
+    );
+    expect(entryOf(after, other)).toBe(entryOf(before, other));
+    expect(entryOf(after, changed)).not.toBe(entryOf(before, changed));
+    expect((await get(`${metricsUrl}/metrics`)).text).toContain(
+      `buttervolume_snapshots{volume="${changed}"} ${count + 1}\n`,
+    );
+    for (const Name of [other, changed]) {
+      expect((await call('/VolumeDriver.Remove', { Name })).json.Err).toBe('');
+    }
   });
 
   it('shows compression next to copy-on-write in Status', async () => {
