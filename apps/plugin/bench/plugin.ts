@@ -8,12 +8,10 @@
 // local `btrfs send | btrfs receive` of the same snapshot (BENCH_SEND_MIB, default 512; 0
 // skips it); daemon RSS < 80 MB at 10,000 volumes.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rmdir } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { formatTimestamp } from '@buttervolume/retention';
 import {
@@ -31,7 +29,8 @@ import {
 import { execa } from 'execa';
 import pMap from 'p-map';
 import { silentLogger, startDaemon } from '../src/index.js';
-import { type Caller, createFixture, overSocket, suffix } from '../test/integration/helpers.js';
+import { createFixture, overSocket, suffix } from '../test/integration/helpers.js';
+import { type BuiltDaemon, spawnBuilt } from './built.js';
 
 const COUNTS = (process.env.BENCH_COUNTS ?? '10,1000,10000').split(',').map(Number);
 
@@ -69,61 +68,8 @@ const ms = (value: number) => `${value.toFixed(2)} ms`;
 const SEND_MIB = Number(process.env.BENCH_SEND_MIB ?? 512);
 const PURGE_ROUNDS = Number(process.env.BENCH_PURGE_ROUNDS ?? 2);
 const LIST_RUNS = 500;
-const DAEMON = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 /** The bare command, started the cheapest way Node has (no execa), as a reference. */
 const bare = (args: string[]) => promisify(execFile)('btrfs', args, { maxBuffer: 64 * MiB });
-
-interface BuiltDaemon {
-  pid: number;
-  call: Caller;
-  rssMiB(): Promise<number>;
-  stop(): Promise<void>;
-}
-
-/** `node dist/main.js` configured by environment only, answering on its socket. */
-async function spawnBuilt(env: Record<string, string>): Promise<BuiltDaemon> {
-  if (!existsSync(DAEMON)) throw new Error(`${DAEMON} is missing: run pnpm build first`);
-  const socket = env.BUTTERVOLUME_SOCKET!;
-  const child = execa(process.execPath, [DAEMON], {
-    env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...env },
-    extendEnv: false,
-    reject: false,
-    stdin: 'ignore',
-  });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const call = overSocket(socket);
-  for (let attempt = 0; ; attempt++) {
-    if (child.exitCode !== null || attempt > 600) {
-      child.kill('SIGKILL');
-      throw new Error(`the daemon did not answer on ${socket}: ${stderr}`);
-    }
-    if (
-      await call('/VolumeDriver.Capabilities').then(
-        () => true,
-        () => false,
-      )
-    )
-      break;
-    await sleep(50);
-  }
-  return {
-    pid: child.pid!,
-    call,
-    rssMiB: async () => {
-      const status = await readFile(`/proc/${child.pid}/status`, 'utf8');
-      return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1]) / 1024;
-    },
-    stop: async () => {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      await child;
-      clearTimeout(timer);
-    },
-  };
-}
 
 /** `btrfs <a> | btrfs <b>` with the kernel moving the data, as a shell would run it. */
 function kernelPiped(a: string[], b: string[]): Promise<void> {

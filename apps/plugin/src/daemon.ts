@@ -259,6 +259,8 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
   // Before the socket: a METRICS_ADDRESS we cannot bind stops the start with nothing to undo.
   let metricsListener: MetricsListener | undefined;
   if (config.metricsAddress) {
+    // Configured metrics count from the start (unconfigured ones load on the first scrape).
+    await metrics.load();
     metricsListener = await serveMetrics(metrics, config.metricsAddress, logger);
     logger.info('serving metrics', { address: metricsListener.address });
   }

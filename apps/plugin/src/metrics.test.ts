@@ -107,6 +107,37 @@ describe('DaemonMetrics', () => {
     expect(perVolume(again)).toEqual(perVolume(after));
   });
 
+  it('counts events seen before prom-client was loaded, and keeps counting after', async () => {
+    const metrics = new DaemonMetrics();
+    metrics.request('/VolumeDriver.Get', 1.2);
+    metrics.request('/VolumeDriver.Get', 3);
+    metrics.request('/VolumeDriver.List', 20);
+    metrics.observeOperation('snapshot', 'error', 5);
+    metrics.jobFinished('purge', 'success');
+    metrics.jobFinished('purge', 'success');
+    const first = (await metrics.scrape()).body;
+    for (const line of [
+      'buttervolume_request_duration_seconds_count{endpoint="/VolumeDriver.Get"} 2',
+      'buttervolume_request_duration_seconds_bucket{le="0.001",endpoint="/VolumeDriver.Get"} 0',
+      'buttervolume_request_duration_seconds_bucket{le="0.005",endpoint="/VolumeDriver.Get"} 2',
+      'buttervolume_request_duration_seconds_sum{endpoint="/VolumeDriver.Get"} 0.0042',
+      'buttervolume_request_duration_seconds_count{endpoint="/VolumeDriver.List"} 1',
+      'buttervolume_operation_duration_seconds_count{operation="snapshot",outcome="error"} 1',
+      'buttervolume_scheduler_job_runs_total{action="purge",outcome="success"} 2',
+    ]) {
+      expect(first).toContain(`${line}\n`);
+    }
+    metrics.request('/VolumeDriver.Get', 1);
+    metrics.jobFinished('purge', 'success');
+    const second = (await metrics.scrape()).body;
+    expect(second).toContain(
+      'buttervolume_request_duration_seconds_count{endpoint="/VolumeDriver.Get"} 3\n',
+    );
+    expect(second).toContain(
+      'buttervolume_scheduler_job_runs_total{action="purge",outcome="success"} 3\n',
+    );
+  });
+
   it('has empty per-volume metrics before it is attached', async () => {
     const { body } = await new DaemonMetrics().scrape();
     expect(body).toContain('# TYPE buttervolume_snapshots gauge');

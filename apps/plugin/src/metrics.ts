@@ -2,14 +2,12 @@
 // operations, job runs) are counted as they happen; per-volume facts are computed at scrape
 // time from the HealthService, which reads only cached state, never the disk.
 import type { Verdict } from '@buttervolume/health';
-import { Counter, collectDefaultMetrics, Histogram, type MetricValue, Registry } from 'prom-client';
+import type { MetricValue } from 'prom-client';
 import type { OperationObserver } from './log.js';
+import type { EventMetrics } from './metrics-registry.js';
 import type { VerdictReport } from './services/health.js';
 
 const VERDICT_VALUE: Record<Verdict, number> = { OK: 0, WARN: 1, CRIT: 2 };
-// Snapshots take milliseconds, sends minutes to hours.
-const OPERATION_BUCKETS = [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600];
-const REQUEST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
 /** A report is reused this long: scrapes in a burst (two Prometheus servers) cost one. */
 const REPORT_TTL_MS = 1000;
 
@@ -39,6 +37,10 @@ interface LabelLines {
   values: (number | undefined)[];
   lines: (string | undefined)[];
   hosts?: Map<string, LabelLines>;
+  /** The health entry `out` was written from. */
+  source?: VolumeEntry;
+  /** This volume's lines, per gauge. */
+  out: string[][];
 }
 
 /**
@@ -52,6 +54,7 @@ interface LabelLines {
 class VolumeGauges {
   readonly #texts: { lines: string[]; text: string }[];
   #entries = new Map<string, LabelLines>();
+  #volumes: readonly VolumeEntry[] | undefined;
 
   constructor(private readonly gauges: readonly VolumeGauge[]) {
     this.#texts = gauges.map((gauge) => ({ lines: [], text: header(gauge.name, gauge.help) }));
@@ -59,6 +62,8 @@ class VolumeGauges {
 
   /** One text per gauge, in the order given. */
   async texts(volumes: readonly VolumeEntry[]): Promise<string[]> {
+    // Health answers the same array when no volume's entry changed: so are the texts.
+    if (volumes === this.#volumes) return this.#texts.map((t) => t.text);
     const gauges = this.gauges;
     const lines: string[][] = gauges.map(() => []);
     const entries = new Map<string, LabelLines>();
@@ -68,26 +73,14 @@ class VolumeGauges {
       const name = volume.facts.volume;
       const entry = this.#entries.get(name) ?? labelLines(`{volume="${escapeLabel(name)}"}`);
       entries.set(name, entry);
+      // An entry health kept (the same object) has the lines it had.
+      if (entry.source !== volume) this.#write(entry, volume);
       for (let g = 0; g < gauges.length; g++) {
-        const gauge = gauges[g] as VolumeGauge;
-        if (gauge.per === 'volume') {
-          const line = lineOf(entry, g, gauge, gauge.value(volume, NO_SEND));
-          if (line !== undefined) lines[g]!.push(line);
-          continue;
-        }
-        for (const send of volume.facts.sends) {
-          entry.hosts ??= new Map();
-          let host = entry.hosts.get(send.host);
-          if (host === undefined) {
-            host = labelLines(`${entry.label.slice(0, -1)},host="${escapeLabel(send.host)}"}`);
-            entry.hosts.set(send.host, host);
-          }
-          const line = lineOf(host, g, gauge, gauge.value(volume, send));
-          if (line !== undefined) lines[g]!.push(line);
-        }
+        for (const line of entry.out[g]!) lines[g]!.push(line);
       }
     }
     this.#entries = entries;
+    this.#volumes = volumes;
     return gauges.map((gauge, g) => {
       const previous = this.#texts[g]!;
       const fresh = lines[g]!;
@@ -101,13 +94,38 @@ class VolumeGauges {
       return this.#texts[g]!.text;
     });
   }
+
+  /** The volume's lines of each gauge, reusing those whose value did not change. */
+  #write(entry: LabelLines, volume: VolumeEntry): void {
+    const gauges = this.gauges;
+    entry.source = volume;
+    entry.out = gauges.map(() => []);
+    for (let g = 0; g < gauges.length; g++) {
+      const gauge = gauges[g] as VolumeGauge;
+      if (gauge.per === 'volume') {
+        const line = lineOf(entry, g, gauge, gauge.value(volume, NO_SEND));
+        if (line !== undefined) entry.out[g]!.push(line);
+        continue;
+      }
+      for (const send of volume.facts.sends) {
+        entry.hosts ??= new Map();
+        let host = entry.hosts.get(send.host);
+        if (host === undefined) {
+          host = labelLines(`${entry.label.slice(0, -1)},host="${escapeLabel(send.host)}"}`);
+          entry.hosts.set(send.host, host);
+        }
+        const line = lineOf(host, g, gauge, gauge.value(volume, send));
+        if (line !== undefined) entry.out[g]!.push(line);
+      }
+    }
+  }
 }
 
 const SCRAPE_CHUNK = 500;
 const NO_SEND: SendEntry = { host: '', lastSuccess: null, lastFailure: null };
 
 function labelLines(label: string): LabelLines {
-  return { label, values: [], lines: [] };
+  return { label, values: [], lines: [], out: [] };
 }
 
 function lineOf(
@@ -169,22 +187,21 @@ function valueText(value: number): string {
   return String(value);
 }
 
-/** prom-client's registry, followed by the gauges computed from the daemon's state. */
-class DaemonRegistry extends Registry {
-  computed: (() => Promise<string[]>) | undefined;
-
-  override async metrics(): Promise<string> {
-    const [base, computed] = await Promise.all([super.metrics(), this.computed?.() ?? []]);
-    return `${base}\n${computed.join('\n\n')}\n`;
-  }
-}
+/** Events seen before prom-client is loaded, by metric and labels: replayed once it is. */
+type Pending = Map<string, { labels: Record<string, string>; values: number[] }>;
+/** Past this many buffered events prom-client is loaded even if nobody asked for metrics. */
+const MAX_PENDING = 100_000;
 
 export class DaemonMetrics {
-  readonly #registry = new DaemonRegistry();
-  readonly registry: Registry = this.#registry;
-  readonly #operations: Histogram<'operation' | 'outcome'>;
-  readonly #jobRuns: Counter<'action' | 'outcome'>;
-  readonly #requests: Histogram<'endpoint'>;
+  #events: EventMetrics | undefined;
+  #loading: Promise<EventMetrics> | undefined;
+  readonly #pending = {
+    operations: new Map() as Pending,
+    jobRuns: new Map() as Pending,
+    requests: new Map() as Pending,
+    count: 0,
+  };
+  #computed: () => Promise<string[]> = async () => [];
   #sources: MetricsSources | undefined;
   #cached: { at: number; report: Promise<VerdictReport> } | undefined;
 
@@ -192,29 +209,26 @@ export class DaemonMetrics {
 
   constructor(options: { reportTtlMs?: number } = {}) {
     this.#reportTtlMs = options.reportTtlMs ?? REPORT_TTL_MS;
-    const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'buttervolume_' });
-    this.#operations = new Histogram({
-      name: 'buttervolume_operation_duration_seconds',
-      help: 'Duration of snapshot, send, sync and purge operations (requested or scheduled), by outcome',
-      labelNames: ['operation', 'outcome'],
-      buckets: OPERATION_BUCKETS,
-      registers,
-    });
-    this.#jobRuns = new Counter({
-      name: 'buttervolume_scheduler_job_runs_total',
-      help: 'Scheduled job runs by action (snapshot, replicate, purge, synchronize) and outcome',
-      labelNames: ['action', 'outcome'],
-      registers,
-    });
-    this.#requests = new Histogram({
-      name: 'buttervolume_request_duration_seconds',
-      help: 'Latency of the socket API (Docker calls and ours) per endpoint',
-      labelNames: ['endpoint'],
-      buckets: REQUEST_BUCKETS,
-      registers,
-    });
     this.#perVolume();
+  }
+
+  /**
+   * Loads prom-client (once). Until then events are counted in a buffer: a daemon nobody
+   * scrapes does not carry the library. The daemon calls this at start when METRICS_ADDRESS is
+   * set; a scrape calls it otherwise.
+   */
+  load(): Promise<EventMetrics> {
+    this.#loading ??= import('./metrics-registry.js').then(({ createEventMetrics }) => {
+      const events = createEventMetrics(() => this.#computed());
+      const { operations, jobRuns, requests } = this.#pending;
+      replay(operations, (labels, value) => events.operations.observe(labels, value));
+      replay(jobRuns, (labels, value) => events.jobRuns.inc(labels, value));
+      replay(requests, (labels, value) => events.requests.observe(labels, value));
+      this.#pending.count = 0;
+      this.#events = events;
+      return events;
+    });
+    return this.#loading;
   }
 
   /** Where per-volume facts come from; until set, those metrics are empty. */
@@ -223,21 +237,44 @@ export class DaemonMetrics {
   }
 
   readonly observeOperation: OperationObserver = (operation, outcome, ms) => {
-    this.#operations.observe({ operation, outcome }, ms / 1000);
+    if (this.#events) this.#events.operations.observe({ operation, outcome }, ms / 1000);
+    else
+      this.#buffer(
+        this.#pending.operations,
+        `${operation}\u0000${outcome}`,
+        { operation, outcome },
+        ms / 1000,
+      );
   };
 
   jobFinished(action: string, outcome: 'success' | 'failure' | 'skipped'): void {
-    this.#jobRuns.inc({ action, outcome });
+    if (this.#events) this.#events.jobRuns.inc({ action, outcome });
+    else this.#buffer(this.#pending.jobRuns, `${action}\u0000${outcome}`, { action, outcome }, 1);
   }
 
   /** `endpoint` must come from a fixed set (the API's paths, or "other"): labels stay bounded. */
   request(endpoint: string, ms: number): void {
-    this.#requests.observe({ endpoint }, ms / 1000);
+    if (this.#events) this.#events.requests.observe({ endpoint }, ms / 1000);
+    else this.#buffer(this.#pending.requests, endpoint, { endpoint }, ms / 1000);
   }
 
   /** The exposition text, and its content type. */
   async scrape(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    const { registry } = this.#events ?? (await this.load());
+    return { contentType: registry.contentType, body: await registry.metrics() };
+  }
+
+  #buffer(pending: Pending, key: string, labels: Record<string, string>, value: number): void {
+    const entry = pending.get(key);
+    if (entry) entry.values.push(value);
+    else pending.set(key, { labels, values: [value] });
+    if (++this.#pending.count >= MAX_PENDING) {
+      this.load().catch(() => {
+        // Loading failed (a broken install): the next scrape reports it; stop buffering more.
+        this.#pending.count = 0;
+        pending.clear();
+      });
+    }
   }
 
   #report(): Promise<VerdictReport> | undefined {
@@ -345,7 +382,7 @@ export class DaemonMetrics {
         { labels: {}, value: this.#sources?.transfers() ?? 0 },
       ]),
     ];
-    this.#registry.computed = async () => {
+    this.#computed = async () => {
       const report = await this.#report();
       return [
         volumes.text(report),
@@ -354,4 +391,10 @@ export class DaemonMetrics {
       ];
     };
   }
+}
+
+function replay(pending: Pending, apply: (labels: Record<string, string>, value: number) => void) {
+  for (const { labels, values } of pending.values())
+    for (const value of values) apply(labels, value);
+  pending.clear();
 }

@@ -1,4 +1,4 @@
-import { Client, errors as undiciErrors } from 'undici';
+import type { Client } from 'undici';
 import { codeForStatus, DockerError } from './errors.js';
 import { killExecProcesses } from './exec-kill.js';
 import { FrameDemuxer } from './frames.js';
@@ -63,18 +63,29 @@ const DEFAULT_OUTPUT_LIMIT = 4096;
  */
 export class DockerClient {
   readonly socketPath: string;
-  readonly #client: Client;
+  #client: Promise<Client> | undefined;
   readonly #timeoutMs: number;
 
   constructor(options: DockerClientOptions) {
     this.socketPath = options.socketPath;
     this.#timeoutMs = options.requestTimeoutMs ?? 30_000;
-    this.#client = new Client('http://docker', {
-      socketPath: options.socketPath,
-      // exec start streams until the command ends; timeouts are ours, per call.
-      bodyTimeout: 0,
-      headersTimeout: 0,
-    });
+  }
+
+  /**
+   * undici is loaded on the first call: a daemon whose volumes never pause containers nor
+   * probe mounts does not carry it (~20 MB of RSS).
+   */
+  #connection(): Promise<Client> {
+    this.#client ??= import('undici').then(
+      ({ Client }) =>
+        new Client('http://docker', {
+          socketPath: this.socketPath,
+          // exec start streams until the command ends; timeouts are ours, per call.
+          bodyTimeout: 0,
+          headersTimeout: 0,
+        }),
+    );
+    return this.#client;
   }
 
   /** Resolves when the Engine answers; DOCKER_UNAVAILABLE otherwise. */
@@ -181,7 +192,7 @@ export class DockerClient {
       abort.abort();
     }, options.timeoutMs);
     try {
-      const { statusCode, body } = await this.#client.request({
+      const { statusCode, body } = await (await this.#connection()).request({
         method: 'POST',
         path: `/exec/${encodeURIComponent(execId)}/start`,
         headers: { 'content-type': 'application/json' },
@@ -222,7 +233,7 @@ export class DockerClient {
 
   async close(): Promise<void> {
     // Closing a pool whose sockets already failed may reject: there is nothing left to free.
-    await this.#client.close().catch(() => {});
+    await this.#client?.then((client) => client.close()).catch(() => {});
   }
 
   async #inspectExec(
@@ -249,7 +260,7 @@ export class DockerClient {
     as: 'json' | 'text' = 'json',
   ): Promise<unknown> {
     try {
-      const { statusCode, body } = await this.#client.request({
+      const { statusCode, body } = await (await this.#connection()).request({
         method,
         path,
         ...(json === undefined
@@ -275,7 +286,8 @@ export class DockerClient {
       code === 'ECONNREFUSED' ||
       code === 'EACCES' ||
       code === 'ENOTSOCK' ||
-      error instanceof undiciErrors.SocketError
+      // undici's SocketError, by its code: undici itself is only loaded on the first call.
+      code === 'UND_ERR_SOCKET'
     ) {
       return new DockerError(
         'DOCKER_UNAVAILABLE',

@@ -1,0 +1,63 @@
+// The built daemon's resident memory, idle and at 10,000 volumes (after a List and a Get of
+// each, as Docker does after a start), on a real loop-mounted btrfs:
+//   pnpm build && pnpm --filter @buttervolume/plugin bench:rss
+// Goal: < 80 MB at 10,000 volumes. BENCH_RSS_DAEMONS (comma-separated paths to a daemon's
+// main.js, default this package's build) compares builds on the same volumes, one at a time.
+
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa } from 'execa';
+import pMap from 'p-map';
+import { createFixture, suffix } from '../test/integration/helpers.js';
+import { DAEMON, spawnBuilt } from './built.js';
+
+const VOLUMES = Number(process.env.BENCH_VOLUMES ?? 10_000);
+const DAEMONS = (process.env.BENCH_RSS_DAEMONS ?? DAEMON).split(',');
+
+async function main(): Promise<void> {
+  const { fs, volumesPath, snapshotsPath, runPath } = await createFixture(4096);
+  try {
+    const env = (tag: string): Record<string, string> => ({
+      BUTTERVOLUME_VOLUMES_PATH: volumesPath,
+      BUTTERVOLUME_SNAPSHOTS_PATH: snapshotsPath,
+      BUTTERVOLUME_RUNPATH: join(runPath, tag),
+      BUTTERVOLUME_SOCKET: join(runPath, `bv-rss-${suffix()}.sock`),
+      BUTTERVOLUME_SCHEDULE: join(runPath, `${tag}-schedule.csv`),
+      BUTTERVOLUME_CONFIG_FILE: join(runPath, 'no-config.ini'),
+      BUTTERVOLUME_LOGLEVEL: 'WARNING',
+    });
+    const idle: number[] = [];
+    for (const [i, daemon] of DAEMONS.entries()) {
+      const built = await spawnBuilt(env(`idle${i}`), daemon);
+      await sleep(2000);
+      idle.push(await built.rssMiB());
+      await built.stop();
+    }
+    const names = Array.from({ length: VOLUMES }, (_, i) => `vol${String(i).padStart(5, '0')}`);
+    await pMap(names, (n) => execa('btrfs', ['subvolume', 'create', '--', join(volumesPath, n)]), {
+      concurrency: 16,
+    });
+    for (const [i, daemon] of DAEMONS.entries()) {
+      const built = await spawnBuilt(env(`full${i}`), daemon);
+      try {
+        // The start-up warm-up of every volume's status runs in the background: let it end.
+        await sleep(5000);
+        const started = await built.rssMiB();
+        const { json } = await built.call('/VolumeDriver.List');
+        const listed = json.Volumes as { Name: string }[];
+        for (const { Name } of listed) await built.call('/VolumeDriver.Get', { Name });
+        const used = await built.rssMiB();
+        console.log(
+          `rss ${daemon}: idle=${idle[i]!.toFixed(1)} MB; volumes=${listed.length} after-start=${started.toFixed(1)} MB after-list-and-get-of-each=${used.toFixed(1)} MB (goal < 80 MB); load average ${loadavg()[0]!.toFixed(2)}`,
+        );
+      } finally {
+        await built.stop();
+      }
+    }
+  } finally {
+    await fs.cleanup();
+  }
+}
+
+await main();
