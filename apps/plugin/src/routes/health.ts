@@ -12,7 +12,7 @@ import { asRequestError } from '../validation.js';
 import type { Handlers } from './handlers.js';
 
 /** Each volume's health, and the Prometheus metrics. */
-export function healthHandlers(deps: AppDeps) {
+export function healthHandlers(deps: AppDeps): Pick<Handlers, 'status' | 'metrics'> {
   return {
     status: async (c) => {
       const health = deps.health;

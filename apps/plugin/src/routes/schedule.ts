@@ -12,7 +12,9 @@ import { PluginError } from '../errors.js';
 import { asRequestError, readJson } from '../validation.js';
 import type { Handlers } from './handlers.js';
 
-export function scheduleHandlers(deps: AppDeps) {
+export function scheduleHandlers(
+  deps: AppDeps,
+): Pick<Handlers, 'schedule' | 'scheduleList' | 'schedulePause' | 'scheduleResume'> {
   const scheduling = (): NonNullable<AppDeps['scheduling']> => {
     if (deps.scheduling) return deps.scheduling;
     throw new PluginError('NOT_WIRED', 'this daemon was started without a scheduler');
