@@ -130,6 +130,9 @@ try {
       BUTTERVOLUME_SSH_KNOWN_HOSTS_FILE: b.knownHostsFile,
       BUTTERVOLUME_SSH_STRICT_HOST_KEY_CHECKING: 'yes',
       BENCH_LOOP_DELAY_FILE: LOOP_DELAY_FILE,
+      ...(process.env.BENCH_CPU_PROFILE_DIR
+        ? { BENCH_CPU_PROFILE_DIR: process.env.BENCH_CPU_PROFILE_DIR }
+        : {}),
     },
     { preload: LOOP_DELAY },
   );
