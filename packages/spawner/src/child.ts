@@ -30,9 +30,14 @@ function start(request: RunMessage): void {
   const stdout = new Tail(request.maxStdout ?? Number.POSITIVE_INFINITY);
   const stderr = new Tail(request.maxStderr);
   const child = spawn(request.file, request.args, {
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [request.input === null ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     env: request.env,
   });
+  if (request.input !== null) {
+    // A command that exits without reading all of it closes the pipe: not our failure.
+    child.stdin?.on('error', () => {});
+    child.stdin?.end(request.input);
+  }
   child.stdout?.setEncoding('utf8');
   child.stdout?.on('data', (chunk: string) => stdout.push(chunk));
   child.stderr?.setEncoding('utf8');

@@ -25,13 +25,17 @@ describe('runCommand', () => {
     await expect(readFile('/tmp/spawner-pwned')).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
-  it('answers the exit code and stderr of a failing command, and the environment asked for', async () => {
+  it('answers the exit code and stderr of a failing command; passes the environment and stdin asked for', async () => {
     const failed = await runCommand('ls', ['--', '/nonexistent-spawner-test']);
     expect(failed.exitCode).toBe(2);
     expect(failed.stderr).toContain('No such file or directory');
     expect(failed.command).toEqual(['ls', '--', '/nonexistent-spawner-test']);
     const env = await runCommand('printenv', ['SPAWNER_TEST'], { env: { SPAWNER_TEST: 'yes' } });
     expect(env.stdout).toBe('yes\n');
+    const fed = await runCommand('cat', [], { input: 'line 1\nline 2\n' });
+    expect(fed.stdout).toBe('line 1\nline 2\n');
+    // stdin closed from the start: cat ends at once instead of waiting.
+    expect((await runCommand('cat', [])).stdout).toBe('');
   });
 
   it('says why a command could not start', async () => {

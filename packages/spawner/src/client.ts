@@ -22,6 +22,8 @@ export interface RunOptions {
   maxStdout?: number | undefined;
   /** Characters of stderr kept (its end); default MAX_CAPTURE. */
   maxStderr?: number | undefined;
+  /** Written to the command's stdin, which is then closed (closed from the start without). */
+  input?: string | undefined;
 }
 
 export interface CommandResult {
@@ -91,6 +93,7 @@ class Spawner {
       forceKillAfterMs: options.forceKillAfterMs ?? 2000,
       maxStdout: options.maxStdout ?? null,
       maxStderr: options.maxStderr ?? MAX_CAPTURE,
+      input: options.input ?? null,
     };
     return new Promise<CommandResult>((resolve, reject) => {
       const onAbort = () => {

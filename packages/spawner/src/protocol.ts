@@ -14,6 +14,8 @@ export interface RunMessage {
   /** Characters of stdout and stderr kept (their ends); null: all of stdout. */
   maxStdout: number | null;
   maxStderr: number;
+  /** Written to the command's stdin, then closed; null: stdin is closed from the start. */
+  input: string | null;
 }
 
 export interface KillMessage {
