@@ -1,7 +1,7 @@
 // One vitest config for every package and app: a project per folder with a package.json under
 // packages/ and apps/, named after the folder. `pnpm --filter <pkg> test` runs that package's
 // project (`vitest run --config ../../vitest.config.ts --project <folder>`); e2e keeps its own
-// config (docker and managed-plugin projects with their own limits).
+// config (its Docker files' own limits).
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +29,10 @@ export default defineConfig({
   test: {
     // Integration tests mount real filesystems and start real daemons.
     testTimeout: 120_000,
+    // Two files at a time even on a 2-CPU machine (vitest's default there is one): an
+    // integration file mostly waits on daemons, sshd and the disk, and each one's fixtures
+    // (loop image, mount point, netns, subnet, socket, plugin name) are its own.
+    maxWorkers: 2,
     hookTimeout: 180_000,
     // `test:unit` of a package whose tests all need root (test-utils: its fixtures) finds none.
     passWithNoTests: true,

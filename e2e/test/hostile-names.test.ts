@@ -1,5 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requireRealEnvironment } from '@buttervolume/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,10 +12,11 @@ requireRealEnvironment(['dockerd', 'containerd', 'btrfs', 'busybox']);
 // Docker hands any name to a volume plugin (it validates names only for its own local
 // driver): the daemon is the boundary, and must refuse without touching the disk.
 let stack: Stack;
-let canary: string;
+// Known when the cases are collected (before beforeAll), so the names below carry this path
+// and not `undefined`: a name that ran its `touch` would leave exactly this file.
+const canary = join(tmpdir(), `bv-e2e-pwned-${randomBytes(4).toString('hex')}`);
 beforeAll(async () => {
   stack = await startStack();
-  canary = join(stack.fs.dir, 'pwned');
 });
 afterAll(async () => {
   await stack?.cleanup();

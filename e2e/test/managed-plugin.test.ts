@@ -281,7 +281,8 @@ function sshArgs(
 
 const peer: { key?: SshKey } = {};
 
-describe('the managed plugin', () => {
+// debootstrap of a Debian rootfs from the mirror (in the first test) takes about a minute.
+describe('the managed plugin', { timeout: 900_000 }, () => {
   it('builds, installs, enables, and serves volumes to containers', async () => {
     const { out, data } = await installed();
     const config = JSON.parse(await readFile(join(out, 'config.json'), 'utf8')) as {

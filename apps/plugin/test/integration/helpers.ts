@@ -150,17 +150,15 @@ export interface DaemonProcess {
  */
 export async function spawnDaemon(
   env: Record<string, string>,
-  options: { uid?: number; gid?: number; preload?: string } = {},
+  options: { uid?: number; gid?: number } = {},
 ): Promise<DaemonProcess> {
   const socket = env.BUTTERVOLUME_SOCKET;
   if (socket === undefined) throw new Error('spawnDaemon needs BUTTERVOLUME_SOCKET');
-  const { preload, ...ids } = options;
-  const preloads = preload === undefined ? [] : ['--import', preload];
-  const child = execa(process.execPath, ['--import', 'tsx', ...preloads, MAIN], {
+  const child = execa(process.execPath, ['--import', 'tsx', MAIN], {
     env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...env },
     extendEnv: false,
     reject: false,
-    ...ids,
+    ...options,
   });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
