@@ -195,8 +195,10 @@ const ELSEWHERE: Elsewhere[] = [
   },
   {
     command: /^docker stack deploy -c stack\.yml app$/,
-    by: `${SWARM_TEST}: creates the same service with \`docker service create\` and the stack file's volume options (a busybox counter instead of postgres)`,
-    evidence: [[SWARM_TEST, /swarm\.createService\(/]],
+    by: `${SWARM_TEST}: "deploys the README's stack file…" deploys the yaml block under "A stack file" from this README (nodes n1..n3 there, a busybox stand-in tagged postgres:16)`,
+    evidence: [
+      [SWARM_TEST, /\['stack', 'deploy', '--resolve-image', 'never', '-c', stack, 'app'\]/],
+    ],
   },
 ];
 

@@ -12,7 +12,7 @@ import {
   NotBtrfsError,
   QuotaDisabledError,
 } from './errors.js';
-import { isBtrfs, isSubvolume, listSubvolumes, lstatOrUndefined } from './inspect.js';
+import { isBtrfs, isSubvolume, listSubvolumes, lstatOrUndefined, yieldEvery } from './inspect.js';
 import { absoluteThrough, mountOf } from './mounts.js';
 import {
   parseLsattrBatch,
@@ -139,7 +139,8 @@ export class Btrfs {
   async deleteSubvolumes(paths: readonly string[]): Promise<DeleteSubvolumesResult> {
     const failed = new Map<string, Error>();
     const targets = new Set<string>();
-    for (const path of paths) {
+    for (const [index, path] of paths.entries()) {
+      await yieldEvery(index);
       const target = resolve(path);
       if (targets.has(target) || failed.has(target)) continue;
       try {

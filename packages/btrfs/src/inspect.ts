@@ -42,8 +42,15 @@ function looksLikeSubvolumeRoot(stats: Stats | undefined): boolean {
   return stats?.isDirectory() === true && stats.ino === SUBVOLUME_ROOT_INODE;
 }
 
-// Long sweeps yield to the event loop every CHUNK entries.
-const CHUNK = 500;
+// Long sweeps of these synchronous calls yield to the event loop every CHUNK entries: under
+// load (a busy disk, a busy CPU) one call can take tens of microseconds, and thousands of them
+// in one go stalled every Docker call (a purge of 2,000 snapshots: 190 ms at load 20).
+const CHUNK = 50;
+
+/** In a loop over many entries: lets the event loop serve others every CHUNK entries. */
+export async function yieldEvery(index: number): Promise<void> {
+  if (index % CHUNK === CHUNK - 1) await new Promise((resolve) => setImmediate(resolve));
+}
 
 function isSubvolumeSync(path: string): boolean {
   try {
@@ -72,7 +79,7 @@ export async function listSubvolumes(dir: string): Promise<string[]> {
   for (let index = 0; index < entries.length; index++) {
     const entry = entries[index]!;
     if (entry.isDirectory() && isSubvolumeSync(join(dir, entry.name))) names.push(entry.name);
-    if (index % CHUNK === CHUNK - 1) await new Promise((resolve) => setImmediate(resolve));
+    await yieldEvery(index);
   }
   return names.sort();
 }

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { type CommandResult, runCommand } from '@buttervolume/spawner';
 import type { ExecaError } from 'execa';
 import {
   AlreadyExistsError,
@@ -61,48 +61,32 @@ export function failureOf(error: ExecaError, command: readonly string[]): Comman
   };
 }
 
-/** How a finished command ended, as `run` and `runTolerant` read it. */
-interface Finished {
-  stdout: string;
-  stderr: string;
-  /** undefined when killed by a signal or never started. */
-  exitCode: number | undefined;
-  /** Why it could not start (ENOENT, EACCES), when it could not. */
-  spawnError?: Error;
-}
-
-// Why node:child_process and not execa for these short commands: they run on the hot paths
-// (a snapshot is one `btrfs subvolume snapshot`), and execa's per-call set-up cost ~2 ms more
-// than a plain spawn for the same command (bench/btrfs.ts, "spawn" lines), a third of a
-// snapshot. Arguments are still an array; no shell.
-function finish(
+// Through the spawner (@buttervolume/spawner): a snapshot or a listing is one short command on
+// the hot paths, and forking the daemon itself for each one stalls its event loop.
+async function finish(
   file: string,
   args: readonly string[],
   env: Readonly<Record<string, string>>,
-): Promise<Finished> {
-  return new Promise((resolve) => {
-    const child = spawn(file, args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...COMMAND_ENV, ...env },
-    });
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
-    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
-    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-    const text = (chunks: Buffer[]) => stripFinalNewline(Buffer.concat(chunks).toString('utf8'));
-    let spawnError: Error | undefined;
-    child.once('error', (error) => {
-      spawnError = error;
-    });
-    child.once('close', (code) => {
-      resolve({
-        stdout: text(stdout),
-        stderr: text(stderr),
-        exitCode: code ?? undefined,
-        ...(spawnError === undefined ? {} : { spawnError, exitCode: undefined }),
-      });
-    });
-  });
+): Promise<CommandResult> {
+  const command = [file, ...args];
+  const result = await runCommand(file, args, { env: { ...COMMAND_ENV, ...env } }).catch(
+    // The spawner died mid-command (SpawnerExitedError): reported like a command killed.
+    (error: Error): CommandResult => ({
+      command,
+      exitCode: undefined,
+      signal: undefined,
+      stdout: '',
+      stderr: '',
+      timedOut: false,
+      canceled: false,
+      spawnError: error,
+    }),
+  );
+  return {
+    ...result,
+    stdout: stripFinalNewline(result.stdout),
+    stderr: stripFinalNewline(result.stderr),
+  };
 }
 
 function stripFinalNewline(text: string): string {
@@ -110,7 +94,7 @@ function stripFinalNewline(text: string): string {
   return text.endsWith('\n') ? text.slice(0, -1) : text;
 }
 
-function failureOfFinished(finished: Finished, command: readonly string[]): CommandFailure {
+function failureOfFinished(finished: CommandResult, command: readonly string[]): CommandFailure {
   return {
     command,
     exitCode: finished.exitCode,
@@ -119,7 +103,9 @@ function failureOfFinished(finished: Finished, command: readonly string[]): Comm
       finished.stderr !== ''
         ? finished.stderr
         : finished.spawnError !== undefined
-          ? `${finished.spawnError.message}: ${command.join(' ')}`
+          ? finished.spawnError.message.includes(command.join(' '))
+            ? finished.spawnError.message
+            : `${finished.spawnError.message}: ${command.join(' ')}`
           : `${command[0]} exited ${finished.exitCode ?? 'by a signal'}`,
   };
 }

@@ -1,38 +1,4 @@
-import { execa } from 'execa';
-
-/**
- * How much of a process's output is kept: the end, where the reason for a failure is. A peer
- * can write any amount on ssh's stderr; holding (and matching) all of it would let it fill
- * memory and stall the event loop.
- */
-export const MAX_CAPTURE = 64 * 1024;
-
-/** The last `max` characters of a stream, in linear time however much arrives. */
-export class Tail {
-  #chunks: string[] = [];
-  #length = 0;
-
-  constructor(readonly max: number = MAX_CAPTURE) {}
-
-  push(chunk: string): void {
-    this.#chunks.push(chunk);
-    this.#length += chunk.length;
-    // Compacting only past twice the limit keeps the total work proportional to the input.
-    if (this.#length > 2 * this.max) this.#compact();
-  }
-
-  text(): string {
-    this.#compact();
-    return this.#chunks[0] ?? '';
-  }
-
-  #compact(): void {
-    const joined = this.#chunks.join('');
-    const kept = joined.length > this.max ? joined.slice(-this.max) : joined;
-    this.#chunks = kept === '' ? [] : [kept];
-    this.#length = kept.length;
-  }
-}
+import { MAX_CAPTURE, runCommand } from '@buttervolume/spawner';
 
 /** At most `lines` last lines and `chars` characters of `text`, for a one-screen message. */
 export function lastLines(text: string, lines = 8, chars = 1000): string {
@@ -62,34 +28,38 @@ export interface BoundedRunOptions {
   input?: string | undefined;
 }
 
-/** execa with stdin closed (or fed `input`) and only the tail of stdout and stderr kept (see MAX_CAPTURE). */
+/**
+ * A command run to its end with stdin closed (or fed `input`) and only the tail of stdout and stderr kept (see
+ * MAX_CAPTURE), through the spawner (@buttervolume/spawner) so that the daemon never forks.
+ * A spawner that dies mid-command reads as a killed command, its message as stderr.
+ */
 export async function runBounded(
   file: string,
   args: readonly string[],
   options: BoundedRunOptions,
 ): Promise<BoundedRun> {
-  const stdout = new Tail(options.maxStdout ?? MAX_CAPTURE);
-  const stderr = new Tail();
-  const child = execa(file, args, {
-    reject: false,
-    ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),
-    env: options.env,
-    buffer: false,
-    forceKillAfterDelay: 2000,
-    ...(options.timeoutMs ? { timeout: options.timeoutMs } : {}),
-    ...(options.signal ? { cancelSignal: options.signal } : {}),
-  });
-  child.stdout?.setEncoding('utf8');
-  child.stdout?.on('data', (chunk: string) => stdout.push(chunk));
-  child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (chunk: string) => stderr.push(chunk));
-  const result = await child;
-  const spawnFailure = result.failed && result.exitCode === undefined && !result.isTerminated;
-  return {
-    exitCode: result.exitCode,
-    stdout: stdout.text(),
-    stderr: stderr.text() || (spawnFailure ? (result.shortMessage ?? '') : ''),
-    timedOut: result.timedOut,
-    canceled: result.isCanceled,
-  };
+  try {
+    const result = await runCommand(file, args, {
+      env: options.env,
+      timeoutMs: options.timeoutMs,
+      signal: options.signal,
+      maxStdout: options.maxStdout ?? MAX_CAPTURE,
+      input: options.input,
+    });
+    return {
+      exitCode: result.exitCode,
+      stdout: result.stdout,
+      stderr: result.stderr || (result.spawnError?.message ?? ''),
+      timedOut: result.timedOut,
+      canceled: result.canceled,
+    };
+  } catch (error) {
+    return {
+      exitCode: undefined,
+      stdout: '',
+      stderr: error instanceof Error ? error.message : String(error),
+      timedOut: false,
+      canceled: false,
+    };
+  }
 }

@@ -1,5 +1,6 @@
 import { pipeline } from 'node:stream/promises';
 import { COMPRESSED_SEND_ARGS, parseProgsVersion, type SendProcess } from '@buttervolume/btrfs';
+import { MAX_CAPTURE, Tail } from '@buttervolume/spawner';
 import { execa } from 'execa';
 import {
   classifySshExit,
@@ -8,7 +9,7 @@ import {
   type ReplicationStep,
   sshTransportError,
 } from './errors.js';
-import { MAX_CAPTURE, runBounded, Tail } from './output.js';
+import { runBounded } from './output.js';
 import { bytesWritten, ddBytes, type Exit, startPipeline } from './pipe.js';
 import { Meter, type MeterOptions, type Progress } from './progress.js';
 import { type SshSettings, sshArgv } from './ssh.js';

@@ -11,7 +11,7 @@ import {
 } from '@buttervolume/btrfs';
 import { HostName, MarkerName, SnapshotName, VolumeName } from '@buttervolume/names';
 import type { RetentionPolicy } from '@buttervolume/retention';
-import { execa } from 'execa';
+import { runCommand } from '@buttervolume/spawner';
 import { ReplicationError } from './errors.js';
 import { markersFor, planMarkers } from './markers.js';
 import type { Progress } from './progress.js';
@@ -187,11 +187,11 @@ export class Replicator {
     this.#hostsSeen.clear();
     await Promise.all(
       hosts.map((host) =>
-        execa(settings.sshPath, [...settings.args, '-O', 'exit', '-l', settings.user, '--', host], {
-          reject: false,
-          stdin: 'ignore',
-          timeout: 5000,
-        }),
+        runCommand(
+          settings.sshPath,
+          [...settings.args, '-O', 'exit', '-l', settings.user, '--', host],
+          { timeoutMs: 5000 },
+        ).catch(() => undefined),
       ),
     );
     await rm(dir, { recursive: true, force: true });

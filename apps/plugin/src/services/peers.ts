@@ -3,7 +3,7 @@ import { hostname, networkInterfaces } from 'node:os';
 import type { DockerClient } from '@buttervolume/docker';
 import { HostName, SnapshotName, type VolumeName } from '@buttervolume/names';
 import { type SshSettings, sshArgv } from '@buttervolume/replication';
-import { execa } from 'execa';
+import { runCommand } from '@buttervolume/spawner';
 import { PluginError } from '../errors.js';
 import type { Logger } from '../log.js';
 import {
@@ -43,11 +43,11 @@ export function sshPeerLink(options: SshPeerOptions): PeerLink {
 
   const overCli = async (host: HostName, args: readonly string[], timeoutMs: number) => {
     const argv = sshArgv(await sshFor(host), host, [...options.command, ...args]);
-    const result = await execa(options.ssh.sshPath, argv, {
-      reject: false,
-      stdin: 'ignore',
-      timeout: timeoutMs,
+    const result = await runCommand(options.ssh.sshPath, argv, {
+      timeoutMs,
       env: { LC_ALL: 'C' },
+    }).catch((error: Error) => {
+      throw new PeerUnreachableError(host, error.message);
     });
     const stderr = String(result.stderr).trim().split('\n').slice(-3).join(' ').slice(0, 500);
     if (result.timedOut) throw new PeerUnreachableError(host, `no answer within ${timeoutMs} ms`);

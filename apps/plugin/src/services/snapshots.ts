@@ -51,8 +51,11 @@ export interface ReservedSet {
   release(): void;
 }
 
+type ParsedNames = Map<string, ReturnType<typeof parseSnapshotName>>;
+
 export class SnapshotService {
   readonly #index: DirCache<SnapshotIndex>;
+  #parsed: ParsedNames = new Map();
   // Parsing 100,000 names costs tens of ms: once per listing, not per status call or scrape.
   readonly #summaries = new WeakMap<SnapshotIndex, Map<string, SnapshotSummary>>();
   /** Names chosen by snapshots still being taken. */
@@ -84,7 +87,7 @@ export class SnapshotService {
         let count = 0;
         let newest: number | null = null;
         for (const name of names) {
-          const parsed = parseSnapshotName(name, this.ctx.dtFormat);
+          const parsed = this.#parse(name);
           if (parsed === undefined || parsed.host !== undefined) continue;
           count++;
           const time = parsed.timestamp.getTime();
@@ -410,8 +413,20 @@ export class SnapshotService {
   }
 
   #isSnapshot(name: string): boolean {
-    const parsed = parseSnapshotName(name, this.ctx.dtFormat);
+    const parsed = this.#parse(name);
     return parsed !== undefined && parsed.host === undefined;
+  }
+
+  /**
+   * parseSnapshotName, remembered per name: a name's meaning never changes, and parsing a
+   * volume's 2,000 names again on every Get (its snapshot count) stalled the event loop for
+   * every Docker call (bench/docker-calls.ts). #readIndex forgets the names that are gone.
+   */
+  #parse(name: string): ReturnType<typeof parseSnapshotName> {
+    if (this.#parsed.has(name)) return this.#parsed.get(name);
+    const parsed = parseSnapshotName(name, this.ctx.dtFormat);
+    this.#parsed.set(name, parsed);
+    return parsed;
   }
 
   // Mutations read the folder afresh rather than trusting the cache.
@@ -424,6 +439,11 @@ export class SnapshotService {
 
   async #readIndex(): Promise<SnapshotIndex> {
     const all = (await readdir(this.ctx.layout.snapshotsPath)).sort();
+    const parsed: ParsedNames = new Map();
+    for (const name of all) {
+      if (this.#parsed.has(name)) parsed.set(name, this.#parsed.get(name));
+    }
+    this.#parsed = parsed;
     const byVolume = new Map<string, string[]>();
     for (const name of all) {
       const at = name.indexOf('@');

@@ -150,15 +150,17 @@ export interface DaemonProcess {
  */
 export async function spawnDaemon(
   env: Record<string, string>,
-  options: { uid?: number; gid?: number } = {},
+  options: { uid?: number; gid?: number; preload?: string } = {},
 ): Promise<DaemonProcess> {
   const socket = env.BUTTERVOLUME_SOCKET;
   if (socket === undefined) throw new Error('spawnDaemon needs BUTTERVOLUME_SOCKET');
-  const child = execa(process.execPath, ['--import', 'tsx', MAIN], {
+  const { preload, ...ids } = options;
+  const preloads = preload === undefined ? [] : ['--import', preload];
+  const child = execa(process.execPath, ['--import', 'tsx', ...preloads, MAIN], {
     env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...env },
     extendEnv: false,
     reject: false,
-    ...options,
+    ...ids,
   });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {

@@ -20,11 +20,13 @@ const SNAPSHOT_RE = /^[a-z0-9]+@\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$/;
 describe('snapshot endpoints (in process, real btrfs)', () => {
   let fx: Fixture;
   let call: Caller;
+  let daemon: Awaited<ReturnType<typeof inProcess>>;
   const btrfs = new Btrfs();
   beforeAll(async () => {
     requireRealEnvironment(['btrfs', 'mkfs.btrfs', 'losetup']);
     fx = await createFixture();
-    ({ call } = await inProcess(fx.config));
+    daemon = await inProcess(fx.config);
+    ({ call } = daemon);
   });
   afterAll(async () => fx?.cleanup());
 
@@ -50,6 +52,19 @@ describe('snapshot endpoints (in process, real btrfs)', () => {
     expect((await call('/VolumeDriver.Snapshot', { Name: 'nosnap' })).json.Err).toBe(
       'nosnap: no such volume',
     );
+  });
+
+  it('the newest complete snapshot skips what an interrupted receive left under a newer name', async () => {
+    await call('/VolumeDriver.Create', { Name: 'recv1' });
+    const done = (await call('/VolumeDriver.Snapshot', { Name: 'recv1' })).json.Snapshot as string;
+    // btrfs receive makes its target read-only only once the whole stream is in.
+    const partial = `recv1@${formatTimestamp(new Date(Date.now() + HOUR))}`;
+    await btrfs.createSubvolume(join(fx.snapshotsPath, partial));
+    const { snapshots } = daemon.services;
+    snapshots.invalidate();
+    expect(await snapshots.latest('recv1' as never)).toBe(partial);
+    expect(await snapshots.latest('recv1' as never, { complete: true })).toBe(done);
+    await btrfs.deleteSubvolume(join(fx.snapshotsPath, partial));
   });
 
   it('lists every entry of the snapshots folder, markers included, and per volume', async () => {

@@ -338,6 +338,25 @@ describe('typed errors', () => {
     expect(await btrfs.deleteSubvolumes([])).toEqual({ deleted: [], failed: [] });
   });
 
+  it('lets the event loop run while it checks thousands of paths', async () => {
+    // The checks are synchronous syscalls (fast one by one): 2,000 of them in one go stalled
+    // every Docker call during a purge. Here none exists, so no process runs at all.
+    const dir = await scratch();
+    const paths = Array.from({ length: 2000 }, (_, i) => join(dir, `missing-${i}`));
+    let turns = 0;
+    let counting = true;
+    const count = () => {
+      turns++;
+      if (counting) setImmediate(count);
+    };
+    setImmediate(count);
+    const result = await btrfs.deleteSubvolumes(paths);
+    counting = false;
+    expect(result.failed).toHaveLength(2000);
+    expect(result.failed[0]?.error).toBeInstanceOf(NoSuchPathError);
+    expect(turns).toBeGreaterThanOrEqual(5);
+  });
+
   it('names exactly the subvolumes a batch could not delete, each with its own error', async () => {
     const dir = await scratch();
     await btrfs.createSubvolume(join(dir, 'vol'));

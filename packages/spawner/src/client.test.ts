@@ -1,0 +1,88 @@
+import { readFile } from 'node:fs/promises';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCommand, SpawnerExitedError, spawnerPid, startSpawner, stopSpawner } from './client.js';
+
+afterAll(() => stopSpawner());
+
+/** The parent pid of a process, from /proc/<pid>/stat (field 4, after the command name). */
+function parentOf(stat: string): number {
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
+describe('runCommand', () => {
+  it('starts commands from the spawner process, not from this one', async () => {
+    const pid = startSpawner();
+    const result = await runCommand('cat', ['--', '/proc/self/stat']);
+    expect(result.exitCode).toBe(0);
+    expect(parentOf(result.stdout)).toBe(pid);
+    expect(pid).not.toBe(process.pid);
+  });
+
+  it('passes arguments verbatim, never through a shell', async () => {
+    const hostile = ['$(touch /tmp/spawner-pwned)', '`id`', "'; rm -rf x", '-rf', '../x'];
+    const result = await runCommand('printf', ['%s\\n', ...hostile]);
+    expect(result.stdout.split('\n').slice(0, -1)).toEqual(hostile);
+    await expect(readFile('/tmp/spawner-pwned')).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('answers the exit code and stderr of a failing command; passes the environment and stdin asked for', async () => {
+    const failed = await runCommand('ls', ['--', '/nonexistent-spawner-test']);
+    expect(failed.exitCode).toBe(2);
+    expect(failed.stderr).toContain('No such file or directory');
+    expect(failed.command).toEqual(['ls', '--', '/nonexistent-spawner-test']);
+    const env = await runCommand('printenv', ['SPAWNER_TEST'], { env: { SPAWNER_TEST: 'yes' } });
+    expect(env.stdout).toBe('yes\n');
+    const fed = await runCommand('cat', [], { input: 'line 1\nline 2\n' });
+    expect(fed.stdout).toBe('line 1\nline 2\n');
+    // stdin closed from the start: cat ends at once instead of waiting.
+    expect((await runCommand('cat', [])).stdout).toBe('');
+  });
+
+  it('says why a command could not start', async () => {
+    const result = await runCommand('/nonexistent/binary', []);
+    expect(result.exitCode).toBeUndefined();
+    expect(result.spawnError?.message).toContain('ENOENT');
+  });
+
+  it('keeps only the end of large output when asked', async () => {
+    const result = await runCommand('head', ['-c', '1000000', '--', '/dev/zero'], {
+      maxStdout: 100,
+    });
+    expect(result.stdout).toHaveLength(100);
+  });
+
+  it('stops a command at its timeout and on abort, with SIGKILL if SIGTERM is ignored', async () => {
+    const started = Date.now();
+    const timed = await runCommand('sleep', ['30'], { timeoutMs: 100 });
+    expect(timed).toMatchObject({ timedOut: true, exitCode: undefined, signal: 'SIGTERM' });
+    const controller = new AbortController();
+    const aborted = runCommand('sleep', ['30'], { signal: controller.signal });
+    setTimeout(() => controller.abort(), 50);
+    expect(await aborted).toMatchObject({ canceled: true, exitCode: undefined });
+    // A process that ignores SIGTERM (trap '' TERM is inherited through exec).
+    const stubborn = await runCommand(
+      process.execPath,
+      ['-e', "process.on('SIGTERM', () => {}); setTimeout(() => {}, 30000)"],
+      { timeoutMs: 300, forceKillAfterMs: 100 },
+    );
+    expect(stubborn).toMatchObject({ timedOut: true, signal: 'SIGKILL' });
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it('fails the commands in flight when the spawner dies, and starts a new one for the next', async () => {
+    const first = startSpawner();
+    const running = runCommand('sleep', ['30']);
+    process.kill(first!, 'SIGKILL');
+    const error = await running.then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(error).toBeInstanceOf(SpawnerExitedError);
+    expect((error as SpawnerExitedError).message).toContain(
+      'was killed (SIGKILL) while `sleep 30`',
+    );
+    const next = await runCommand('true', []);
+    expect(next.exitCode).toBe(0);
+    expect(spawnerPid()).not.toBe(first);
+  });
+});
