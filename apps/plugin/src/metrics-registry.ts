@@ -8,13 +8,13 @@ const REQUEST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 
 /** prom-client's registry, followed by the gauges computed from the daemon's state. */
 class DaemonRegistry extends Registry {
-  constructor(private readonly computed: () => Promise<string[]>) {
+  constructor(private readonly computed: () => Promise<string>) {
     super();
   }
 
   override async metrics(): Promise<string> {
     const [base, computed] = await Promise.all([super.metrics(), this.computed()]);
-    return `${base}\n${computed.join('\n\n')}\n`;
+    return `${base}\n${computed}\n`;
   }
 }
 
@@ -26,7 +26,7 @@ export interface EventMetrics {
 }
 
 /** Counters and histograms of events, process metrics, then `computed` (per-volume gauges). */
-export function createEventMetrics(computed: () => Promise<string[]>): EventMetrics {
+export function createEventMetrics(computed: () => Promise<string>): EventMetrics {
   const registry = new DaemonRegistry(computed);
   const registers = [registry];
   collectDefaultMetrics({ register: registry, prefix: 'buttervolume_' });

@@ -154,13 +154,28 @@ function header(name: string, help: string): string {
 
 /** A gauge with a few samples (totals, failing jobs), computed at scrape time. */
 class ComputedGauge {
+  #last: { from: unknown; text: string } | undefined;
+
   constructor(
     readonly name: string,
     private readonly help: string,
     private readonly samples: (report: VerdictReport | undefined) => Sample[],
+    /** What the samples are made from: while it is the same object, so is the text. */
+    private readonly from?: (report: VerdictReport | undefined) => unknown,
   ) {}
 
   text(report: VerdictReport | undefined): string {
+    if (this.from === undefined) return this.#write(report);
+    const from = this.from(report);
+    let last = this.#last;
+    if (last === undefined || last.from !== from || from === undefined) {
+      last = { from, text: this.#write(report) };
+      this.#last = last;
+    }
+    return last.text;
+  }
+
+  #write(report: VerdictReport | undefined): string {
     const lines = [header(this.name, this.help)];
     for (const { labels, value } of this.samples(report)) {
       let labelText = '';
@@ -201,7 +216,7 @@ export class DaemonMetrics {
     requests: new Map() as Pending,
     count: 0,
   };
-  #computed: () => Promise<string[]> = async () => [];
+  #computed: () => Promise<string> = async () => '';
   #sources: MetricsSources | undefined;
   #cached: { at: number; report: Promise<VerdictReport> } | undefined;
 
@@ -364,6 +379,7 @@ export class DaemonMetrics {
           (r?.jobs ?? [])
             .filter((job) => job.lastOutcome === 'failure')
             .map((job) => ({ labels: { volume: job.name, action: job.action }, value: 1 })),
+        (r) => r?.jobs,
       ),
       new ComputedGauge(
         'buttervolume_job_paused',
@@ -372,6 +388,7 @@ export class DaemonMetrics {
           (r?.jobs ?? [])
             .filter((job) => !job.active)
             .map((job) => ({ labels: { volume: job.name, action: job.action }, value: 1 })),
+        (r) => r?.jobs,
       ),
       new ComputedGauge(
         'buttervolume_schedule_paused',
@@ -382,13 +399,19 @@ export class DaemonMetrics {
         { labels: {}, value: this.#sources?.transfers() ?? 0 },
       ]),
     ];
+    let joined: { parts: string[]; text: string } | undefined;
     this.#computed = async () => {
       const report = await this.#report();
-      return [
+      const parts = [
         volumes.text(report),
         ...(await volumeGauges.texts(report?.volumes ?? [])),
         ...after.map((gauge) => gauge.text(report)),
       ];
+      // Megabytes at 10,000 volumes: joined again only when a part changed.
+      if (joined === undefined || !sameLines(joined.parts, parts)) {
+        joined = { parts, text: parts.join('\n\n') };
+      }
+      return joined.text;
     };
   }
 }

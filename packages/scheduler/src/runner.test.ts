@@ -523,6 +523,9 @@ describe('Scheduler', () => {
     expect(changed.jobs[1]?.nextRun?.getTime()).toBe(T0 + 31 * MIN);
     await store.pause();
     expect((await s.status()).jobs.every((j) => j.nextRun === null)).toBe(true);
+    const version = s.sendsVersion;
+    await s.recordSend('vol1', 'h1', { ok: false, error: 'refused' });
+    expect(s.sendsVersion).toBe(version + 1);
   });
 
   it('reports a bad row once, not at every pass, and runs the good ones', async () => {

@@ -144,7 +144,20 @@ export class Scheduler {
   #started = false;
   #stopping = false;
   /** The last status() answer, per job (see status()). */
-  #statuses: { memo: Map<JobKey, StatusMemo>; jobs: readonly JobStatus[] } | undefined;
+  #statuses:
+    | {
+        memo: Map<JobKey, StatusMemo>;
+        jobs: readonly JobStatus[];
+        answer: SchedulerStatus;
+        schedule: Schedule;
+        changes: number;
+        /** Some next run was worked out from the time of the call. */
+        timely: boolean;
+      }
+    | undefined;
+  /** Counts changes of job states and of the running set (status() answers again on a change). */
+  #changes = 0;
+  #sendsVersion = 0;
 
   constructor(options: SchedulerOptions) {
     if (!(options.timerSeconds > 0 && Number.isFinite(options.timerSeconds))) {
@@ -218,7 +231,17 @@ export class Scheduler {
     ]);
     const now = this.#clock();
     const previous = this.#statuses;
+    if (
+      previous !== undefined &&
+      previous.schedule === schedule &&
+      previous.changes === this.#changes &&
+      !previous.timely
+    ) {
+      return previous.answer;
+    }
+    const changes = this.#changes;
     const memo = new Map<JobKey, StatusMemo>();
+    let timely = false;
     let reused = previous !== undefined && previous.jobs.length === schedule.jobs.length;
     const jobs = schedule.jobs.map((job, i): JobStatus => {
       const state = states.get(job.key);
@@ -260,11 +283,17 @@ export class Scheduler {
         };
       }
       memo.set(job.key, entry);
+      if (entry.nextRunAt !== undefined) timely = true;
       if (reused && previous!.jobs[i] !== entry.status) reused = false;
       return entry.status;
     });
-    this.#statuses = { memo, jobs: reused ? previous!.jobs : jobs };
-    return { paused: schedule.paused, jobs: this.#statuses.jobs, problems: schedule.problems };
+    const answer: SchedulerStatus = {
+      paused: schedule.paused,
+      jobs: reused ? previous!.jobs : jobs,
+      problems: schedule.problems,
+    };
+    this.#statuses = { memo, jobs: answer.jobs, answer, schedule, changes, timely };
+    return answer;
   }
 
   /**
@@ -288,6 +317,7 @@ export class Scheduler {
         }
       : { ...previous, lastFailure: { at, error: truncateError(outcome.error) } };
     sends.set(key, next);
+    this.#sendsVersion++;
     this.#save();
     await this.#saving;
   }
@@ -295,6 +325,11 @@ export class Scheduler {
   /** What is remembered of every (volume, host) send; keys from sendKey(). */
   async sendStates(): Promise<SendStates> {
     return (await this.#loadState()).sends;
+  }
+
+  /** Moves whenever a send is recorded: sendStates() holds the same facts while it does not. */
+  get sendsVersion(): number {
+    return this.#sendsVersion;
   }
 
   #schedulePass(delayMs: number): void {
@@ -365,11 +400,13 @@ export class Scheduler {
       .finally(() => {
         timeout.clear();
         this.#running.delete(job.key);
+        this.#changes++;
         this.#busyVolumes.delete(job.volume);
         this.#pump();
       });
     const run: Running = { job, controller, finished };
     this.#running.set(job.key, run);
+    this.#changes++;
     return run;
   }
 
@@ -397,6 +434,7 @@ export class Scheduler {
         });
       }
       const { lastError: _dropped, failures: _reset, ...rest } = previous;
+      this.#changes++;
       states.set(job.key, {
         ...rest,
         lastAttempt: startedAt,
@@ -413,6 +451,7 @@ export class Scheduler {
         failures,
         error,
       });
+      this.#changes++;
       states.set(job.key, {
         ...previous,
         lastAttempt: startedAt,
@@ -439,6 +478,7 @@ export class Scheduler {
     for (const job of jobs) {
       if (!states.has(job.key)) {
         states.set(job.key, { firstSeen: now.getTime() });
+        this.#changes++;
         changed = true;
       }
     }

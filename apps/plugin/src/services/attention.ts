@@ -7,9 +7,16 @@ import { VolumeNeedsAttentionError } from '../errors.js';
  */
 export class Attention {
   readonly #reasons = new Map<string, string>();
+  #version = 0;
 
   mark(volume: string, reason: string): void {
     this.#reasons.set(volume, reason);
+    this.#version++;
+  }
+
+  /** Moves at every mark: reason() answers the same while it does not. */
+  get version(): number {
+    return this.#version;
   }
 
   /** Throws VolumeNeedsAttentionError for a volume that needs attention. */

@@ -24,6 +24,8 @@ import type { Services } from './index.js';
 export interface SchedulerView {
   status(): Promise<SchedulerStatus>;
   sendStates(): Promise<SendStates>;
+  /** Moves whenever a send is recorded (Scheduler has it). */
+  readonly sendsVersion?: number;
 }
 
 /** A volume's facts, its verdict, and the cached disk facts that go with them. */
@@ -56,7 +58,7 @@ export interface VolumeVerdict {
 
 /** Every volume's verdict, for a scrape. */
 export interface VerdictReport {
-  volumes: VolumeVerdict[];
+  volumes: readonly VolumeVerdict[];
   schedulePaused: boolean;
   jobs: readonly JobStatus[];
 }
@@ -91,7 +93,25 @@ export class HealthService {
   #refreshing: Promise<Sources> | undefined;
   #scheduleProblem: string | undefined;
   /** The last verdicts() answer, per volume (see verdicts()). */
-  #verdicts: { entries: Map<string, CachedVerdict>; volumes: VolumeVerdict[] } | undefined;
+  #verdicts:
+    | {
+        entries: Map<string, CachedVerdict>;
+        report: VerdictReport;
+        inputs: VerdictInputs;
+        /** The earliest time a verdict of `report` may age. */
+        until: number;
+      }
+    | undefined;
+  /** The last #read's inputs and answer (reused by #recent while the inputs are the same). */
+  #lastRead:
+    | {
+        summaries: Sources['summaries'];
+        schedule: SchedulerStatus | undefined;
+        sendsVersion: number | undefined;
+        groupJobs: boolean;
+        sources: Sources;
+      }
+    | undefined;
   /** Each volume's latest jobs facts, reused by later sources while unchanged. */
   readonly #jobFactsByVolume = new Map<string, readonly JobFacts[]>();
   /** JobFacts of a JobStatus: the scheduler keeps a job's status object while it is unchanged. */
@@ -134,23 +154,36 @@ export class HealthService {
     const [names, sources] = await Promise.all([this.services.volumes.list(), this.#recent()]);
     const now = this.now().getTime();
     const previous = this.#verdicts;
+    const inputs: VerdictInputs = {
+      names,
+      sources,
+      attention: this.services.context.attention.version,
+      quota: this.services.status.quotaVersion,
+    };
+    // Nothing changed and no verdict aged: not even a look at each volume.
+    if (previous !== undefined && sameInputs(previous.inputs, inputs) && now <= previous.until) {
+      return previous.report;
+    }
     const entries = new Map<string, CachedVerdict>();
+    let until = Number.POSITIVE_INFINITY;
     const volumes: VolumeVerdict[] = [];
-    let same = previous !== undefined && previous.volumes.length === names.length;
+    let same = previous !== undefined && previous.report.volumes.length === names.length;
     for (let i = 0; i < names.length; i++) {
       if (i % SCRAPE_CHUNK === SCRAPE_CHUNK - 1) await new Promise(setImmediate);
       const name = names[i] as string;
       const cached = this.#verdictOf(name, sources, now, previous?.entries.get(name));
       entries.set(name, cached);
       volumes.push(cached.entry);
-      if (same && previous!.volumes[i] !== cached.entry) same = false;
+      if (cached.until < until) until = cached.until;
+      if (same && previous!.report.volumes[i] !== cached.entry) same = false;
     }
-    this.#verdicts = { entries, volumes: same ? previous!.volumes : volumes };
-    return {
-      volumes: this.#verdicts.volumes,
+    const report: VerdictReport = {
+      volumes: same ? previous!.report.volumes : volumes,
       schedulePaused: sources.schedulePaused,
       jobs: sources.jobs,
     };
+    this.#verdicts = { entries, report, inputs, until };
+    return report;
   }
 
   /** A volume's verdict entry: the cached one while its inputs are the same and it holds. */
@@ -270,7 +303,7 @@ export class HealthService {
     const cached = this.#cached;
     if (cached && now - cached.at <= SOURCES_TTL_MS) return cached.sources;
     if (!this.#refreshing) {
-      const sources = this.#read();
+      const sources = this.#read(true);
       this.#refreshing = sources;
       sources
         .then(
@@ -286,14 +319,33 @@ export class HealthService {
     return cached?.sources ?? this.#refreshing!;
   }
 
-  async #read(): Promise<Sources> {
+  /**
+   * What every volume's facts are made of. With `reuse`, the sources of the last read when
+   * nothing they come from changed (the same listing summaries, scheduler status and sends):
+   * the scrape after then sees by identity that no volume changed.
+   */
+  async #read(reuse = false): Promise<Sources> {
     const at = this.now();
     const [summaries, schedule, sends] = await Promise.all([
       this.services.snapshots.summaries(),
       this.#schedule(),
       this.scheduler?.sendStates(),
     ]);
-    return {
+    const sendsVersion = this.scheduler?.sendsVersion;
+    const last = this.#lastRead;
+    if (
+      reuse &&
+      last !== undefined &&
+      last.summaries === summaries &&
+      last.schedule === schedule &&
+      sendsVersion !== undefined &&
+      last.sendsVersion === sendsVersion &&
+      // A group job's volumes are the project's as Docker names them now.
+      !last.groupJobs
+    ) {
+      return last.sources;
+    }
+    const sources: Sources = {
       at,
       summaries,
       // A group job shows under every volume of its set (a project's as Docker last named them).
@@ -305,6 +357,11 @@ export class HealthService {
       jobs: schedule?.jobs ?? [],
       jobFacts: new Map(),
     };
+    const groupJobs = (schedule?.jobs ?? []).some((status) =>
+      status.job.action.kind.startsWith('group-'),
+    );
+    this.#lastRead = { summaries, schedule, sendsVersion, groupJobs, sources };
+    return sources;
   }
 
   /**
@@ -403,6 +460,23 @@ export class HealthService {
 
 const NO_SENDS: readonly SendFacts[] = [];
 const NO_JOBS: readonly JobFacts[] = [];
+
+/** What verdicts() answered from: when all are the same objects and versions, so is the answer. */
+interface VerdictInputs {
+  names: readonly string[];
+  sources: Sources;
+  attention: number;
+  quota: number;
+}
+
+function sameInputs(a: VerdictInputs, b: VerdictInputs): boolean {
+  return (
+    a.names === b.names &&
+    a.sources === b.sources &&
+    a.attention === b.attention &&
+    a.quota === b.quota
+  );
+}
 
 /** A volume's verdict entry, and until when its verdict holds (verdictUntil). */
 interface CachedVerdict {

@@ -30,6 +30,7 @@ export class VolumeStatusCache {
   // warmer, concurrently) are not stored.
   readonly #epochs = new Map<string, number>();
   readonly #quota = new Map<string, { at: number } & QuotaFacts>();
+  #quotaVersion = 0;
   #quotaOffUntil = 0;
   /** Docker's calls in progress: the warmer waits for them (it must never delay a request). */
   #busy = 0;
@@ -45,6 +46,11 @@ export class VolumeStatusCache {
    * What is already known of a volume, without touching the disk: the C flag once read, the
    * latest quota numbers. For status lists and metrics, which must stay cheap at 10,000 volumes.
    */
+  /** Moves whenever a quota limit or usage cached() answers changes. */
+  get quotaVersion(): number {
+    return this.#quotaVersion;
+  }
+
   cached(name: string): {
     copyOnWrite?: boolean;
     compression?: string;
@@ -118,6 +124,7 @@ export class VolumeStatusCache {
     }
     const entry: { at: number } & QuotaFacts = { at: now, usage: info.referenced };
     if (info.limit !== undefined) entry.limit = info.limit;
+    if (cached?.usage !== entry.usage || cached?.limit !== entry.limit) this.#quotaVersion++;
     this.#quota.set(name, entry);
     return entry;
   }
@@ -202,7 +209,7 @@ export class VolumeStatusCache {
 
   #forget(name: VolumeName): void {
     this.#bump(name);
-    this.#quota.delete(name);
+    if (this.#quota.delete(name)) this.#quotaVersion++;
   }
 
   #bump(name: VolumeName): void {
