@@ -31,6 +31,8 @@ export interface CallFigures {
 export interface ProcessFigures {
   rssKiB: number;
   fds: number;
+  /** The daemon's spawner process (@buttervolume/spawner), when it runs. */
+  spawner?: { rssKiB: number; fds: number } | undefined;
 }
 
 export interface SoakReport {
@@ -262,6 +264,18 @@ export function figures(values: readonly number[]): CallFigures {
 const round = (ms: number) => Math.round(ms * 10) / 10;
 
 async function processFigures(pid: number): Promise<ProcessFigures> {
+  const own = await figuresOf(pid);
+  const children = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
+  for (const child of children.split(' ').filter(Boolean)) {
+    const argv = await readFile(`/proc/${child}/cmdline`, 'utf8').catch(() => '');
+    if (/spawner\/dist\/child\.js/.test(argv)) {
+      return { ...own, spawner: await figuresOf(Number(child)).catch(() => undefined) };
+    }
+  }
+  return own;
+}
+
+async function figuresOf(pid: number): Promise<{ rssKiB: number; fds: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const rssKiB = Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? Number.NaN);
   const fds = (await readdir(`/proc/${pid}/fd`)).length;
@@ -352,6 +366,11 @@ export function formatSoak(report: SoakReport): string {
         `  ${name.padEnd(28)} n=${String(f.count).padStart(5)}  p50 ${String(f.p50).padStart(6)}  p99 ${String(f.p99).padStart(6)}  max ${String(f.max).padStart(7)}`,
     ),
     `daemon RSS ${report.start.rssKiB} KiB -> ${report.end.rssKiB} KiB (${growth(report.start.rssKiB, report.end.rssKiB)}), open fds ${report.start.fds} -> ${report.end.fds} (${growth(report.start.fds, report.end.fds)})`,
+    ...(report.start.spawner && report.end.spawner
+      ? [
+          `spawner RSS ${report.start.spawner.rssKiB} KiB -> ${report.end.spawner.rssKiB} KiB (${growth(report.start.spawner.rssKiB, report.end.spawner.rssKiB)}), open fds ${report.start.spawner.fds} -> ${report.end.spawner.fds}`,
+        ]
+      : []),
     `errors: ${report.errors.length}${report.errors.length ? `\n  ${report.errors.slice(0, 20).join('\n  ')}` : ''}`,
     `leftovers: mounts ${report.leftovers.mounts.length}, loop devices ${report.leftovers.loopDevices.length}, partial subvolumes on B ${report.leftovers.partialOnB.length}`,
   ];
