@@ -238,35 +238,33 @@ export class Btrfs {
    * be one of this volume (its parent UUID is the volume's UUID). Changes inside a nested
    * subvolume do not count: a snapshot does not hold them either.
    *
-   * Two short processes at once, whatever the number of subvolumes: `subvolume find-new`
+   * Three short processes at once, whatever the number of subvolumes: `subvolume find-new`
    * syncs the filesystem and prints the volume's generation ("transid marker", its root item;
    * the file list is asked from past any transaction, so it is empty), and `inspect-internal
-   * rootid` names the snapshot. The UUIDs and the snapshot's creation transaction never change
-   * for one subvolume, but `subvolume show` walks every subvolume of the filesystem (~40 ms
-   * with 2,000): it runs once per snapshot (known again by its id, never reused) and once per
-   * volume (known again by its path, device and birth time, and read again when the snapshot
-   * names another parent, as after a restore). The read-only flag is access(2)'s EROFS.
+   * rootid` names the volume and the snapshot. The UUIDs and the snapshot's creation
+   * transaction never change for one subvolume, but `subvolume show` walks every subvolume of
+   * the filesystem (~40 ms with 2,000): it runs once per subvolume, known again by its id
+   * (never reused; a restored volume is a new one). The read-only flag is access(2)'s EROFS.
    */
   async unchangedSince(volume: string, snapshot: string): Promise<UnchangedCheck> {
     const target = resolve(volume);
     const snap = resolve(snapshot);
     await this.#requireSubvolume(target);
     await this.#requireSubvolume(snap);
-    const [generation, taken, readonly] = await Promise.all([
+    const [generation, current, taken, readonly] = await Promise.all([
       this.#syncedGeneration(target),
-      this.#snapshotFacts(snap),
+      this.#lastingFacts(target),
+      this.#lastingFacts(snap),
       access(snap, constants.W_OK).then(
         () => false,
         (error: NodeJS.ErrnoException) => error.code === 'EROFS',
       ),
     ]);
-    let uuid = await this.#volumeUuid(target, false);
-    if (taken.parentUuid !== uuid) uuid = await this.#volumeUuid(target, true);
     const facts = {
       volumeGeneration: generation,
       snapshotGeneration: taken.generationAtCreation,
     };
-    if (taken.parentUuid !== uuid) {
+    if (taken.parentUuid !== current.uuid) {
       return { unchanged: false, reason: 'not-its-snapshot', ...facts };
     }
     if (!readonly) return { unchanged: false, reason: 'writable-snapshot', ...facts };
@@ -287,8 +285,8 @@ export class Btrfs {
     return Number(match[1]);
   }
 
-  /** `subvolume show` of a snapshot, once per subvolume id. */
-  async #snapshotFacts(path: string): Promise<SubvolumeInfo> {
+  /** `subvolume show` of a subvolume, once per subvolume id (what never changes of it). */
+  async #lastingFacts(path: string): Promise<SubvolumeInfo> {
     const [id, stats] = await Promise.all([
       this.#btrfsRun(['inspect-internal', 'rootid', '--', path], path),
       stat(path, { bigint: true }),
@@ -302,17 +300,6 @@ export class Btrfs {
     if (String(info.id) !== id.trim()) throw new Error(`${path} changed while it was looked at`);
     this.#remember(key, info);
     return info;
-  }
-
-  /** A volume's UUID: from `subvolume show` when `fresh` or not seen as this subvolume yet. */
-  async #volumeUuid(path: string, fresh: boolean): Promise<string> {
-    const stats = await stat(path, { bigint: true });
-    const key = `volume\u0000${stats.dev}\u0000${stats.birthtimeNs}\u0000${path}`;
-    const known = fresh ? undefined : this.#identities.get(key);
-    if (known !== undefined) return known.uuid;
-    const info = await this.show(path);
-    this.#remember(key, info);
-    return info.uuid;
   }
 
   #remember(key: string, info: SubvolumeInfo): void {
