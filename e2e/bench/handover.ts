@@ -97,8 +97,8 @@ async function main() {
       `median ${(median(ms) / 1000).toFixed(2)} s (runs: ${ms.map((m) => (m / 1000).toFixed(2)).join(', ')})`;
     console.log(`hand-over, 1 GiB volume, 10 MiB changed: ${fmt(changed)}   goal < 5 s`);
     console.log(`hand-over, 1 GiB volume, nothing changed: ${fmt(unchanged)}   goal < 1 s`);
-    // The hand-over request runs the owner's CLI over ssh (PEER_COMMAND): an ssh session and
-    // a Node start on the owner, most of the unchanged case's time.
+    // The hand-over request goes to the owner's daemon socket through a unix socket the shared
+    // ssh connection forwards: no ssh session nor CLI start on the owner per request.
   } finally {
     await daemons.stopAll();
     await swarm.cleanup();

@@ -222,6 +222,11 @@ function createReplicas(
       viewTimeoutMs: 15_000,
       handOverTimeoutMs: (config.handOverWaitSeconds + 600) * 1000,
       format: config.dtFormat,
+      forward: {
+        socket: config.socket,
+        open: (host, socket, options) => replicator.forwardSocket(host, socket, options),
+        logger,
+      },
     }),
     localNode(config.nodeName),
     dockerMountProbe(docker, logger),

@@ -31,7 +31,8 @@ export type ReplicationErrorCode =
   | 'REMOTE_PURGE_FAILED'
   | 'NO_SUCH_SNAPSHOT'
   | 'NO_SUCH_VOLUME'
-  | 'INVALID_SETTING';
+  | 'INVALID_SETTING'
+  | 'FORWARD_FAILED';
 
 export interface ReplicationErrorDetails {
   host?: string | undefined;

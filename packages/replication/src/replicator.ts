@@ -21,6 +21,7 @@ import {
   checkPath,
   type SshOptions,
   type SshSettings,
+  sshArgv,
   sshSettings,
   withControlMaster,
 } from './ssh.js';
@@ -129,6 +130,9 @@ export class Replicator {
   /** Settings with the shared-connection options, once the control folder exists. */
   #shared: Promise<{ settings: SshSettings; dir: string | undefined }> | undefined;
   readonly #hostsSeen = new Set<HostName>();
+  /** Forwarded sockets by host and remote socket (see forwardSocket). */
+  readonly #forwards = new Map<string, Promise<string>>();
+  #forwardCount = 0;
   readonly #compressedSends: boolean;
   #localFeatures: Promise<SendFeatures> | undefined;
   /** btrfs-progs versions of the hosts, asked once per host (undefined: unknown, version 1). */
@@ -181,6 +185,7 @@ export class Replicator {
     const shared = this.#shared;
     this.#shared = undefined;
     if (!shared) return;
+    this.#forwards.clear();
     const { settings, dir } = await shared;
     if (dir === undefined) return;
     const hosts = [...this.#hostsSeen];
@@ -203,6 +208,87 @@ export class Replicator {
    */
   sharedSsh(host: HostName): Promise<SshSettings> {
     return this.#sshFor(HostName.parse(host));
+  }
+
+  /**
+   * The path of a local unix socket, in the private control folder, that the shared connection
+   * to `host` forwards to `remoteSocket` there (`ssh -O forward -L`): requests to a daemon on
+   * `host` then cost no ssh session each. The forward is kept for the next call; `renew`
+   * (after the socket stopped answering, e.g. the connection ended idle) cancels it and sets a
+   * new one, starting the connection again if it is gone. Throws FORWARD_FAILED when shared
+   * connections are off (ControlPersist 0) or ssh refuses; close() ends them all.
+   */
+  forwardSocket(
+    host: HostName,
+    remoteSocket: string,
+    options: { renew?: boolean } = {},
+  ): Promise<string> {
+    const target = HostName.parse(host);
+    // ssh splits -L on ':'; the path is checked like every path we put on a command line.
+    const remote = checkPath('remote socket', remoteSocket);
+    if (remote.includes(':')) {
+      throw new ReplicationError('INVALID_SETTING', `invalid remote socket ${remote}: no ':'`);
+    }
+    const key = `${target}\n${remote}`;
+    const previous = this.#forwards.get(key);
+    if (previous && !options.renew) return previous;
+    const forward = this.#forward(target, remote, previous);
+    this.#forwards.set(key, forward);
+    forward.catch(() => {
+      if (this.#forwards.get(key) === forward) this.#forwards.delete(key);
+    });
+    return forward;
+  }
+
+  async #forward(host: HostName, remote: string, previous?: Promise<string>): Promise<string> {
+    const ssh = await this.#sshFor(host);
+    const dir = (await this.#shared)?.dir;
+    if (dir === undefined) {
+      throw new ReplicationError(
+        'FORWARD_FAILED',
+        'no shared ssh connection to forward over (ControlPersist is 0 or its folder is missing)',
+        { host },
+      );
+    }
+    const control = (operation: 'forward' | 'cancel', local: string) => {
+      const argv = [...ssh.args, '-O', operation, '-L', `${local}:${remote}`];
+      return runCommand(ssh.sshPath, [...argv, '-l', ssh.user, '--', host], {
+        timeoutMs: ssh.commandTimeoutMs,
+      });
+    };
+    const stale = await previous?.catch(() => undefined);
+    if (stale !== undefined) {
+      await control('cancel', stale).catch(() => undefined);
+      await rm(stale, { force: true });
+    }
+    this.#forwardCount += 1;
+    const local = join(dir, `fw-${this.#forwardCount}.sock`);
+    let result = await control('forward', local);
+    if (result.exitCode !== 0) {
+      // No master (it ended idle, or never started): a short command starts one.
+      const start = await runCommand(ssh.sshPath, sshArgv(ssh, host, ['true']), {
+        timeoutMs: ssh.commandTimeoutMs,
+      });
+      if (start.exitCode !== 0) {
+        throw new ReplicationError('FORWARD_FAILED', `cannot open an ssh connection to ${host}`, {
+          host,
+          command: start.command,
+          exitCode: start.exitCode,
+          stderr: start.stderr,
+        });
+      }
+      await rm(local, { force: true });
+      result = await control('forward', local);
+    }
+    if (result.exitCode !== 0) {
+      throw new ReplicationError('FORWARD_FAILED', `ssh refused to forward ${remote} on ${host}`, {
+        host,
+        command: result.command,
+        exitCode: result.exitCode,
+        stderr: result.stderr,
+      });
+    }
+    return local;
   }
 
   /** ssh settings for talking to `host`, sharing one connection per host when enabled. */

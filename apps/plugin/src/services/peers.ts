@@ -1,5 +1,6 @@
 import { lookup } from 'node:dns/promises';
 import { hostname, networkInterfaces } from 'node:os';
+import { ButtervolumeClient, DaemonError, DaemonTimeoutError } from '@buttervolume/api';
 import type { DockerClient } from '@buttervolume/docker';
 import { HostName, SnapshotName, type VolumeName } from '@buttervolume/names';
 import { type SshSettings, sshArgv } from '@buttervolume/replication';
@@ -29,11 +30,26 @@ export interface SshPeerOptions {
   viewTimeoutMs: number;
   handOverTimeoutMs: number;
   format: string;
+  /**
+   * Requests straight to the peer's daemon socket through a unix socket the shared ssh
+   * connection forwards (Replicator.forwardSocket): no ssh session nor CLI start per request.
+   * When the forward cannot be set or does not answer, the CLI over ssh is used, logged.
+   */
+  forward?: {
+    /** The daemon's socket on the peers (the same SOCKET on every node). */
+    socket: string;
+    open: (host: HostName, socket: string, options: { renew: boolean }) => Promise<string>;
+    logger: Logger;
+  };
 }
 
+/** The forward is checked with a quick request before each real one. */
+const PROBE_TIMEOUT_MS = 5000;
+
 /**
- * Peers' daemons through their own CLI over ssh: `buttervolume --json replica|handover`, on
- * the connection sends to that host share. The remote words are each single-quoted by sshArgv
+ * Peers' daemons: over a unix socket the shared ssh connection forwards to the peer's daemon
+ * socket when it answers, else through the peer's own CLI over ssh (`buttervolume --json
+ * replica|handover`) on that connection. The remote words are each single-quoted by sshArgv
  * (no interpolation on the remote shell), and an ssh forced command on the peer may restrict
  * the key to exactly this. A node that does not own the volume answers Code NOT_OWNER with
  * the owner it knows.
@@ -62,13 +78,69 @@ export function sshPeerLink(options: SshPeerOptions): PeerLink {
     }
   };
 
+  /**
+   * A client on a forwarded socket that answers (a version request), renewing the forward once;
+   * undefined, logged, when there is none: the request then goes through the CLI. The probe
+   * makes the fallback safe: a request that may have reached the peer is never sent twice.
+   */
+  const forwarded = async (host: HostName): Promise<ButtervolumeClient | undefined> => {
+    const forward = options.forward;
+    if (!forward) return undefined;
+    let reason: unknown;
+    for (const renew of [false, true]) {
+      try {
+        const socketPath = await forward.open(host, forward.socket, { renew });
+        const client = new ButtervolumeClient({ socketPath, timeoutMs: PROBE_TIMEOUT_MS });
+        await client.version();
+        return client;
+      } catch (error) {
+        reason = error;
+        // A peer that does not answer in time is not helped by a new forward.
+        if (error instanceof DaemonTimeoutError) break;
+      }
+    }
+    forward.logger.warn('peer request: no forwarded socket, running the peer CLI over ssh', {
+      host,
+      error: reason instanceof Error ? reason.message : String(reason),
+    });
+    return undefined;
+  };
+
+  const overSocket = async (
+    host: HostName,
+    client: ButtervolumeClient,
+    request: (client: ButtervolumeClient, timeoutMs: number) => Promise<unknown>,
+    timeoutMs: number,
+  ): Promise<Record<string, unknown>> => {
+    options.forward?.logger.debug('peer request over the forwarded socket', { host });
+    try {
+      return (await request(client, timeoutMs)) as Record<string, unknown>;
+    } catch (error) {
+      // The same answer the CLI prints with --json: the daemon's, Err and Code included.
+      if (error instanceof DaemonError) {
+        const answer = error.response;
+        return typeof answer === 'object' && answer !== null
+          ? (answer as Record<string, unknown>)
+          : { Err: error.message };
+      }
+      if (error instanceof DaemonTimeoutError) {
+        throw new PeerUnreachableError(host, `no answer within ${timeoutMs} ms`);
+      }
+      throw new PeerUnreachableError(host, error instanceof Error ? error.message : String(error));
+    }
+  };
+
   const ask = async (
     host: HostName,
     volume: VolumeName,
     cli: readonly string[],
+    request: (client: ButtervolumeClient, timeoutMs: number) => Promise<unknown>,
     timeoutMs: number,
   ): Promise<Record<string, unknown>> => {
-    const answer = await overCli(host, cli, timeoutMs);
+    const client = await forwarded(host);
+    const answer = client
+      ? await overSocket(host, client, request, timeoutMs)
+      : await overCli(host, cli, timeoutMs);
     const err = typeof answer.Err === 'string' ? answer.Err : '';
     if (err === '') return answer;
     if (answer.Code === 'NOT_OWNER') {
@@ -83,7 +155,13 @@ export function sshPeerLink(options: SshPeerOptions): PeerLink {
 
   return {
     async view(host, volume): Promise<PeerView> {
-      const a = await ask(host, volume, ['replica', '--json', '--', volume], options.viewTimeoutMs);
+      const a = await ask(
+        host,
+        volume,
+        ['replica', '--json', '--', volume],
+        (client, timeoutMs) => client.replica(volume, { timeoutMs }),
+        options.viewTimeoutMs,
+      );
       const state = a.State === 'owner' || a.State === 'replica' ? a.State : 'none';
       const replicas = hostsOf(a.Replicas);
       return {
@@ -106,6 +184,7 @@ export function sshPeerLink(options: SshPeerOptions): PeerLink {
           '--',
           volume,
         ],
+        (client, timeoutMs) => client.handOver(volume, to, { have, timeoutMs }),
         options.handOverTimeoutMs,
       );
       const replicas = hostsOf(a.Replicas);
