@@ -30,9 +30,12 @@ export async function serveMetrics(
       return;
     }
     metrics.scrape().then(
-      ({ contentType, body }) => {
-        res.writeHead(200, { 'Content-Type': contentType });
-        res.end(req.method === 'HEAD' ? undefined : body);
+      ({ contentType, chunks }) => {
+        const length = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
+        res.writeHead(200, { 'Content-Type': contentType, 'Content-Length': length });
+        // Written as they are: the cached per-volume Buffer is neither copied nor re-encoded.
+        if (req.method !== 'HEAD') for (const chunk of chunks) res.write(chunk);
+        res.end();
       },
       (error: unknown) => {
         logger.error('metrics scrape failed', { error });

@@ -6,27 +6,37 @@ import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client
 const OPERATION_BUCKETS = [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600];
 const REQUEST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
 
+const NEWLINE = Buffer.from('\n');
+
 /** prom-client's registry, followed by the gauges computed from the daemon's state. */
 class DaemonRegistry extends Registry {
-  constructor(private readonly computed: () => Promise<string>) {
+  constructor(private readonly computed: () => Promise<Buffer>) {
     super();
   }
 
-  override async metrics(): Promise<string> {
+  /**
+   * The exposition text in pieces, to be written one after the other: prom-client's few
+   * kilobytes encoded afresh, the computed megabytes as the Buffer they were last encoded into.
+   */
+  async chunks(): Promise<Buffer[]> {
     const [base, computed] = await Promise.all([super.metrics(), this.computed()]);
-    return `${base}\n${computed}\n`;
+    return [Buffer.from(`${base}\n`), computed, NEWLINE];
+  }
+
+  override async metrics(): Promise<string> {
+    return Buffer.concat(await this.chunks()).toString();
   }
 }
 
 export interface EventMetrics {
-  registry: Registry;
+  registry: DaemonRegistry;
   operations: Histogram<'operation' | 'outcome'>;
   jobRuns: Counter<'action' | 'outcome'>;
   requests: Histogram<'endpoint'>;
 }
 
 /** Counters and histograms of events, process metrics, then `computed` (per-volume gauges). */
-export function createEventMetrics(computed: () => Promise<string>): EventMetrics {
+export function createEventMetrics(computed: () => Promise<Buffer>): EventMetrics {
   const registry = new DaemonRegistry(computed);
   const registers = [registry];
   collectDefaultMetrics({ register: registry, prefix: 'buttervolume_' });

@@ -35,6 +35,12 @@ function report(): VerdictReport {
   };
 }
 
+/** What a scraper receives: the pieces written one after the other. */
+async function scrapeText(metrics: DaemonMetrics) {
+  const { contentType, chunks } = await metrics.scrape();
+  return { contentType, body: Buffer.concat(chunks).toString() };
+}
+
 describe('DaemonMetrics', () => {
   it('exposes per-volume facts computed at scrape time, and counts events', async () => {
     const metrics = new DaemonMetrics();
@@ -42,7 +48,7 @@ describe('DaemonMetrics', () => {
     metrics.observeOperation('send', 'ok', 1500);
     metrics.jobFinished('replicate', 'failure');
     metrics.request('/VolumeDriver.Get', 1.2);
-    const { contentType, body } = await metrics.scrape();
+    const { contentType, body } = await scrapeText(metrics);
     expect(contentType).toContain('text/plain');
     for (const line of [
       'buttervolume_volumes 2',
@@ -71,7 +77,7 @@ describe('DaemonMetrics', () => {
     let current = report();
     const metrics = new DaemonMetrics({ reportTtlMs: 0 });
     metrics.attach({ report: async () => current, transfers: () => 0 });
-    const before = (await metrics.scrape()).body;
+    const before = (await scrapeText(metrics)).body;
     expect(before).toContain('buttervolume_snapshots{volume="pgdata"} 3\n');
     const [pgdata] = current.volumes;
     const hostile = 'we"ird\\na\nme';
@@ -92,7 +98,7 @@ describe('DaemonMetrics', () => {
         },
       ],
     };
-    const after = (await metrics.scrape()).body;
+    const after = (await scrapeText(metrics)).body;
     expect(after).toContain('buttervolume_snapshots{volume="pgdata"} 4\n');
     expect(after).not.toContain('buttervolume_snapshots{volume="pgdata"} 3\n');
     expect(after).toContain('buttervolume_volume_health{volume="pgdata"} 1\n');
@@ -102,9 +108,17 @@ describe('DaemonMetrics', () => {
       `buttervolume_last_send_failure_timestamp_seconds{volume="pgdata",host="we\\"ird\\\\na\\nme"} ${NOW / 1000}\n`,
     );
     // Unchanged again: the same text as the scrape before.
-    const again = (await metrics.scrape()).body;
+    const again = (await scrapeText(metrics)).body;
     const perVolume = (body: string) => body.split('\n').filter((l) => l.includes('volume='));
     expect(perVolume(again)).toEqual(perVolume(after));
+    // ... served from the very Buffer it was last encoded into, and encoded again once changed.
+    const one = await metrics.scrape();
+    const two = await metrics.scrape();
+    expect(two.chunks[1]).toBe(one.chunks[1]);
+    current = { ...current, schedulePaused: true };
+    const three = await metrics.scrape();
+    expect(three.chunks[1]).not.toBe(two.chunks[1]);
+    expect(three.chunks[1]!.toString()).toContain('buttervolume_schedule_paused 1\n');
   });
 
   it('counts events seen before prom-client was loaded, and keeps counting after', async () => {
@@ -115,7 +129,7 @@ describe('DaemonMetrics', () => {
     metrics.observeOperation('snapshot', 'error', 5);
     metrics.jobFinished('purge', 'success');
     metrics.jobFinished('purge', 'success');
-    const first = (await metrics.scrape()).body;
+    const first = (await scrapeText(metrics)).body;
     for (const line of [
       'buttervolume_request_duration_seconds_count{endpoint="/VolumeDriver.Get"} 2',
       'buttervolume_request_duration_seconds_bucket{le="0.001",endpoint="/VolumeDriver.Get"} 0',
@@ -129,7 +143,7 @@ describe('DaemonMetrics', () => {
     }
     metrics.request('/VolumeDriver.Get', 1);
     metrics.jobFinished('purge', 'success');
-    const second = (await metrics.scrape()).body;
+    const second = (await scrapeText(metrics)).body;
     expect(second).toContain(
       'buttervolume_request_duration_seconds_count{endpoint="/VolumeDriver.Get"} 3\n',
     );
@@ -139,7 +153,7 @@ describe('DaemonMetrics', () => {
   });
 
   it('has empty per-volume metrics before it is attached', async () => {
-    const { body } = await new DaemonMetrics().scrape();
+    const { body } = await scrapeText(new DaemonMetrics());
     expect(body).toContain('# TYPE buttervolume_snapshots gauge');
     expect(body).not.toContain('buttervolume_snapshots{');
   });

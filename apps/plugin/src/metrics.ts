@@ -216,7 +216,7 @@ export class DaemonMetrics {
     requests: new Map() as Pending,
     count: 0,
   };
-  #computed: () => Promise<string> = async () => '';
+  #computed: () => Promise<Buffer> = async () => Buffer.alloc(0);
   #sources: MetricsSources | undefined;
   #cached: { at: number; report: Promise<VerdictReport> } | undefined;
 
@@ -273,10 +273,13 @@ export class DaemonMetrics {
     else this.#buffer(this.#pending.requests, endpoint, { endpoint }, ms / 1000);
   }
 
-  /** The exposition text, and its content type. */
-  async scrape(): Promise<{ contentType: string; body: string }> {
+  /**
+   * The exposition text as UTF-8 pieces to write in order, and its content type. The per-volume
+   * piece is the same Buffer from one scrape to the next until something in it changes.
+   */
+  async scrape(): Promise<{ contentType: string; chunks: Buffer[] }> {
     const { registry } = this.#events ?? (await this.load());
-    return { contentType: registry.contentType, body: await registry.metrics() };
+    return { contentType: registry.contentType, chunks: await registry.chunks() };
   }
 
   #buffer(pending: Pending, key: string, labels: Record<string, string>, value: number): void {
@@ -399,7 +402,7 @@ export class DaemonMetrics {
         { labels: {}, value: this.#sources?.transfers() ?? 0 },
       ]),
     ];
-    let joined: { parts: string[]; text: string } | undefined;
+    let joined: { parts: string[]; body: Buffer } | undefined;
     this.#computed = async () => {
       const report = await this.#report();
       const parts = [
@@ -407,11 +410,11 @@ export class DaemonMetrics {
         ...(await volumeGauges.texts(report?.volumes ?? [])),
         ...after.map((gauge) => gauge.text(report)),
       ];
-      // Megabytes at 10,000 volumes: joined again only when a part changed.
+      // Megabytes at 10,000 volumes: joined and encoded again only when a part changed.
       if (joined === undefined || !sameLines(joined.parts, parts)) {
-        joined = { parts, text: parts.join('\n\n') };
+        joined = { parts, body: Buffer.from(parts.join('\n\n')) };
       }
-      return joined.text;
+      return joined.body;
     };
   }
 }

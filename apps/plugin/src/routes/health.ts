@@ -40,8 +40,8 @@ export function healthHandlers(deps: AppDeps): Pick<Handlers, 'status' | 'metric
     metrics: async (c) => {
       if (!deps.metrics)
         throw new PluginError('NOT_WIRED', 'this daemon was started without metrics');
-      const { contentType, body } = await deps.metrics.scrape();
-      return c.body(body, 200, { 'Content-Type': contentType });
+      const { contentType, chunks } = await deps.metrics.scrape();
+      return c.body(Buffer.concat(chunks), 200, { 'Content-Type': contentType });
     },
   } satisfies Partial<Handlers>;
 }
