@@ -272,7 +272,9 @@ export async function peerRsyncs(b: HostB): Promise<number[]> {
       if (cmdline[0] !== 'rsync' || !cmdline.includes('--server')) continue;
       if ((await readlink(`/proc/${entry}/ns/net`)) === netns) pids.push(Number(entry));
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error; // ended meanwhile
+      // Ended meanwhile: gone from /proc (ENOENT), or its files no longer readable (ESRCH).
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ESRCH') throw error;
     }
   }
   return pids;
