@@ -3,8 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { computePurgesKeepingNewest } from '../test/reference-3x.js';
 import { explainPurge, formatTimestamp, parsePattern, planPurge } from './index.js';
 
-// Lists of a few hundred names or more go through the radix sort (smaller ones through a
-// comparator sort, lists already in order through no sort at all): all must decide alike.
+// Lists of a few hundred names or more go through the bucket sort, or the radix sort when many
+// names share a time ('ties', over 64 per bucket); smaller ones through a comparator sort, lists
+// already in order through no sort at all: all must decide alike.
 process.env.TZ = 'UTC';
 
 const DAY_MS = 86_400_000;

@@ -46,11 +46,22 @@ export function planPurge(
   options: PurgeOptions = {},
 ): PurgePlan {
   const d = decide(names, pattern, now, options);
-  const purge: string[] = [];
-  const keep: string[] = [];
+  // Sized up front: 100,000 pushes would copy the growing arrays over and over.
+  let purged = 0;
+  let kept = 0;
   for (let i = 0; i < names.length; i++) {
     if (d.reason[i] === DUPLICATE) continue;
-    (d.purge[i] ? purge : keep).push(names[i]!);
+    if (d.purge[i]) purged++;
+    else kept++;
+  }
+  const purge = new Array<string>(purged);
+  const keep = new Array<string>(kept);
+  purged = 0;
+  kept = 0;
+  for (let i = 0; i < names.length; i++) {
+    if (d.reason[i] === DUPLICATE) continue;
+    if (d.purge[i]) purge[purged++] = names[i]!;
+    else keep[kept++] = names[i]!;
   }
   return { purge, keep };
 }
@@ -322,8 +333,9 @@ const RADIX_MIN = 256;
 
 /**
  * Positions 0..m-1 of `times` (integers: wall-clock ms) ordered by time, equal times by name,
- * equal names in input order. Large lists go through a stable LSD radix sort on the time
- * since the oldest (below 2^49 for years 1-9999), then runs of equal times are sorted by name.
+ * equal names in input order. Large lists go through a stable bucket sort (or, when times
+ * bunch up, an LSD radix sort on the time since the oldest, below 2^49 for years 1-9999), then
+ * runs of equal times are sorted by name.
  */
 function sortPermutation(
   times: Float64Array,
@@ -344,7 +356,14 @@ function sortPermutation(
     // TypedArray sort is stable (ES2019 and later), so equal names stay in input order.
     return permutation.sort(byTime);
   }
-  const permutation = radixPermutation(times);
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  for (let k = 0; k < m; k++) {
+    const t = times[k]!;
+    if (t < min) min = t;
+    if (t > max) max = t;
+  }
+  const permutation = bucketPermutation(times, min, max) ?? radixPermutation(times, min, max);
   // Equal times came out in input order; name order makes the result independent of it.
   for (let k = 0; k < m; ) {
     const t = times[permutation[k]!]!;
@@ -359,18 +378,58 @@ function sortPermutation(
   return permutation;
 }
 
+/** Largest bucket bucketPermutation sorts by insertion; past it, its cost would grow as a square. */
+const BUCKET_MAX = 64;
+
+/**
+ * Like radixPermutation, in one scatter instead of three or four: positions go to one of about
+ * m buckets of equal time ranges (in input order), then an insertion sort orders each bucket
+ * (a position never leaves its bucket: bucket order is time order). Times spread over their
+ * range, as snapshot times are, leave a few per bucket. Undefined when a bucket is too full
+ * (e.g. one very old snapshot squeezing all the others into one bucket).
+ */
+function bucketPermutation(times: Float64Array, min: number, max: number): Int32Array | undefined {
+  const m = times.length;
+  let size = 256;
+  while (size < m) size *= 2;
+  // A product by a positive constant, then floor, never decreases: later times, later buckets.
+  const scale = size / (max - min + 1);
+  const bucket = new Int32Array(m);
+  // count[b + 1] counts bucket b; the prefix sums below make count[b] where bucket b starts.
+  const count = new Int32Array(size + 1);
+  for (let k = 0; k < m; k++) {
+    const b = Math.min(size - 1, Math.floor((times[k]! - min) * scale));
+    bucket[k] = b;
+    count[b + 1]!++;
+  }
+  for (let b = 0; b < size; b++) {
+    if (count[b + 1]! > BUCKET_MAX) return undefined;
+    count[b + 1]! += count[b]!;
+  }
+  const out = new Int32Array(m);
+  for (let k = 0; k < m; k++) out[count[bucket[k]!]!++] = k;
+  // Stable: a position only passes strictly later times, so equal times keep input order.
+  for (let k = 1; k < m; k++) {
+    const p = out[k]!;
+    const t = times[p]!;
+    let j = k - 1;
+    while (j >= 0 && times[out[j]!]! > t) {
+      out[j + 1] = out[j]!;
+      j--;
+    }
+    out[j + 1] = p;
+  }
+  return out;
+}
+
 const TWO_32 = 4_294_967_296;
 
-/** Stable LSD radix sort of positions by `times` (integers); returns the positions in order. */
-function radixPermutation(times: Float64Array): Int32Array {
+/**
+ * Stable LSD radix sort of positions by `times` (integers from `min` to `max`); returns the
+ * positions in order.
+ */
+function radixPermutation(times: Float64Array, min: number, max: number): Int32Array {
   const m = times.length;
-  let min = Number.POSITIVE_INFINITY;
-  let max = Number.NEGATIVE_INFINITY;
-  for (let k = 0; k < m; k++) {
-    const t = times[k]!;
-    if (t < min) min = t;
-    if (t > max) max = t;
-  }
   // Keys are times since the oldest, split into 32-bit halves so digits come from bit shifts.
   const span = max - min;
   let bits = 0;
