@@ -186,6 +186,18 @@ describe('input handling', () => {
     expect(new Set(plan.purge)).toEqual(new Set(alone));
   });
 
+  it('decides alike volumes of one length and first letter, interleaved (they share a lookup slot)', () => {
+    const volumes = ['web', 'wex', 'we', 'w', 'web2'];
+    const each = volumes.map((v, k) =>
+      Array.from({ length: 10 }, (_, h) => snapshot(v, h * HOUR + k * MINUTE)),
+    );
+    const mixed = each[0]!.flatMap((_, h) => each.map((list) => list[h]!));
+    const plan = planPurge(mixed, '2h:4h', now);
+    const alone = each.flatMap((list) => planPurge(list, '2h:4h', now).purge);
+    expect(plan.purge.length).toBeGreaterThan(0);
+    expect(new Set(plan.purge)).toEqual(new Set(alone));
+  });
+
   it('reports a repeated name once, never in both lists', () => {
     const x = snapshot('foo', 5 * HOUR);
     const y = snapshot('foo', 5 * HOUR + MINUTE);
