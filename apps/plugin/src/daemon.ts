@@ -12,7 +12,7 @@ import { DaemonMetrics } from './metrics.js';
 import { type MetricsListener, serveMetrics } from './metrics-listener.js';
 import { createScheduling, type Scheduling, type SchedulingOptions } from './scheduling.js';
 import { Attention } from './services/attention.js';
-import { RESTORE_STEPS, type RestoreStep } from './services/context.js';
+import { RESTORE_STEPS, type RestoreStep, type ServiceBtrfs } from './services/context.js';
 import type { GroupStep } from './services/groups.js';
 import { HealthService } from './services/health.js';
 import { createServices, type Services } from './services/index.js';
@@ -27,7 +27,7 @@ import { removeSocket, serveSocket } from './socket.js';
 
 export interface DaemonOptions {
   logger?: Logger;
-  btrfs?: Btrfs;
+  btrfs?: ServiceBtrfs;
   /** Where Docker's mount IDs are kept across restarts (default `<RUNPATH>/buttervolume/mounts.json`). */
   mountStatePath?: string;
   /** Test hook: called after each restore step (crash tests kill the process there). */

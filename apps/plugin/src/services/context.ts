@@ -17,9 +17,36 @@ export const RESTORE_STEPS = [
 ] as const;
 export type RestoreStep = (typeof RESTORE_STEPS)[number];
 
+/**
+ * The part of @buttervolume/btrfs' `Btrfs` the daemon and its services use (`send` for the
+ * replicator it is handed to): they depend on this subset, not on the class.
+ */
+export type ServiceBtrfs = Pick<
+  Btrfs,
+  | 'compression'
+  | 'createSubvolume'
+  | 'deleteSubvolume'
+  | 'deleteSubvolumes'
+  | 'enableQuota'
+  | 'isNocow'
+  | 'isReadOnly'
+  | 'isSubvolume'
+  | 'listSubvolumes'
+  | 'nocowFlags'
+  | 'quota'
+  | 'send'
+  | 'setCompression'
+  | 'setQuotaLimit'
+  | 'snapshot'
+  | 'snapshotTimes'
+  | 'subvolumesBelow'
+  | 'syncFilesystem'
+  | 'unchangedSince'
+>;
+
 /** What every service shares: the disk, the clock, the locks and the log. */
 export interface ServiceContext {
-  btrfs: Btrfs;
+  btrfs: ServiceBtrfs;
   layout: Layout;
   locks: VolumeLocks;
   mounts: MountTable;
