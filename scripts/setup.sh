@@ -32,7 +32,7 @@ fi
 install -d "$BIN_DIR"
 cat >"$BIN_DIR/buttervolume.tmp" <<WRAPPER
 #!/bin/sh
-exec node "$repo/apps/cli/dist/bin.js" "\$@"
+exec "$repo/apps/cli/dist/bin.js" "\$@"
 WRAPPER
 chmod 755 "$BIN_DIR/buttervolume.tmp"
 mv "$BIN_DIR/buttervolume.tmp" "$BIN_DIR/buttervolume"

@@ -20,6 +20,7 @@ import {
   readOnlySnapshot,
   spawnDaemon,
 } from '../test/integration/helpers.js';
+import { cpuMs } from './built.js';
 
 const SEND_MIB = Number(process.env.BENCH_SEND_MIB ?? 1024);
 const PURGE = Number(process.env.BENCH_PURGE ?? 2000);
@@ -78,13 +79,6 @@ async function loopDelay(pid: number): Promise<string> {
     return `daemon event loop delay p50 ${figures.p50} ms, p99 ${figures.p99} ms, max ${figures.max} ms; daemon RSS ${figures.rssMiB} MiB`;
   }
   return 'daemon event loop delay: no answer';
-}
-
-/** CPU time (user + system, ms) the daemon has used: what load affects less than latency. */
-async function cpuMs(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // clock ticks (USER_HZ 100)
 }
 
 let cpuAtLastReport = 0;

@@ -1,8 +1,10 @@
 // The built daemon's resident memory, idle and at 10,000 volumes (after a List and a Get of
 // each, as Docker does after a start), on a real loop-mounted btrfs:
 //   pnpm build && pnpm --filter @buttervolume/plugin bench:rss
-// Goal: < 80 MB at 10,000 volumes. BENCH_RSS_DAEMONS (comma-separated paths to a daemon's
-// main.js, default this package's build) compares builds on the same volumes, one at a time.
+// Goal: < 80 MB at 10,000 volumes. BENCH_RSS_DAEMONS (comma-separated paths to a CLI's bin.js,
+// executed itself as launchers do, or to a daemon's main.js, run by plain `node`; default the
+// built CLI) compares builds on the same volumes, one at a time. The spawner child's RSS is
+// printed apart.
 
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -10,10 +12,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import pMap from 'p-map';
 import { createFixture, suffix } from '../test/integration/helpers.js';
-import { DAEMON, spawnBuilt } from './built.js';
+import { CLI, cpuMs, spawnBuilt } from './built.js';
 
 const VOLUMES = Number(process.env.BENCH_VOLUMES ?? 10_000);
-const DAEMONS = (process.env.BENCH_RSS_DAEMONS ?? DAEMON).split(',');
+const DAEMONS = (process.env.BENCH_RSS_DAEMONS ?? CLI).split(',');
 
 async function main(): Promise<void> {
   const { fs, volumesPath, snapshotsPath, runPath } = await createFixture(4096);
@@ -44,12 +46,20 @@ async function main(): Promise<void> {
         // The start-up warm-up of every volume's status runs in the background: let it end.
         await sleep(5000);
         const started = await built.rssMiB();
+        const cpuBefore = await cpuMs(built.pid);
         const { json } = await built.call('/VolumeDriver.List');
         const listed = json.Volumes as { Name: string }[];
         for (const { Name } of listed) await built.call('/VolumeDriver.Get', { Name });
+        const cpu = (await cpuMs(built.pid)) - cpuBefore;
         const used = await built.rssMiB();
+        // RSS moves with each collection: a second figure once the daemon has been idle.
+        await sleep(5000);
+        const settled = await built.rssMiB();
+        const children = [...(await built.childrenRssMiB()).values()]
+          .map((mb) => `${mb.toFixed(1)} MB`)
+          .join(', ');
         console.log(
-          `rss ${daemon}: idle=${idle[i]!.toFixed(1)} MB; volumes=${listed.length} after-start=${started.toFixed(1)} MB after-list-and-get-of-each=${used.toFixed(1)} MB (goal < 80 MB); load average ${loadavg()[0]!.toFixed(2)}`,
+          `rss ${daemon}: idle=${idle[i]!.toFixed(1)} MB; volumes=${listed.length} after-start=${started.toFixed(1)} MB after-list-and-get-of-each=${used.toFixed(1)} MB, 5 s later ${settled.toFixed(1)} MB (goal < 80 MB); daemon CPU of the List and ${listed.length} Gets ${cpu.toFixed(0)} ms; children (spawner): ${children || 'none'}; load average ${loadavg()[0]!.toFixed(2)}`,
         );
       } finally {
         await built.stop();

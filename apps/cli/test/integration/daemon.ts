@@ -17,6 +17,8 @@ export interface DaemonFixture {
   snapshotsPath: string;
   socket: string;
   client: ButtervolumeClient;
+  /** The daemon's process id. */
+  pid: number;
   /** Runs the built CLI with the fixture's environment; never throws on a non-zero exit. */
   cli(args: readonly string[]): Promise<{ exitCode: number; stdout: string; stderr: string }>;
   /** Every entry of the volumes and snapshots folders, to prove that nothing was created. */
@@ -24,15 +26,22 @@ export interface DaemonFixture {
   stop(): Promise<void>;
 }
 
-function launch(env: Record<string, string>) {
-  return execa('node', [BIN, 'run'], { env, reject: false, all: true });
+function launch(
+  env: Record<string, string>,
+  file = 'node',
+  args: readonly string[] = [BIN, 'run'],
+) {
+  return execa(file, args, { env, reject: false, all: true });
 }
 
 type DaemonProcess = ReturnType<typeof launch>;
 
-/** `env` adds to or overrides the daemon's and the CLI's environment (e.g. a short TIMER). */
+/**
+ * `env` adds to or overrides the daemon's and the CLI's environment (e.g. a short TIMER);
+ * `command` starts the daemon another way than `node dist/bin.js run` (a launcher).
+ */
 export async function startDaemonFixture(
-  options: { env?: Record<string, string> } = {},
+  options: { env?: Record<string, string>; command?: readonly [string, ...string[]] } = {},
 ): Promise<DaemonFixture> {
   const fs = await createLoopBtrfs({ sizeMiB: 256 });
   let child: DaemonProcess | undefined;
@@ -52,7 +61,8 @@ export async function startDaemonFixture(
       BUTTERVOLUME_LOGLEVEL: 'WARNING',
       ...options.env,
     };
-    const started = launch(env);
+    const [file, ...args] = options.command ?? ['node', BIN, 'run'];
+    const started = launch(env, file, args);
     child = started;
     const client = new ButtervolumeClient({ socketPath: socket, timeoutMs: 10_000 });
     await waitUntilServing(client, started);
@@ -70,6 +80,7 @@ export async function startDaemonFixture(
       snapshotsPath,
       socket,
       client,
+      pid: started.pid!,
       async cli(args) {
         const result = await execa('node', [BIN, ...args], { env, reject: false });
         return { exitCode: result.exitCode ?? -1, stdout: result.stdout, stderr: result.stderr };
