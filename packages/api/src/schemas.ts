@@ -464,21 +464,20 @@ export function parseCreateOpts(
 
 /** `n2,n3` → host names: each passes the host rule, none twice, at least one. */
 export function parseReplicas(text: string): HostName[] {
+  let list: HostName[];
+  try {
+    list = HostName.parseList(text);
+  } catch (error) {
+    if (!(error instanceof InvalidNameError)) throw error;
+    throw new InvalidRequestError(
+      `Opts.replicas: ${showValue(error.value)} is not a host: ${error.message}; give peer nodes as replicas=n2,n3`,
+      ['Opts.replicas'],
+    );
+  }
   const hosts: HostName[] = [];
-  for (const raw of text.split(',')) {
-    const item = raw.trim();
-    let host: HostName;
-    try {
-      host = HostName.parse(item);
-    } catch (error) {
-      if (!(error instanceof InvalidNameError)) throw error;
-      throw new InvalidRequestError(
-        `Opts.replicas: ${showValue(item)} is not a host: ${error.message}; give peer nodes as replicas=n2,n3`,
-        ['Opts.replicas'],
-      );
-    }
+  for (const host of list) {
     if (hosts.some((h) => h.toLowerCase() === host.toLowerCase())) {
-      throw new InvalidRequestError(`Opts.replicas: ${showValue(item)} is listed twice`, [
+      throw new InvalidRequestError(`Opts.replicas: ${showValue(host)} is listed twice`, [
         'Opts.replicas',
       ]);
     }

@@ -21,6 +21,10 @@ export const HostName = {
     if (typeof raw !== 'string' || !isHostName(raw)) throw new InvalidNameError('host', raw, RULE);
     return raw as HostName;
   },
+  /** `h1,h2` or `h1, h2` (replicas, synchronize): each item trimmed, then parsed. */
+  parseList(text: string): HostName[] {
+    return text.split(',').map((item) => HostName.parse(item.trim()));
+  },
   is(raw: unknown): raw is HostName {
     return typeof raw === 'string' && isHostName(raw);
   },

@@ -128,6 +128,13 @@ describe('MarkerName', () => {
 });
 
 describe('HostName', () => {
+  it('parses a comma-separated list, spaces around items trimmed', () => {
+    expect(HostName.parseList('n2, n3 ,10.0.0.2')).toEqual(['n2', 'n3', '10.0.0.2']);
+    for (const bad of ['', 'n2,', 'n2,,n3', 'n2, -oProxyCommand=x', 'n2,a b']) {
+      expect(() => HostName.parseList(bad), bad).toThrow(InvalidNameError);
+    }
+  });
+
   it('accepts host names and addresses', () => {
     for (const host of ['localhost', 'backup-1.example.org', '10.0.0.2', '::1', 'fe80::1']) {
       expect(HostName.parse(host)).toBe(host);

@@ -37,6 +37,9 @@ describe('parseJob', () => {
     }
     const sync = parseJob(row('v1', 'synchronize:h1,h2'));
     expect(sync.action).toEqual({ kind: 'synchronize', hosts: ['h1', 'h2'] });
+    // Spaces around the hosts are trimmed, as in a volume's replicas= list.
+    const spaced = parseJob(row('v1', 'synchronize:h1, h2'));
+    expect(spaced.action).toEqual({ kind: 'synchronize', hosts: ['h1', 'h2'] });
     const purge = parseJob(row('v1', 'purge:1d:4h'));
     expect(
       purge.action.kind === 'purge' &&

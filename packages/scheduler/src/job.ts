@@ -119,11 +119,15 @@ function actionOf(raw: string, kind: string, argument: string | undefined): JobA
       }
     }
     case 'synchronize': {
-      const list = required(raw, argument, 'synchronize:<host>[,<host>...]').split(',');
-      if (list.length > MAX_SYNC_HOSTS) {
+      const text = required(raw, argument, 'synchronize:<host>[,<host>...]');
+      if (text.split(',').length > MAX_SYNC_HOSTS) {
         throw new InvalidJobError('Action', raw, `more than ${MAX_SYNC_HOSTS} hosts`);
       }
-      return { kind, hosts: list.map((host) => parseHost(raw, host)) };
+      try {
+        return { kind, hosts: HostName.parseList(text) };
+      } catch (error) {
+        throw new InvalidJobError('Action', raw, reasonOf(error), { cause: error });
+      }
     }
     case 'group-snapshot':
       return {

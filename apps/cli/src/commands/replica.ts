@@ -1,3 +1,4 @@
+import { HostName } from '@buttervolume/names';
 import { Command, Option, UsageError } from 'clipanion';
 import { DaemonCommand } from '../base.js';
 
@@ -47,7 +48,7 @@ export class ReplicaCommand extends DaemonCommand {
   }
 
   private async change(volume: string): Promise<void> {
-    const hosts = (raw: string) => raw.split(',').map((h) => this.hostName(h.trim()));
+    const hosts = (raw: string) => HostName.parseList(raw);
     const answer = await this.client().replicaSet(volume, {
       ...(this.set !== undefined ? { set: hosts(this.set) } : {}),
       ...(this.add !== undefined ? { add: hosts(this.add) } : {}),
