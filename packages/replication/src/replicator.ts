@@ -1,5 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   canReceiveCompressed,
@@ -12,6 +11,7 @@ import {
 import { HostName, MarkerName, SnapshotName, VolumeName } from '@buttervolume/names';
 import type { RetentionPolicy } from '@buttervolume/retention';
 import { runCommand } from '@buttervolume/spawner';
+import { makeControlDir } from './control-dir.js';
 import { ReplicationError } from './errors.js';
 import { markersFor, planMarkers } from './markers.js';
 import type { Progress } from './progress.js';
@@ -301,8 +301,8 @@ export class Replicator {
   async #openControlDir(): Promise<{ settings: SshSettings; dir: string | undefined }> {
     if (this.#ssh.controlPersistSec === 0) return { settings: this.#ssh, dir: undefined };
     try {
-      // mkdtemp makes it 0700: the sockets in it let anyone who reaches them use the session.
-      const dir = await mkdtemp(join(tmpdir(), 'bv-ssh-'));
+      // 0700: the sockets in it let anyone who reaches them use the session.
+      const dir = await makeControlDir();
       return { settings: withControlMaster(this.#ssh, dir), dir };
     } catch {
       // An odd TMPDIR costs the handshake savings, not the send.
