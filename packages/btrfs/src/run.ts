@@ -1,4 +1,4 @@
-import { type CommandResult, runCommand } from '@buttervolume/spawner';
+import { type CommandResult, interrupted, runCommand } from '@buttervolume/spawner';
 import type { ExecaError } from 'execa';
 import {
   AlreadyExistsError,
@@ -68,19 +68,9 @@ async function finish(
   args: readonly string[],
   env: Readonly<Record<string, string>>,
 ): Promise<CommandResult> {
-  const command = [file, ...args];
+  // The spawner died mid-command (SpawnerExitedError): reported like a command killed.
   const result = await runCommand(file, args, { env: { ...COMMAND_ENV, ...env } }).catch(
-    // The spawner died mid-command (SpawnerExitedError): reported like a command killed.
-    (error: Error): CommandResult => ({
-      command,
-      exitCode: undefined,
-      signal: undefined,
-      stdout: '',
-      stderr: '',
-      timedOut: false,
-      canceled: false,
-      spawnError: error,
-    }),
+    (error: unknown) => interrupted([file, ...args], error),
   );
   return {
     ...result,

@@ -1,4 +1,4 @@
-import { MAX_CAPTURE, runCommand } from '@buttervolume/spawner';
+import { interrupted, MAX_CAPTURE, runCommand } from '@buttervolume/spawner';
 
 /** At most `lines` last lines and `chars` characters of `text`, for a one-screen message. */
 export function lastLines(text: string, lines = 8, chars = 1000): string {
@@ -38,28 +38,18 @@ export async function runBounded(
   args: readonly string[],
   options: BoundedRunOptions,
 ): Promise<BoundedRun> {
-  try {
-    const result = await runCommand(file, args, {
-      env: options.env,
-      timeoutMs: options.timeoutMs,
-      signal: options.signal,
-      maxStdout: options.maxStdout ?? MAX_CAPTURE,
-      input: options.input,
-    });
-    return {
-      exitCode: result.exitCode,
-      stdout: result.stdout,
-      stderr: result.stderr || (result.spawnError?.message ?? ''),
-      timedOut: result.timedOut,
-      canceled: result.canceled,
-    };
-  } catch (error) {
-    return {
-      exitCode: undefined,
-      stdout: '',
-      stderr: error instanceof Error ? error.message : String(error),
-      timedOut: false,
-      canceled: false,
-    };
-  }
+  const result = await runCommand(file, args, {
+    env: options.env,
+    timeoutMs: options.timeoutMs,
+    signal: options.signal,
+    maxStdout: options.maxStdout ?? MAX_CAPTURE,
+    input: options.input,
+  }).catch((error: unknown) => interrupted([file, ...args], error));
+  return {
+    exitCode: result.exitCode,
+    stdout: result.stdout,
+    stderr: result.stderr || (result.spawnError?.message ?? ''),
+    timedOut: result.timedOut,
+    canceled: result.canceled,
+  };
 }

@@ -212,14 +212,23 @@ function notRun(command: readonly string[], how: { canceled: boolean }): Command
   };
 }
 
+/**
+ * What callers that read every outcome as a result make of a spawner that ended under a
+ * command (SpawnerExitedError): a command with no exit code, the error as its spawnError.
+ */
+export function interrupted(command: readonly string[], error: unknown): CommandResult {
+  const spawnError = error instanceof Error ? error : new Error(String(error));
+  return { ...notRun(command, { canceled: false }), spawnError };
+}
+
 const spawner = new Spawner();
 
 /**
  * Runs `file` with `args` (no shell) to its end through the spawner process, started on first
  * use and again after it ends. Resolves with how the command ended, whatever its exit code;
- * rejects only with SpawnerExitedError.
+ * rejects only with SpawnerExitedError (or the error of a fork that could not start it).
  */
-export function runCommand(
+export async function runCommand(
   file: string,
   args: readonly string[],
   options: RunOptions = {},

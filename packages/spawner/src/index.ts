@@ -3,6 +3,7 @@
 
 export {
   type CommandResult,
+  interrupted,
   type RunOptions,
   runCommand,
   SpawnerExitedError,
