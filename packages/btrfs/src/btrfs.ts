@@ -47,16 +47,17 @@ const LSATTR_LIMITS = { maxCount: 1000, maxBytes: 256 * 1024 } as const;
 // ioctl itself takes ~0.15 ms (1,000 deletions: 5.5 s one by one, 0.15 s in one process).
 const DELETE_LIMITS = { maxCount: 1000, maxBytes: 256 * 1024 } as const;
 
+/** Past any transaction a filesystem will see (one every 30 s for 30,000 years). */
+const NO_TRANSACTION_YET = 10 ** 12;
+/** Subvolumes whose lasting facts are remembered; past that the memory starts over. */
+const MAX_IDENTITIES = 10_000;
+
 /**
  * Typed wrapper over btrfs-progs. Every path is made absolute before it reaches a command, so
  * a name starting with `-` can never be read as an option (`--` is added where btrfs accepts
  * it, too). Preconditions are checked with stat(2) first: the common mistakes fail fast with a
  * precise error instead of a spawned process and a parsed stderr.
  */
-/** Past any transaction a filesystem will see (one every 30 s for 30,000 years). */
-const NO_TRANSACTION_YET = 10 ** 12;
-const MAX_IDENTITIES = 10_000;
-
 export class Btrfs {
   readonly #btrfs: string;
   readonly #chattr: string;
