@@ -193,36 +193,17 @@ export class HealthService {
     now: number,
     cached: CachedVerdict | undefined,
   ): CachedVerdict {
-    const summary = sources.summaries.get(name);
-    const count = summary?.count ?? 0;
-    const newest = summary?.newest ?? null;
-    const jobs = this.#jobsOf(name, sources);
-    const sends = sources.sendsByVolume.get(name) ?? NO_SENDS;
-    const attention = this.services.context.attention.reason(name) ?? null;
+    const facts = this.#facts(name, sources);
     const { quotaBytes, usageBytes } = this.services.status.cached(name);
     if (
       cached !== undefined &&
       now <= cached.until &&
-      cached.entry.facts.snapshots === count &&
-      cached.entry.facts.newestSnapshot === newest &&
-      cached.entry.facts.jobs === jobs &&
-      cached.entry.facts.sends === sends &&
-      cached.entry.facts.attention === attention &&
-      cached.entry.facts.schedulePaused === sources.schedulePaused &&
+      sameFacts(cached.entry.facts, facts) &&
       cached.entry.quotaBytes === quotaBytes &&
       cached.entry.usageBytes === usageBytes
     ) {
       return cached;
     }
-    const facts: VolumeFacts = {
-      volume: name,
-      snapshots: count,
-      newestSnapshot: newest,
-      sends,
-      jobs,
-      schedulePaused: sources.schedulePaused,
-      attention,
-    };
     const { verdict, until } = verdictUntil(facts, now);
     const entry: VolumeVerdict = { facts, verdict };
     if (quotaBytes !== undefined) entry.quotaBytes = quotaBytes;
@@ -497,6 +478,18 @@ function groupMany<T>(
     }
   }
   return groups;
+}
+
+/** The same facts: equal counts and times, the same job and send arrays (kept while unchanged). */
+function sameFacts(a: VolumeFacts, b: VolumeFacts): boolean {
+  return (
+    a.snapshots === b.snapshots &&
+    a.newestSnapshot === b.newestSnapshot &&
+    a.jobs === b.jobs &&
+    a.sends === b.sends &&
+    a.attention === b.attention &&
+    a.schedulePaused === b.schedulePaused
+  );
 }
 
 function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
