@@ -94,3 +94,16 @@ export function rejection(promise: Promise<unknown>): Promise<ReplicationError> 
     },
   );
 }
+
+/**
+ * A send's progress: live values that rise, then the exact stream size. Live values come from
+ * the sender's kernel write counter, seen one byte above the exact size at the very end (1 run
+ * in 3), so they are compared capped at that size, and none may pass it by more.
+ */
+export function expectProgressTo(values: readonly number[], exact: number): void {
+  expect(values.at(-1)).toBe(exact);
+  const live = values.slice(0, -1);
+  expect(Math.max(...live)).toBeLessThanOrEqual(exact + 1);
+  const capped = live.map((v) => Math.min(v, exact));
+  expect(capped).toEqual([...capped].sort((x, y) => x - y));
+}
