@@ -7,6 +7,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Btrfs } from '@buttervolume/btrfs';
+import { type PipelineStage, startPipeline, stopSpawner } from '@buttervolume/spawner';
 import {
   createHostB,
   createLoopBtrfs,
@@ -17,7 +18,6 @@ import {
   writeRandom,
 } from '@buttervolume/test-utils';
 import { execa } from 'execa';
-import { type PipelineStage, startPipeline } from '../src/pipe.js';
 import { receiveCommand } from '../src/remote.js';
 import { sshArgv, sshSettings, withControlMaster } from '../src/ssh.js';
 
@@ -44,9 +44,9 @@ async function main() {
     await btrfs.syncFilesystem(a.mountPoint);
     const base = b.ssh;
     const variants: Record<string, () => PipelineStage[]> = {};
-    const send: PipelineStage = { command: 'btrfs', args: ['send', '-q', '--', snap] };
-    const dd: PipelineStage = { command: 'dd', args: ['bs=1M'] };
-    const receive: PipelineStage = { command: 'btrfs', args: ['receive', '--', localRecv] };
+    const send: PipelineStage = { file: 'btrfs', args: ['send', '-q', '--', snap] };
+    const dd: PipelineStage = { file: 'dd', args: ['bs=1M'] };
+    const receive: PipelineStage = { file: 'btrfs', args: ['receive', '--', localRecv] };
     variants['local send|receive'] = () => [send, receive];
     variants['local send|dd|receive'] = () => [send, dd, receive];
     const sshStage = (
@@ -58,7 +58,7 @@ async function main() {
       let settings = sshSettings({ ...base, ...options });
       if (mux) settings = withControlMaster(settings, control);
       const argv = sshArgv(settings, b.address, remote);
-      return { command: 'ssh', args: [...extra, ...argv] };
+      return { file: 'ssh', args: [...extra, ...argv] };
     };
     const gcm = { extraOptions: ['Ciphers=aes128-gcm@openssh.com'] };
     const chacha = { extraOptions: ['Ciphers=chacha20-poly1305@openssh.com'] };
@@ -82,18 +82,17 @@ async function main() {
       let cpuText = '';
       // Run 0 warms the page cache and the shared connection; the last one is sampled.
       for (let run = 0; run < RUNS + 2; run++) {
-        await startPipeline([sshStage(gcm, true)], process.env).exits[0];
+        await startPipeline([sshStage(gcm, true)]).done;
         const sampled = run === RUNS + 1;
         const sampler = sampled
           ? startCpuSampler(await pipelineProcesses(b.netns, control))
           : undefined;
         const started = performance.now();
-        const p = startPipeline(stages(), { ...process.env, LC_ALL: 'C' });
-        const exits = await Promise.all(p.exits);
+        const exits = (await startPipeline(stages(), { env: { LC_ALL: 'C' } }).done).stages;
         const ms = performance.now() - started;
         const cpu = await sampler?.stop();
-        if (exits.some((e) => e.code !== 0))
-          throw new Error(`${name}: ${exits.map((e) => `${e.code} ${e.stderr}`).join(' | ')}`);
+        if (exits.some((e) => e.exitCode !== 0))
+          throw new Error(`${name}: ${exits.map((e) => `${e.exitCode} ${e.stderr}`).join(' | ')}`);
         if (run > 0 && !sampled) times.push(ms);
         if (cpu) {
           cpuText = `${cpu.byProcess
@@ -131,6 +130,7 @@ async function main() {
       { reject: false },
     );
     await rm(control, { recursive: true, force: true });
+    stopSpawner();
     await b.cleanup();
     await a.cleanup();
   }

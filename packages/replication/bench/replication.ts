@@ -11,6 +11,7 @@ import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Btrfs } from '@buttervolume/btrfs';
 import { type HostName, SnapshotName, type VolumeName } from '@buttervolume/names';
+import { startPipeline, stopSpawner } from '@buttervolume/spawner';
 import {
   type CpuReport,
   controlHash,
@@ -26,7 +27,6 @@ import {
 } from '@buttervolume/test-utils';
 import { execa } from 'execa';
 import { Replicator, type SendResult } from '../src/index.js';
-import { startPipeline } from '../src/pipe.js';
 
 const DATA_MIB = Number(process.env.BENCH_DATA_MIB ?? 1024);
 const RUNS = Math.max(3, Number(process.env.BENCH_RUNS ?? 3));
@@ -40,16 +40,13 @@ const f = (n: number, digits = 0): string => n.toFixed(digits);
 /** `btrfs send [-p parent] | btrfs receive into`: the time from spawn to receive's exit. */
 async function localSendReceive(snapshot: string, parent: string | undefined, into: string) {
   const started = performance.now();
-  const running = startPipeline(
-    [
-      { command: 'btrfs', args: ['send', '-q', ...(parent ? ['-p', parent] : []), '--', snapshot] },
-      { command: 'btrfs', args: ['receive', '--', into] },
-    ],
-    process.env,
-  );
-  const [sent, received] = await Promise.all(running.exits);
+  const running = startPipeline([
+    { file: 'btrfs', args: ['send', '-q', ...(parent ? ['-p', parent] : []), '--', snapshot] },
+    { file: 'btrfs', args: ['receive', '--', into] },
+  ]);
+  const [sent, received] = (await running.done).stages;
   const ms = performance.now() - started;
-  if (sent?.code !== 0 || received?.code !== 0) {
+  if (sent?.exitCode !== 0 || received?.exitCode !== 0) {
     throw new Error(`local send|receive failed: ${sent?.stderr} ${received?.stderr}`);
   }
   return ms;
@@ -247,6 +244,7 @@ async function main(): Promise<void> {
     console.log(`CPU, full send to B:          ${cpuLine(cpuSsh.report, cpuSsh.ms)}`);
   } finally {
     await replicator?.close();
+    stopSpawner();
     await b.cleanup();
     await a.cleanup();
   }

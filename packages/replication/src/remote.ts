@@ -1,7 +1,5 @@
-import { pipeline } from 'node:stream/promises';
-import { COMPRESSED_SEND_ARGS, parseProgsVersion, type SendProcess } from '@buttervolume/btrfs';
-import { MAX_CAPTURE, Tail } from '@buttervolume/spawner';
-import { execa } from 'execa';
+import { COMPRESSED_SEND_ARGS, parseProgsVersion } from '@buttervolume/btrfs';
+import { interrupted, type StageResult, startPipeline } from '@buttervolume/spawner';
 import {
   classifySshExit,
   ReplicationError,
@@ -10,8 +8,8 @@ import {
   sshTransportError,
 } from './errors.js';
 import { runBounded } from './output.js';
-import { bytesWritten, ddBytes, type Exit, startPipeline } from './pipe.js';
-import { Meter, type MeterOptions, type Progress } from './progress.js';
+import { bytesWritten, ddBytes } from './pipe.js';
+import type { Progress } from './progress.js';
 import { type SshSettings, sshArgv } from './ssh.js';
 
 // btrfs-progs and ssh print English we match on; pin it locally (remotely: `env LC_ALL=C`).
@@ -135,9 +133,7 @@ export async function remoteDelete(
 export interface TransferRequest {
   ssh: SshSettings;
   host: string;
-  /** Starts the local `btrfs send` as a stream through this process (rate-limited sends). */
-  start: () => SendProcess;
-  /** The same `btrfs send`, run as a plain process whose stdout goes straight to ssh. */
+  /** The local `btrfs send`, run as a plain process whose stdout goes to ssh. */
   send: LocalSend;
   /** Where the host receives (its SNAPSHOTS_PATH). */
   remoteDir: string;
@@ -147,6 +143,14 @@ export interface TransferRequest {
   compress?: boolean | undefined;
   meter?: MeterOptions | undefined;
   signal?: AbortSignal | undefined;
+}
+
+export interface MeterOptions {
+  /** Called at most every `intervalMs`, and once at the end. */
+  onProgress?: ((progress: Progress) => void) | undefined;
+  intervalMs?: number | undefined;
+  /** Average rate limit in bytes per second; undefined for none. */
+  bytesPerSec?: number | undefined;
 }
 
 export interface LocalSend {
@@ -173,7 +177,7 @@ export type TransferOutcome =
       receiveStarted: boolean;
     };
 
-/** What a data path reports, before it is turned into an outcome. */
+/** What the data path reports, before it is turned into an outcome. */
 interface RawTransfer {
   bytes: number;
   durationMs: number;
@@ -187,30 +191,24 @@ interface RawTransfer {
   sshStdout: string;
 }
 
+const MIN_POLL_MS = 20;
+
 /**
  * `btrfs send | ssh host <check, then btrfs receive dir>`, no shell here (the remote one runs
- * fixed text). Without a bandwidth limit the kernel moves the data (see `pipedTransfer`); with
- * one it flows through an in-process Meter.
+ * fixed text), started by the spawner (@buttervolume/spawner) so this process never forks for
+ * it. send's stdout is ssh's stdin: the send stream passes through neither this process nor,
+ * without a bandwidth limit, the spawner (with one, the spawner holds it back on its way).
+ * Progress comes from polling the written-byte counter of `btrfs send` (the kernel counts what
+ * the send ioctl writes into the pipe); the exact total from the receiving session's dd (see
+ * RECEIVE_SCRIPT).
  */
 export async function transfer(request: TransferRequest): Promise<TransferOutcome> {
   const remote = receiveCommand(request.btrfsPath, request.remoteTarget, request.remoteDir);
   const argv = sshArgv(request.ssh, request.host, remote, { compress: request.compress ?? false });
   const command = [request.ssh.sshPath, ...argv];
-  const raw =
-    request.meter?.bytesPerSec === undefined
-      ? await pipedTransfer(request, argv)
-      : await meteredTransfer(request, argv);
-  return interpret(raw, request, command);
+  return interpret(await pipedTransfer(request, argv), request, command);
 }
 
-const MIN_POLL_MS = 20;
-
-/**
- * `btrfs send | ssh`, send's stdout being ssh's stdin, so the send stream never enters this
- * process. Progress comes from polling the written-byte counter of `btrfs send` (the kernel
- * counts what the send ioctl writes into the pipe); the exact total from the receiving
- * session's dd (see RECEIVE_SCRIPT).
- */
 async function pipedTransfer(request: TransferRequest, argv: string[]): Promise<RawTransfer> {
   const started = performance.now();
   const { send } = request;
@@ -225,13 +223,11 @@ async function pipedTransfer(request: TransferRequest, argv: string[]): Promise<
   ];
   const stages = startPipeline(
     [
-      { command: send.btrfsPath, args: sendArgs },
-      { command: request.ssh.sshPath, args: argv },
+      { file: send.btrfsPath, args: sendArgs },
+      { file: request.ssh.sshPath, args: argv },
     ],
-    { ...process.env, ...ENV },
-    { captureStdout: true },
+    { env: ENV, bytesPerSec: request.meter?.bytesPerSec },
   );
-  const [senderExit, sshExit] = stages.exits as [Promise<Exit>, Promise<Exit>];
   let cancelled = false;
   const onAbort = () => {
     cancelled = true;
@@ -242,19 +238,23 @@ async function pipedTransfer(request: TransferRequest, argv: string[]): Promise<
 
   // Whoever fails first is the cause; the others fail only as its consequence.
   let first: 'send' | 'ssh' | undefined;
+  const [senderExit, sshExit] = stages.exits.map((exit) =>
+    // The spawner died under them: a stage with no exit code, the error as its spawnError.
+    exit.catch((error: unknown): StageResult => ({ ...interrupted([], error), pid: undefined })),
+  ) as [Promise<StageResult>, Promise<StageResult>];
   const watched = [
     senderExit.then((exit) => {
       // A broken link (SIGPIPE, or ECONNRESET: Node's stdio pipes are socketpairs): ssh ended
       // first, either failing (its exit says why) or because the host already had the snapshot
       // and read nothing. Without a process in between, send's exit may be seen before ssh's.
-      if (exit.code !== 0 && !brokenLink(exit)) {
+      if (exit.exitCode !== 0 && !brokenLink(exit)) {
         first ??= 'send';
         stages.kill();
       }
       return exit;
     }),
     sshExit.then((exit) => {
-      if (exit.code !== 0) {
+      if (exit.exitCode !== 0) {
         first ??= 'ssh';
         stages.kill();
       }
@@ -263,7 +263,13 @@ async function pipedTransfer(request: TransferRequest, argv: string[]): Promise<
   ] as const;
 
   const meter = request.meter;
-  const senderPid = stages.pids[0];
+  let senderPid: number | undefined;
+  void stages.pids.then(
+    ([pid]) => {
+      senderPid = pid;
+    },
+    () => {},
+  );
   let bytes = 0;
   const report = (): Progress => {
     const elapsedMs = performance.now() - started;
@@ -288,9 +294,13 @@ async function pipedTransfer(request: TransferRequest, argv: string[]): Promise<
   );
   try {
     const [sent, received] = await Promise.all(watched);
+    const passed = await stages.done.then(
+      (result) => result.bytes,
+      () => undefined,
+    );
     clearInterval(timer);
     await polling;
-    bytes = ddBytes(received.stdout) ?? bytes;
+    bytes = ddBytes(received.stdout) ?? passed ?? bytes;
     meter?.onProgress?.(report());
     return {
       bytes,
@@ -298,15 +308,15 @@ async function pipedTransfer(request: TransferRequest, argv: string[]): Promise<
       cancelled,
       stalled: stall.stalled,
       sendFailure:
-        first === 'send' || (first === undefined && sent.code !== 0 && !brokenLink(sent))
+        first === 'send' || (first === undefined && sent.exitCode !== 0 && !brokenLink(sent))
           ? {
               command: [send.btrfsPath, ...sendArgs],
-              exitCode: sent.code ?? undefined,
+              exitCode: sent.exitCode,
               stderr: sent.spawnError ? String(sent.spawnError) : sent.stderr,
               cause: sent.spawnError,
             }
           : undefined,
-      sshExitCode: received.code ?? undefined,
+      sshExitCode: received.exitCode,
       sshStderr: received.spawnError ? String(received.spawnError) : received.stderr,
       sshStdout: received.stdout,
     };
@@ -317,7 +327,7 @@ async function pipedTransfer(request: TransferRequest, argv: string[]): Promise<
 }
 
 /** `btrfs send` stopped because its reader went away, not for a reason of its own. */
-function brokenLink(exit: Exit): boolean {
+function brokenLink(exit: StageResult): boolean {
   return exit.signal === 'SIGPIPE' || /Broken pipe|Connection reset by peer/.test(exit.stderr);
 }
 
@@ -337,83 +347,6 @@ function stallWatch(timeoutMs: number, stop: () => void) {
     },
   };
   return watch;
-}
-
-/** The same transfer through this process, so a Meter can hold the average rate down. */
-async function meteredTransfer(request: TransferRequest, argv: string[]): Promise<RawTransfer> {
-  const { ssh } = request;
-  const meter = new Meter(request.meter);
-  const stall = new AbortController();
-  const receiver = execa(ssh.sshPath, argv, {
-    reject: false,
-    stdin: 'pipe',
-    env: ENV,
-    // Only the tails are kept (see MAX_CAPTURE): a peer decides how much ssh prints.
-    buffer: false,
-    forceKillAfterDelay: 2000,
-    cancelSignal: request.signal ? AbortSignal.any([request.signal, stall.signal]) : stall.signal,
-  });
-  const stdoutTail = new Tail(MAX_CAPTURE);
-  const stderrTail = new Tail(MAX_CAPTURE);
-  receiver.stdout?.setEncoding('utf8');
-  receiver.stdout?.on('data', (chunk: string) => stdoutTail.push(chunk));
-  receiver.stderr?.setEncoding('utf8');
-  receiver.stderr?.on('data', (chunk: string) => stderrTail.push(chunk));
-  const watch = stallWatch(ssh.stallTimeoutMs, () => stall.abort());
-  let seen = 0;
-  const timer = setInterval(() => {
-    if (meter.bytes > seen) {
-      seen = meter.bytes;
-      watch.moved();
-    } else watch.check();
-  }, watch.pollMs);
-  const sender = request.start();
-
-  let first: 'send' | 'ssh' | undefined;
-  const sent = sender.done.then(
-    () => undefined,
-    (error: unknown) => {
-      first ??= 'send';
-      return error;
-    },
-  );
-  const received = receiver.then((result) => {
-    if (result.exitCode !== 0) {
-      first ??= 'ssh';
-      sender.abort();
-    }
-    return result;
-  });
-  // EPIPE on ssh's stdin just means ssh ended early; ssh's own exit says why.
-  const piped = pipeline(sender.stream, meter, receiver.stdin).then(
-    () => undefined,
-    (error: unknown) => {
-      sender.abort();
-      return error;
-    },
-  );
-  const [sendError, result] = await Promise.all([sent, received, piped]).finally(() =>
-    clearInterval(timer),
-  );
-  const senderStderr = (sendError as { stderr?: unknown } | undefined)?.stderr;
-  return {
-    bytes: meter.bytes,
-    durationMs: meter.elapsedMs,
-    cancelled: result.isCanceled && !watch.stalled,
-    stalled: watch.stalled,
-    sendFailure:
-      first === 'send' && sendError !== undefined
-        ? {
-            command: (sendError as { command?: readonly string[] }).command,
-            exitCode: (sendError as { exitCode?: number }).exitCode,
-            stderr: typeof senderStderr === 'string' ? senderStderr : String(sendError),
-            cause: sendError,
-          }
-        : undefined,
-    sshExitCode: result.exitCode,
-    sshStderr: stderrTail.text(),
-    sshStdout: stdoutTail.text(),
-  };
 }
 
 function printed(stdout: string, word: string): boolean {

@@ -5,8 +5,6 @@ import {
   canSendCompressed,
   localSendFeatures,
   type SendFeatures,
-  type SendOptions,
-  type SendProcess,
 } from '@buttervolume/btrfs';
 import { HostName, MarkerName, SnapshotName, VolumeName } from '@buttervolume/names';
 import type { RetentionPolicy } from '@buttervolume/retention';
@@ -41,7 +39,6 @@ export interface ReplicationBtrfs {
   deleteSubvolume(path: string): Promise<unknown>;
   isSubvolume(path: string): Promise<boolean>;
   listSubvolumes(dir: string): Promise<string[]>;
-  send(snapshot: string, options?: SendOptions): SendProcess;
 }
 
 export interface ReplicatorOptions {
@@ -75,7 +72,7 @@ export interface SendSnapshotOptions {
   progressIntervalMs?: number;
   /**
    * Average rate limit of the send stream, in bytes per second. The stream then passes through
-   * this process to be metered; without a limit the kernel pipes it from btrfs to ssh.
+   * the spawner process to be held back; without a limit the kernel pipes it from btrfs to ssh.
    */
   bandwidthLimit?: number;
   /** false: send the whole snapshot even when the host has a parent (default true). */
@@ -485,18 +482,13 @@ export class Replicator {
     compressedData: boolean,
     options: SendSnapshotOptions,
   ): Promise<TransferOutcome> {
-    const sendOptions: SendOptions = {
-      ...(parent === undefined ? {} : { parent: join(this.#snapshotsPath, parent) }),
-      ...(compressedData ? { compressedData } : {}),
-    };
     return transfer({
       ssh,
       host,
-      start: () => this.#btrfs.send(localPath, sendOptions),
       send: {
         btrfsPath: this.#btrfsPath,
         snapshot: localPath,
-        parent: sendOptions.parent,
+        parent: parent === undefined ? undefined : join(this.#snapshotsPath, parent),
         compressedData,
       },
       remoteDir: this.#remoteSnapshotsPath,

@@ -1,7 +1,14 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { DoneMessage, RunMessage } from './protocol.js';
+import type {
+  DoneMessage,
+  EndedMessage,
+  PipelineMessage,
+  Reply,
+  RunMessage,
+  StageMessage,
+} from './protocol.js';
 import { MAX_CAPTURE } from './tail.js';
 
 // Why a spawner process: Node's spawn() forks the calling process, and fork() copies its page
@@ -53,11 +60,97 @@ export class SpawnerExitedError extends Error {
   }
 }
 
+export interface PipelineStage {
+  file: string;
+  args: readonly string[];
+}
+
+export interface PipelineOptions {
+  /** Variables over the caller's own environment (resolved when the pipeline is asked for). */
+  env?: Readonly<Record<string, string | undefined>> | undefined;
+  /** Stops every stage (SIGTERM, then SIGKILL) after this long; 0 or absent: never. */
+  timeoutMs?: number | undefined;
+  /** Stops every stage (SIGTERM, then SIGKILL) when aborted. */
+  signal?: AbortSignal | undefined;
+  /** Delay between SIGTERM and SIGKILL; default 2 s. */
+  forceKillAfterMs?: number | undefined;
+  /** Characters kept of the last stage's stdout (its end); default MAX_CAPTURE. */
+  maxStdout?: number | undefined;
+  /** Characters kept of each stage's stderr (its end); default MAX_CAPTURE. */
+  maxStderr?: number | undefined;
+  /**
+   * Average rate limit in bytes/s between the first two stages. The stream then flows through
+   * the spawner process (still never through this one); without it the kernel moves it.
+   */
+  bytesPerSec?: number | undefined;
+}
+
+/** How one stage of a pipeline ended. */
+export interface StageResult {
+  command: readonly string[];
+  pid: number | undefined;
+  /** undefined when killed by a signal or never started. */
+  exitCode: number | undefined;
+  signal: NodeJS.Signals | undefined;
+  /** The last stage's stdout (its end); '' for the others. */
+  stdout: string;
+  stderr: string;
+  /** Why the stage could not start (ENOENT, EACCES), when it could not. */
+  spawnError: Error | undefined;
+}
+
+export interface PipelineResult {
+  stages: StageResult[];
+  timedOut: boolean;
+  /** Stopped by abort or kill() while a stage still ran. */
+  canceled: boolean;
+  /** Bytes passed from the first stage to the second when rate-limited. */
+  bytes: number | undefined;
+}
+
+export interface RunningPipeline {
+  /** Each stage's pid as soon as the processes exist (undefined: could not start). */
+  pids: Promise<(number | undefined)[]>;
+  /** One per stage, in order; each settles as soon as its process has ended. */
+  exits: Promise<StageResult>[];
+  /** Every stage ended. Each of these rejects with SpawnerExitedError if the spawner died. */
+  done: Promise<PipelineResult>;
+  /** SIGTERM to every stage still running (downstream first), SIGKILL after the delay. */
+  kill(): void;
+}
+
 interface Pending {
   command: readonly string[];
   child: ChildProcess;
-  resolve(result: CommandResult): void;
+  /** Handles a reply; true once the request is finished. */
+  reply(message: Reply): boolean;
   reject(error: Error): void;
+}
+
+/** A promise with its settle functions, already handled so an unread rejection is not fatal. */
+function deferred<T>() {
+  let resolve!: (value: T) => void;
+  let reject!: (error: Error) => void;
+  const promise = new Promise<T>((yes, no) => {
+    resolve = yes;
+    reject = no;
+  });
+  promise.catch(() => {});
+  return { promise, resolve, reject };
+}
+
+function stageResult(command: readonly string[], message: StageMessage): StageResult {
+  return {
+    command,
+    pid: message.pid ?? undefined,
+    exitCode: message.exitCode ?? undefined,
+    signal: (message.signal ?? undefined) as NodeJS.Signals | undefined,
+    stdout: message.stdout,
+    stderr: message.stderr,
+    spawnError: message.spawnError
+      ? Object.assign(new Error(message.spawnError.message), { code: message.spawnError.code })
+      : undefined,
+  };
 }
 
 /** Where the spawner's module is: next to this one, built (.js) or, in tests, as source (.ts). */
@@ -96,17 +189,17 @@ class Spawner {
       input: options.input ?? null,
     };
     return new Promise<CommandResult>((resolve, reject) => {
-      const onAbort = () => {
-        if (child.connected) child.send({ type: 'kill', id });
-      };
+      const onAbort = () => this.#kill(child, id);
       options.signal?.addEventListener('abort', onAbort, { once: true });
       const settle = () => options.signal?.removeEventListener('abort', onAbort);
       this.#pending.set(id, {
         command,
         child,
-        resolve: (result) => {
+        reply: (reply) => {
+          if (reply.type !== 'done') return false;
           settle();
-          resolve(result);
+          resolve(commandResult(command, reply));
+          return true;
         },
         reject: (error) => {
           settle();
@@ -118,6 +211,82 @@ class Spawner {
     });
   }
 
+  pipeline(stages: readonly PipelineStage[], options: PipelineOptions): RunningPipeline {
+    if (options.bytesPerSec !== undefined && !(options.bytesPerSec > 0)) {
+      throw new RangeError(`bandwidth limit must be > 0 bytes/s, got ${options.bytesPerSec}`);
+    }
+    const commands = stages.map((stage) => [stage.file, ...stage.args]);
+    const whole = commands.flatMap((command, index) => (index === 0 ? command : ['|', ...command]));
+    const pids = deferred<(number | undefined)[]>();
+    const exits = stages.map(() => deferred<StageResult>());
+    const done = deferred<PipelineResult>();
+    const running: RunningPipeline = {
+      pids: pids.promise,
+      exits: exits.map((exit) => exit.promise),
+      done: done.promise,
+      kill: () => {},
+    };
+    if (options.signal?.aborted) {
+      const results = commands.map((command): StageResult => {
+        const { exitCode, signal, stdout, stderr, spawnError } = notRun(command);
+        return { command, pid: undefined, exitCode, signal, stdout, stderr, spawnError };
+      });
+      pids.resolve(results.map(() => undefined));
+      for (const [index, exit] of exits.entries()) exit.resolve(results[index]!);
+      done.resolve({ stages: results, timedOut: false, canceled: true, bytes: undefined });
+      return running;
+    }
+    const child = this.#ensure();
+    const id = this.#nextId++;
+    const message: PipelineMessage = {
+      type: 'pipeline',
+      id,
+      stages: stages.map((stage) => ({ file: stage.file, args: [...stage.args] })),
+      env: environment(options.env),
+      timeoutMs: options.timeoutMs ?? 0,
+      forceKillAfterMs: options.forceKillAfterMs ?? 2000,
+      maxStdout: options.maxStdout ?? MAX_CAPTURE,
+      maxStderr: options.maxStderr ?? MAX_CAPTURE,
+      bytesPerSec: options.bytesPerSec ?? null,
+    };
+    const onAbort = () => this.#kill(child, id);
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const settle = () => options.signal?.removeEventListener('abort', onAbort);
+    const results: StageResult[] = [];
+    this.#pending.set(id, {
+      command: whole,
+      child,
+      reply: (reply) => {
+        if (reply.type === 'started') {
+          pids.resolve(reply.pids.map((pid) => pid ?? undefined));
+        } else if (reply.type === 'stage') {
+          const result = stageResult(commands[reply.index]!, reply);
+          results[reply.index] = result;
+          exits[reply.index]?.resolve(result);
+        } else if (reply.type === 'ended') {
+          settle();
+          done.resolve(pipelineResult(results, reply));
+          return true;
+        }
+        return false;
+      },
+      reject: (error) => {
+        settle();
+        pids.reject(error);
+        for (const exit of exits) exit.reject(error);
+        done.reject(error);
+      },
+    });
+    running.kill = onAbort;
+    this.#hold(true);
+    child.send(message);
+    return running;
+  }
+
+  #kill(child: ChildProcess, id: number): void {
+    if (child.connected && this.#pending.has(id)) child.send({ type: 'kill', id });
+  }
+
   #ensure(): ChildProcess {
     if (this.#child?.connected) return this.#child;
     const { path, execArgv } = childModule();
@@ -126,7 +295,7 @@ class Spawner {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'json',
     });
-    child.on('message', (message: DoneMessage) => this.#done(message));
+    child.on('message', (message: Reply) => this.#reply(message));
     child.once('exit', (code, signal) => {
       if (this.#child === child) this.#child = undefined;
       const how = signal ? `was killed (${signal})` : `exited (code ${code})`;
@@ -143,24 +312,11 @@ class Spawner {
     return child;
   }
 
-  #done(message: DoneMessage): void {
+  #reply(message: Reply): void {
     const pending = this.#pending.get(message.id);
-    if (!pending) return;
+    if (!pending?.reply(message)) return;
     this.#pending.delete(message.id);
     if (this.#pending.size === 0) this.#hold(false);
-    const spawnError = message.spawnError
-      ? Object.assign(new Error(message.spawnError.message), { code: message.spawnError.code })
-      : undefined;
-    pending.resolve({
-      command: pending.command,
-      exitCode: message.exitCode ?? undefined,
-      signal: (message.signal ?? undefined) as NodeJS.Signals | undefined,
-      stdout: message.stdout,
-      stderr: message.stderr,
-      timedOut: message.timedOut,
-      canceled: message.canceled,
-      spawnError,
-    });
   }
 
   /** The spawner keeps this process alive only while it runs commands for it. */
@@ -199,7 +355,31 @@ function environment(
   return env;
 }
 
-function notRun(command: readonly string[], how: { canceled: boolean }): CommandResult {
+function commandResult(command: readonly string[], message: DoneMessage): CommandResult {
+  return {
+    command,
+    exitCode: message.exitCode ?? undefined,
+    signal: (message.signal ?? undefined) as NodeJS.Signals | undefined,
+    stdout: message.stdout,
+    stderr: message.stderr,
+    timedOut: message.timedOut,
+    canceled: message.canceled,
+    spawnError: message.spawnError
+      ? Object.assign(new Error(message.spawnError.message), { code: message.spawnError.code })
+      : undefined,
+  };
+}
+
+function pipelineResult(stages: StageResult[], message: EndedMessage): PipelineResult {
+  return {
+    stages,
+    timedOut: message.timedOut,
+    canceled: message.canceled,
+    bytes: message.bytes ?? undefined,
+  };
+}
+
+function notRun(command: readonly string[], how = { canceled: true }): CommandResult {
   return {
     command,
     exitCode: undefined,
@@ -242,6 +422,20 @@ export async function runCommand(
  */
 export function startSpawner(): number | undefined {
   return spawner.start();
+}
+
+/**
+ * Starts `a | b | …` from the spawner process: each stage's stdout is the next one's stdin,
+ * connected child to child, so the stream never passes through this process (nor, without
+ * `bytesPerSec`, through the spawner). Reports the pids as soon as they exist (for progress
+ * from /proc/<pid>/io) and each stage's outcome as it ends; stops them all on timeout, abort
+ * or kill(), and when this process dies.
+ */
+export function startPipeline(
+  stages: readonly PipelineStage[],
+  options: PipelineOptions = {},
+): RunningPipeline {
+  return spawner.pipeline(stages, options);
 }
 
 /** The spawner's pid, when it runs (for tests and the soak bench's RSS figures). */

@@ -1,13 +1,19 @@
-// @buttervolume/spawner: short commands run from a small long-lived child process, so that a
+// @buttervolume/spawner: short commands and pipelines run from a small long-lived child process, so that a
 // large daemon never forks itself (see client.ts), and the bounded output tails they keep.
 
 export {
   type CommandResult,
   interrupted,
+  type PipelineOptions,
+  type PipelineResult,
+  type PipelineStage,
+  type RunningPipeline,
   type RunOptions,
   runCommand,
   SpawnerExitedError,
+  type StageResult,
   spawnerPid,
+  startPipeline,
   startSpawner,
   stopSpawner,
 } from './client.js';

@@ -18,12 +18,31 @@ export interface RunMessage {
   input: string | null;
 }
 
+/** `a | b | …`: each stage's stdout is the next one's stdin, the kernel moving the data. */
+export interface PipelineMessage {
+  type: 'pipeline';
+  id: number;
+  stages: { file: string; args: string[] }[];
+  env: Record<string, string>;
+  /** 0: no limit. */
+  timeoutMs: number;
+  forceKillAfterMs: number;
+  /** Characters kept of the last stage's stdout and of every stderr (their ends). */
+  maxStdout: number;
+  maxStderr: number;
+  /**
+   * Average rate limit (bytes/s) between the first and the second stage: the stream then
+   * passes through the spawner to be held back. null: the stages are connected directly.
+   */
+  bytesPerSec: number | null;
+}
+
 export interface KillMessage {
   type: 'kill';
   id: number;
 }
 
-export type Request = RunMessage | KillMessage;
+export type Request = RunMessage | PipelineMessage | KillMessage;
 
 export interface DoneMessage {
   type: 'done';
@@ -39,3 +58,36 @@ export interface DoneMessage {
   /** Why the command could not start (ENOENT, EACCES), when it could not. */
   spawnError: { code: string | undefined; message: string } | null;
 }
+
+/** A pipeline's processes exist: their pids, in stage order (undefined: could not start). */
+export interface StartedMessage {
+  type: 'started';
+  id: number;
+  pids: (number | null)[];
+}
+
+/** One stage of a pipeline ended (sent as each ends, so the caller can react at once). */
+export interface StageMessage {
+  type: 'stage';
+  id: number;
+  index: number;
+  pid: number | null;
+  exitCode: number | null;
+  signal: string | null;
+  /** The last stage's stdout (its end); '' for the others. */
+  stdout: string;
+  stderr: string;
+  spawnError: { code: string | undefined; message: string } | null;
+}
+
+/** Every stage of a pipeline ended (sent after the last StageMessage). */
+export interface EndedMessage {
+  type: 'ended';
+  id: number;
+  timedOut: boolean;
+  canceled: boolean;
+  /** Bytes passed from the first stage to the second when rate-limited, else null. */
+  bytes: number | null;
+}
+
+export type Reply = DoneMessage | StartedMessage | StageMessage | EndedMessage;
