@@ -7,13 +7,14 @@
 // one volume <= 0.5 ms; a real purge of 2,000 snapshots <= 0.5 s; a send to host B >= 0.9x a
 // local `btrfs send | btrfs receive` of the same snapshot (BENCH_SEND_MIB, default 512; 0
 // skips it); daemon RSS < 80 MB at 10,000 volumes.
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdir, readdir, readFile, rmdir } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { formatTimestamp } from '@buttervolume/retention';
+import { startPipeline, startSpawner, stopSpawner } from '@buttervolume/spawner';
 import {
   type CpuReport,
   controlHash,
@@ -71,23 +72,24 @@ const LIST_RUNS = 500;
 /** The bare command, started the cheapest way Node has (no execa), as a reference. */
 const bare = (args: string[]) => promisify(execFile)('btrfs', args, { maxBuffer: 64 * MiB });
 
-/** `btrfs <a> | btrfs <b>` with the kernel moving the data, as a shell would run it. */
-function kernelPiped(a: string[], b: string[]): Promise<void> {
-  const receiver = spawn('btrfs', b, { stdio: ['pipe', 'ignore', 'pipe'] });
-  const sender = spawn('btrfs', a, { stdio: ['ignore', receiver.stdin, 'pipe'] });
-  // The children hold their own ends now (see the replication package's pipe.ts).
-  receiver.stdin?.destroy();
-  const ended = (child: ChildProcess) =>
-    new Promise<void>((resolve, reject) => {
-      let stderr = '';
-      child.stderr?.on('data', (chunk: Buffer) => {
-        stderr += chunk.toString();
-      });
-      child.once('close', (code) =>
-        code === 0 ? resolve() : reject(new Error(`btrfs exited ${code}: ${stderr}`)),
-      );
-    });
-  return Promise.all([ended(sender), ended(receiver)]).then(() => undefined);
+/**
+ * `btrfs <a> | btrfs <b>` with the kernel moving the data, as a shell would run it; started
+ * the way the daemon starts its sends (from a spawner process, child to child).
+ */
+async function kernelPiped(a: string[], b: string[]): Promise<void> {
+  const { stages } = await startPipeline([
+    { file: 'btrfs', args: a },
+    { file: 'btrfs', args: b },
+  ]).done;
+  const failed = stages.find((stage) => stage.exitCode !== 0);
+  if (failed)
+    throw new Error(`${failed.command.join(' ')} exited ${failed.exitCode}: ${failed.stderr}`);
+}
+
+/** The pids of `pid`'s children (the daemon's spawner, whose children run its sends). */
+async function childrenOf(pid: number): Promise<number[]> {
+  const text = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8');
+  return text.split(' ').filter(Boolean).map(Number);
 }
 
 function cpuPerGiB(report: CpuReport, bytes: number): string {
@@ -482,11 +484,15 @@ async function sendFigures(
   // One more of each, sampled for CPU (the sampler costs CPU itself, so not among the timed).
   const control = controlHash(b.address, b.sshPort);
   await settle();
-  let sampler = startCpuSampler(await pipelineProcesses(b.netns, control));
+  // Each side's pipeline runs from a spawner: its children are sampled too.
+  let sampler = startCpuSampler(
+    await pipelineProcesses(b.netns, control, [process.pid, startSpawner()!]),
+  );
   await localCopy();
   const cpuLocal = await sampler.stop();
   await settle();
-  sampler = startCpuSampler(await pipelineProcesses(b.netns, control, [built.pid]));
+  const daemonSide = [built.pid, ...(await childrenOf(built.pid))];
+  sampler = startCpuSampler(await pipelineProcesses(b.netns, control, daemonSide));
   await socketSend();
   const cpuSend = await sampler.stop();
   const rate = (took: number) => `${(bytes / 1e6 / (took / 1000)).toFixed(0)} MB/s`;
@@ -497,6 +503,7 @@ async function sendFigures(
   );
   console.log(`send cpu local-send|receive: ${cpuPerGiB(cpuLocal, bytes)}`);
   console.log(`send cpu socket send to B:   ${cpuPerGiB(cpuSend, bytes)}`);
+  stopSpawner();
 }
 
 await main();

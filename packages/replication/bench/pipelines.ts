@@ -7,7 +7,12 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Btrfs } from '@buttervolume/btrfs';
-import { type PipelineStage, startPipeline, stopSpawner } from '@buttervolume/spawner';
+import {
+  type PipelineStage,
+  startPipeline,
+  startSpawner,
+  stopSpawner,
+} from '@buttervolume/spawner';
 import {
   createHostB,
   createLoopBtrfs,
@@ -85,7 +90,10 @@ async function main() {
         await startPipeline([sshStage(gcm, true)]).done;
         const sampled = run === RUNS + 1;
         const sampler = sampled
-          ? startCpuSampler(await pipelineProcesses(b.netns, control))
+          ? startCpuSampler(
+              // The stages are the spawner's children.
+              await pipelineProcesses(b.netns, control, [process.pid, startSpawner()!]),
+            )
           : undefined;
         const started = performance.now();
         const exits = (await startPipeline(stages(), { env: { LC_ALL: 'C' } }).done).stages;

@@ -11,7 +11,7 @@ import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Btrfs } from '@buttervolume/btrfs';
 import { type HostName, SnapshotName, type VolumeName } from '@buttervolume/names';
-import { startPipeline, stopSpawner } from '@buttervolume/spawner';
+import { startPipeline, startSpawner, stopSpawner } from '@buttervolume/spawner';
 import {
   type CpuReport,
   controlHash,
@@ -179,7 +179,12 @@ async function main(): Promise<void> {
 
     // Where the CPU goes, in one more run of each full copy (sampling /proc costs CPU too, so
     // these runs are not among the timed ones above).
-    const sampled = await pipelineProcesses(b.netns, controlHash(b.address, b.sshPort));
+    // The pipelines' processes are the spawner's children (this process's own, and the
+    // Replicator's: one spawner serves both).
+    const sampled = await pipelineProcesses(b.netns, controlHash(b.address, b.sshPort), [
+      process.pid,
+      startSpawner()!,
+    ]);
     let sampler = startCpuSampler(sampled);
     let started = performance.now();
     await localSendReceive(here(s1), undefined, localReceive);
