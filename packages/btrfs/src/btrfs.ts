@@ -15,6 +15,8 @@ import {
 import { isBtrfs, isSubvolume, listSubvolumes, lstatOrUndefined, yieldEvery } from './inspect.js';
 import { absoluteThrough, mountOf } from './mounts.js';
 import {
+  type FileAttributes,
+  parseLsattr,
   parseLsattrBatch,
   parseLsattrNocow,
   parseQgroupShow,
@@ -418,12 +420,19 @@ export class Btrfs {
     return parseLsattrNocow(await run(this.#lsattr, ['-d', '--', target], target));
   }
 
+  /** The No_COW attribute of many paths: fileAttributes' answer, that flag only. */
+  async nocowFlags(paths: readonly string[]): Promise<Map<string, boolean>> {
+    const answer = new Map<string, boolean>();
+    for (const [path, { nocow }] of await this.fileAttributes(paths)) answer.set(path, nocow);
+    return answer;
+  }
+
   /**
-   * The No_COW attribute of many paths, `lsattr -d` on up to 1,000 at a time. Paths that do not
+   * The attributes of many paths, `lsattr -d` on up to 1,000 at a time. Paths that do not
    * exist (e.g. deleted meanwhile) are left out of the answer; any other failure throws.
    * Keys are the paths as given.
    */
-  async nocowFlags(paths: readonly string[]): Promise<Map<string, boolean>> {
+  async fileAttributes(paths: readonly string[]): Promise<Map<string, FileAttributes>> {
     const given = new Map<string, string[]>();
     for (const path of paths) {
       const target = resolve(path);
@@ -432,23 +441,23 @@ export class Btrfs {
     // A newline would split lsattr's line in two: such paths get a process of their own.
     const targets = [...given.keys()];
     const lined = targets.filter((target) => !target.includes('\n'));
-    const flags = new Map<string, boolean>();
+    const found = new Map<string, FileAttributes>();
     for (const chunk of argumentBatches(lined, LSATTR_LIMITS)) {
       const { stdout, failure } = await runTolerant(this.#lsattr, ['-d', '--', ...chunk]);
       const answers = parseLsattrBatch(stdout);
       for (const target of chunk) {
-        const nocow = answers.get(target);
-        if (nocow !== undefined) flags.set(target, nocow);
+        const attributes = answers.get(target);
+        if (attributes !== undefined) found.set(target, attributes);
       }
       if (failure) this.#tolerateMissing(failure);
     }
     for (const target of targets.filter((t) => t.includes('\n'))) {
       if (!(await lstatOrUndefined(target))) continue;
-      flags.set(target, parseLsattrNocow(await run(this.#lsattr, ['-d', '--', target], target)));
+      found.set(target, parseLsattr(await run(this.#lsattr, ['-d', '--', target], target)));
     }
-    const answer = new Map<string, boolean>();
-    for (const [target, nocow] of flags) {
-      for (const path of given.get(target) ?? []) answer.set(path, nocow);
+    const answer = new Map<string, FileAttributes>();
+    for (const [target, attributes] of found) {
+      for (const path of given.get(target) ?? []) answer.set(path, attributes);
     }
     return answer;
   }

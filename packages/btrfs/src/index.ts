@@ -20,6 +20,7 @@
 //   await btrfs.quota(subvolumePath): QuotaInfo | undefined   // undefined when quotas are off
 //   await btrfs.isNocow(path): boolean                        // lsattr-equivalent, C flag
 //   await btrfs.nocowFlags(paths): Map<path, boolean>         // C flags, one lsattr per 1,000 paths; missing paths left out
+//   await btrfs.fileAttributes(paths): Map<path, FileAttributes> // the same lsattr: C and c (compression) flags
 //   await btrfs.snapshotTimes(dir): Map<absolutePath, Date>   // otime of every snapshot under dir, one process
 //   await btrfs.createdAt(path): Date                         // creation time to the second, no `subvolume show`
 //   await isBtrfs(path): boolean                              // fs.statfs magic, no process
@@ -51,6 +52,7 @@ export {
   QuotaDisabledError,
 } from './errors.js';
 export { isBtrfs, isSubvolume } from './inspect.js';
+export type { FileAttributes } from './parse.js';
 export { type ForeignMount, type MountEntry, mountsUnder, readMounts } from './mounts.js';
 export {
   COMPRESSED_SEND_ARGS,

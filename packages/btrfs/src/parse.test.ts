@@ -181,18 +181,23 @@ describe('parseSubvolumeList', () => {
 });
 
 describe('parseLsattrBatch', () => {
-  it('maps each path (spaces kept) to its C flag', () => {
+  it('maps each path (spaces kept) to its C and c flags', () => {
     const stdout = [
       '---------------------- /m/volumes/v00000',
       '---------------C------ /m/volumes/v00001',
       '--------------e------- /m/volumes/we ird  name',
+      '--------c------------- /m/volumes/zstd',
+      '---------------------m /m/volumes/none',
       'not an lsattr line',
     ].join('\n');
+    const plain = { nocow: false, compressed: false };
     expect(parseLsattrBatch(stdout)).toEqual(
       new Map([
-        ['/m/volumes/v00000', false],
-        ['/m/volumes/v00001', true],
-        ['/m/volumes/we ird  name', false],
+        ['/m/volumes/v00000', plain],
+        ['/m/volumes/v00001', { nocow: true, compressed: false }],
+        ['/m/volumes/we ird  name', plain],
+        ['/m/volumes/zstd', { nocow: false, compressed: true }],
+        ['/m/volumes/none', plain],
       ]),
     );
   });

@@ -87,11 +87,31 @@ export function parseReceived(stderr: string): string | undefined {
   return received;
 }
 
+/** What `lsattr -d` shows of a btrfs file or folder. */
+export interface FileAttributes {
+  /** No_COW (`chattr +C`). */
+  nocow: boolean;
+  /**
+   * `c`: btrfs sets it with the compression property (and sets the property with `chattr +c`),
+   * so without it the property is unset or `none`.
+   */
+  compressed: boolean;
+}
+
+function attributesOf(flags: string): FileAttributes {
+  return { nocow: flags.includes('C'), compressed: flags.includes('c') };
+}
+
 /** True when `lsattr -d` output shows the No_COW (`C`) attribute. */
 export function parseLsattrNocow(stdout: string): boolean {
+  return parseLsattr(stdout).nocow;
+}
+
+/** One path's `lsattr -d` output. */
+export function parseLsattr(stdout: string): FileAttributes {
   const flags = stdout.trimStart().split(/\s/, 1)[0] ?? '';
   if (!/^[A-Za-z-]+$/.test(flags)) throw new Error(`unexpected lsattr output: ${stdout}`);
-  return flags.includes('C');
+  return attributesOf(flags);
 }
 
 /** One line of `btrfs subvolume list -a -s`: a snapshot and its creation time. */
@@ -178,13 +198,13 @@ function parseListLines<T extends { path: string }>(
  * Parses `lsattr -d a b c`: `<flags> <path>` a line, path as given. Lines that do not look like
  * that (a path with a newline in it) are skipped: such paths are queried one at a time.
  */
-export function parseLsattrBatch(stdout: string): Map<string, boolean> {
-  const flags = new Map<string, boolean>();
+export function parseLsattrBatch(stdout: string): Map<string, FileAttributes> {
+  const flags = new Map<string, FileAttributes>();
   for (const line of stdout.split('\n')) {
     // The flags column is fixed-width, '-' for each flag not set.
     const match = /^([A-Za-z-]*-[A-Za-z-]*) (.+)$/.exec(line);
     if (match?.[1] !== undefined && match[2] !== undefined) {
-      flags.set(match[2], match[1].includes('C'));
+      flags.set(match[2], attributesOf(match[1]));
     }
   }
   return flags;

@@ -32,7 +32,7 @@ export type ServiceBtrfs = Pick<
   | 'isReadOnly'
   | 'isSubvolume'
   | 'listSubvolumes'
-  | 'nocowFlags'
+  | 'fileAttributes'
   | 'quota'
   | 'send'
   | 'setCompression'

@@ -123,21 +123,40 @@ export class ReplicaService {
   ) {}
 
   /**
-   * A volume's record, read from disk once and then kept: every Get, Mount and Unmount asks,
-   * and for the plain volumes (no record) a failed open per call cost a thread-pool round
-   * trip and an exception. Only this service writes records (peers go through its daemon).
+   * Every record, read from disk at the first ask (one listing of VOLUMES_PATH) and then kept:
+   * every Get, Mount and Unmount asks, and a read per plain volume (no record) cost a failed
+   * open (a thread-pool round trip and an exception) and a cache entry each, 10,000 of them
+   * at 10,000 volumes. Only this service writes records (peers go through its daemon) and none
+   * is deleted. A record that does not parse is kept as its error, thrown for that volume only.
    */
-  readonly #records = new Map<string, ReplicaRecord | undefined>();
-  readonly #writing = new Set<string>();
+  #records: Promise<Map<string, ReplicaRecord | Error>> | undefined;
 
   async record(volume: VolumeName): Promise<ReplicaRecord | undefined> {
-    if (this.#records.has(volume)) return this.#records.get(volume);
-    const text = await ifPresent(readFile(this.#recordPath(volume), 'utf8'));
-    const record = text === undefined ? undefined : (JSON.parse(text) as ReplicaRecord);
-    // Bounded: names asked for once (a typo, a hostile client) must not grow it forever.
-    if (this.#records.size >= MAX_CACHED_RECORDS) this.#records.clear();
-    if (!this.#writing.has(volume)) this.#records.set(volume, record);
+    const record = (await this.#allRecords()).get(volume);
+    if (record instanceof Error) throw record;
     return record;
+  }
+
+  #allRecords(): Promise<Map<string, ReplicaRecord | Error>> {
+    this.#records ??= this.#readRecords().catch((error: unknown) => {
+      this.#records = undefined; // read again at the next ask
+      throw error;
+    });
+    return this.#records;
+  }
+
+  async #readRecords(): Promise<Map<string, ReplicaRecord | Error>> {
+    const records = new Map<string, ReplicaRecord | Error>();
+    for (const volume of await this.names()) {
+      const text = await ifPresent(readFile(this.#recordPath(volume), 'utf8'));
+      if (text === undefined) continue;
+      try {
+        records.set(volume, JSON.parse(text) as ReplicaRecord);
+      } catch (error) {
+        records.set(volume, error as Error);
+      }
+    }
+    return records;
   }
 
   /** Names of every volume with a record (replicas included, which have no subvolume yet). */
@@ -677,18 +696,13 @@ export class ReplicaService {
   }
 
   async #write(record: ReplicaRecord): Promise<void> {
+    // After the first read of every record: that read must not put back what was on disk before.
+    const records = await this.#allRecords();
     const path = this.#recordPath(record.volume);
     const tmp = `${path}.tmp-${process.pid}`;
-    // A read racing this write must not cache what it read before the rename.
-    this.#writing.add(record.volume);
-    this.#records.delete(record.volume);
-    try {
-      await writeFile(tmp, `${JSON.stringify(record, null, 2)}\n`, { flush: true });
-      await rename(tmp, path);
-      this.#records.set(record.volume, record);
-    } finally {
-      this.#writing.delete(record.volume);
-    }
+    await writeFile(tmp, `${JSON.stringify(record, null, 2)}\n`, { flush: true });
+    await rename(tmp, path);
+    records.set(record.volume, record);
   }
 
   #recordPath(volume: VolumeName): string {
@@ -717,7 +731,6 @@ export class ReplicaService {
 
 /** Hidden in VOLUMES_PATH: a leading '.' is never a volume name, so List skips it. */
 const RECORD_PREFIX = '.buttervolume-replica-';
-const MAX_CACHED_RECORDS = 20_000;
 
 /** The asked node does not own the volume; `owner` is who it thinks does ('' when unknown). */
 export class NotOwnerError extends PluginError {

@@ -1,6 +1,7 @@
 import type { BigIntStats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { FileAttributes } from '@buttervolume/btrfs';
 import type { VolumeName } from '@buttervolume/names';
 import type { ServiceContext } from './context.js';
 import { CreationTimes } from './creation-times.js';
@@ -155,7 +156,7 @@ export class VolumeStatusCache {
   /**
    * Fills the cache for every volume not in it, so that the first Get of each volume after
    * a start is as cheap as a repeated one: one `btrfs subvolume list` for every creation time,
-   * then the C flags with one `lsattr` per 1,000 volumes (~0.3 s for 10,000 volumes), pausing
+   * then the C and c flags (copy-on-write, compression) with one `lsattr` per 1,000 volumes (~0.3 s for 10,000 volumes), pausing
    * between batches while Docker's calls are in progress. Stops when `signal` aborts.
    */
   async warm(options: { signal?: AbortSignal } = {}): Promise<number> {
@@ -190,18 +191,21 @@ export class VolumeStatusCache {
       }),
     );
     const seen = stated.filter((entry) => entry !== undefined);
-    let flags: Map<string, boolean>;
+    let attributes: Map<string, FileAttributes>;
     try {
-      flags = await this.ctx.btrfs.nocowFlags(seen.map(({ path }) => path));
+      attributes = await this.ctx.btrfs.fileAttributes(seen.map(({ path }) => path));
     } catch (error) {
       this.ctx.logger.debug('warm-up skipped a batch of volumes', { error });
       return 0;
     }
     let warmed = 0;
     for (const { name, path, key, epoch } of seen) {
-      const nocow = flags.get(path);
-      if (nocow === undefined || (this.#epochs.get(name) ?? 0) !== epoch) continue;
-      this.#flags.set(name, { key, copyOnWrite: !nocow });
+      const found = attributes.get(path);
+      if (found === undefined || (this.#epochs.get(name) ?? 0) !== epoch) continue;
+      this.#flags.set(name, { key, copyOnWrite: !found.nocow });
+      // Without the c flag the property is unset or `none`, which Get reports alike: no
+      // `btrfs property get` per volume (a process each) at the first Get after a start.
+      if (!found.compressed) this.#compression.set(name, { key, value: undefined });
       warmed++;
     }
     return warmed;
