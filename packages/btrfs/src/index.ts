@@ -52,8 +52,8 @@ export {
   QuotaDisabledError,
 } from './errors.js';
 export { isBtrfs, isSubvolume } from './inspect.js';
-export type { FileAttributes } from './parse.js';
 export { type ForeignMount, type MountEntry, mountsUnder, readMounts } from './mounts.js';
+export type { FileAttributes } from './parse.js';
 export {
   COMPRESSED_SEND_ARGS,
   COMPRESSED_SEND_PROGS,
