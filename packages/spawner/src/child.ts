@@ -9,6 +9,7 @@
 // is a few lines. Arguments are still arrays; no shell.
 import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
 import { pipeline } from 'node:stream/promises';
+import { releaseOutputAfterExit } from './output-grace.js';
 import type { PipelineMessage, Reply, Request, RunMessage, StageMessage } from './protocol.js';
 import { Tail } from './tail.js';
 import { Throttle } from './throttle.js';
@@ -64,6 +65,7 @@ function start(request: RunMessage): void {
   child.once('error', (error: NodeJS.ErrnoException) => {
     spawnError = { code: error.code, message: error.message };
   });
+  releaseOutputAfterExit(child);
   child.once('close', (code, signal) => {
     clearTimeout(timeout);
     clearTimeout(killTimer);
@@ -101,6 +103,8 @@ function startPipeline(request: PipelineMessage): void {
     const direct = throttled && index === 0 ? 'pipe' : next?.stdin;
     const stdio: StdioOptions = [index === 0 ? 'ignore' : 'pipe', direct ?? 'pipe', 'pipe'];
     const child = spawn(stage.file, stage.args, { stdio, env: request.env });
+    // ssh over the shared connection: its master holds the stdio (see releaseOutputAfterExit).
+    releaseOutputAfterExit(child, { keepStdout: throttled && index === 0 });
     children.unshift(child);
     next = child;
   }

@@ -38,6 +38,25 @@ describe('runCommand', () => {
     expect((await runCommand('cat', [])).stdout).toBe('');
   });
 
+  it('answers once a command exited, though a process it left behind holds its output open', async () => {
+    // As ssh starting a shared connection does: its ControlPersist master keeps stderr, and a
+    // session that never ends keeps the master.
+    const holder = [
+      "const { spawn } = require('node:child_process');",
+      "const child = spawn('sleep', ['300'], { stdio: ['ignore', 'inherit', 'inherit'], detached: true });",
+      'console.log(child.pid); console.error("left behind"); child.unref();',
+    ].join('\n');
+    const result = await runCommand(process.execPath, ['-e', holder], { timeoutMs: 60_000 });
+    const left = Number(result.stdout.trim());
+    try {
+      expect(result).toMatchObject({ exitCode: 0, timedOut: false, stderr: 'left behind\n' });
+      // Still holding the pipes: without the grace, the answer would wait for it to end.
+      expect(process.kill(left, 0)).toBe(true);
+    } finally {
+      process.kill(left, 'SIGKILL');
+    }
+  });
+
   it('says why a command could not start', async () => {
     const result = await runCommand('/nonexistent/binary', []);
     expect(result.exitCode).toBeUndefined();
