@@ -13,7 +13,7 @@ requireRealEnvironment(['dockerd', 'containerd', 'btrfs', 'busybox', 'ssh', 'ssh
 const seconds = Number(process.argv[2] ?? process.env.BV_SOAK_SECONDS ?? 600);
 if (!(seconds > 0)) throw new RangeError(`soak duration must be a positive number of seconds`);
 
-const stack = await startStack();
+const stack = await startStack({ runPathInMemory: true });
 try {
   const b = await soakHostB(stack);
   try {

@@ -2,7 +2,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createHostB, type HostB } from '@buttervolume/test-utils';
+import { createHostB, type HostB, processCpuMs } from '@buttervolume/test-utils';
 import { execa } from 'execa';
 import type { Stack } from './stack.js';
 
@@ -46,6 +46,14 @@ export interface SoakReport {
   start: ProcessFigures;
   end: ProcessFigures;
   /** Every failure seen: none is injected, so each one is a defect. */
+  /** The daemon from the warm-up to the end: what stalled it, and what the machine ran. */
+  daemon: {
+    cpuMs: number;
+    /** Its event loop delay (ms): calls wait this long before they start, unseen in their ms. */
+    loopDelay: { p99: number; max: number };
+    /** /proc/loadavg (1, 5, 15 minutes) after the warm-up and at the end. */
+    load: { start: string; end: string };
+  };
   errors: string[];
   leftovers: { mounts: string[]; loopDevices: string[]; partialOnB: string[] };
 }
@@ -155,8 +163,14 @@ export async function runSoak(stack: Stack, b: HostB, options: SoakOptions): Pro
     }
   };
   let start: ProcessFigures | undefined;
+  let cpuAtStart = 0;
+  let loadAtStart = '';
   const sampler = (async () => {
     await sleep(warmUpMs);
+    // The first scrape loads prom-client, whose event loop histogram starts then.
+    await loopDelay(stack.socketPath);
+    cpuAtStart = await processCpuMs(stack.daemon.pid);
+    loadAtStart = await loadAverage();
     start = await processFigures(stack.daemon.pid);
     log(`after warm-up: rss ${start.rssKiB} KiB, ${start.fds} fds`);
   })();
@@ -195,6 +209,11 @@ export async function runSoak(stack: Stack, b: HostB, options: SoakOptions): Pro
     }),
   ]);
   const end = await processFigures(stack.daemon.pid);
+  const daemon = {
+    cpuMs: (await processCpuMs(stack.daemon.pid)) - cpuAtStart,
+    loopDelay: await loopDelay(stack.socketPath),
+    load: { start: loadAtStart, end: await loadAverage() },
+  };
   const durationMs = performance.now() - started;
 
   // --rm containers are removed (and their volumes unmounted) just after `docker stop`.
@@ -223,6 +242,7 @@ export async function runSoak(stack: Stack, b: HostB, options: SoakOptions): Pro
     operations,
     start: start ?? end,
     end,
+    daemon,
     errors,
     leftovers: { mounts, loopDevices, partialOnB },
   };
@@ -320,12 +340,19 @@ async function partialSubvolumes(b: HostB, snapshotsPath: string): Promise<strin
 }
 
 /** One JSON call to the daemon's socket, as Docker and the CLI make them. */
-function socketCall(
+async function socketCall(
   socketPath: string,
   path: string,
   body: unknown,
 ): Promise<Record<string, unknown>> {
-  const payload = JSON.stringify(body);
+  return JSON.parse(await socketText(socketPath, path, JSON.stringify(body))) as Record<
+    string,
+    unknown
+  >;
+}
+
+/** One POST to the daemon's socket, answering the body as text. */
+function socketText(socketPath: string, path: string, payload: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const req = request(
       {
@@ -337,18 +364,36 @@ function socketCall(
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => {
-          try {
-            resolve(JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown>);
-          } catch (error) {
-            reject(error);
-          }
-        });
+        res.on('end', () => resolve(Buffer.concat(chunks).toString()));
+        res.on('error', reject);
       },
     );
     req.on('error', reject);
     req.end(payload);
   });
+}
+
+/**
+ * The daemon's event loop delay (p99, max, in ms) since the previous scrape of its metrics:
+ * prom-client's histogram (a 10 ms timer, reset by each scrape), less that timer's tick.
+ */
+async function loopDelay(socketPath: string): Promise<{ p99: number; max: number }> {
+  const text = await socketText(socketPath, '/metrics', '');
+  const value = (name: string) => {
+    const seconds = Number(new RegExp(`^buttervolume_${name} (\\S+)$`, 'm').exec(text)?.[1]);
+    return round(Math.max(0, seconds * 1000 - LOOP_DELAY_TICK_MS));
+  };
+  return {
+    p99: value('nodejs_eventloop_lag_p99_seconds'),
+    max: value('nodejs_eventloop_lag_max_seconds'),
+  };
+}
+
+// prom-client's default eventLoopMonitoringPrecision.
+const LOOP_DELAY_TICK_MS = 10;
+
+async function loadAverage(): Promise<string> {
+  return (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
 }
 
 /** The report as the bench prints it. */
@@ -365,6 +410,7 @@ export function formatSoak(report: SoakReport): string {
       ([name, f]) =>
         `  ${name.padEnd(28)} n=${String(f.count).padStart(5)}  p50 ${String(f.p50).padStart(6)}  p99 ${String(f.p99).padStart(6)}  max ${String(f.max).padStart(7)}`,
     ),
+    `daemon after the warm-up: CPU ${Math.round(report.daemon.cpuMs)} ms, event loop delay p99 ${report.daemon.loopDelay.p99} ms, max ${report.daemon.loopDelay.max} ms; load ${report.daemon.load.start} -> ${report.daemon.load.end}`,
     `daemon RSS ${report.start.rssKiB} KiB -> ${report.end.rssKiB} KiB (${growth(report.start.rssKiB, report.end.rssKiB)}), open fds ${report.start.fds} -> ${report.end.fds} (${growth(report.start.fds, report.end.fds)})`,
     ...(report.start.spawner && report.end.spawner
       ? [

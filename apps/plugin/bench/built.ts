@@ -4,10 +4,14 @@ import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { processCpuMs } from '@buttervolume/test-utils';
 import { execa } from 'execa';
 import { type Caller, type Json, overSocket } from '../test/integration/helpers.js';
 
 export const DAEMON = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+/** CPU time (user + system, ms) a process has used. */
+export const cpuMs = processCpuMs;
+
 /** The CLI as installed: executed itself, so its first line's Node flags apply. */
 export const CLI = fileURLToPath(new URL('../../cli/dist/bin.js', import.meta.url));
 
@@ -18,13 +22,6 @@ export interface BuiltDaemon {
   /** The resident memory of each child process (the spawner), by pid. */
   childrenRssMiB(): Promise<Map<number, number>>;
   stop(): Promise<void>;
-}
-
-/** CPU time (user + system, ms) a process has used: what load affects less than latency. */
-export async function cpuMs(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // clock ticks (USER_HZ 100)
 }
 
 async function rssMiB(pid: number): Promise<number> {

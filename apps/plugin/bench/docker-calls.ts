@@ -1,4 +1,4 @@
-import { readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -7,6 +7,7 @@ import {
   createHostB,
   type HostB,
   MiB,
+  median,
   requireRealEnvironment,
   writeRandom,
 } from '@buttervolume/test-utils';
@@ -26,6 +27,10 @@ const SEND_MIB = Number(process.env.BENCH_SEND_MIB ?? 1024);
 const PURGE = Number(process.env.BENCH_PURGE ?? 2000);
 const STALL_SECONDS = Number(process.env.BENCH_STALL_SECONDS ?? 15);
 const GOAL_MS = 50;
+/** Rounds of calls (each call once a round) a scenario needs at least, for a p99 of its own. */
+const MIN_ROUNDS = Number(process.env.BENCH_MIN_ROUNDS ?? 200);
+/** The purge scenario purges PURGE snapshots again and again until MIN_ROUNDS, at most this often. */
+const MAX_PURGES = Number(process.env.BENCH_MAX_PURGES ?? 8);
 /** Which of the scenarios below to run: a (send), b (stalled sync), c (purge). */
 const SCENARIOS = process.env.BENCH_SCENARIOS ?? 'abc';
 
@@ -33,9 +38,19 @@ requireRealEnvironment(['btrfs', 'ssh', 'sshd', 'rsync', 'ip', 'nsenter']);
 
 type Samples = Record<string, number[]>;
 
-/** Docker's calls back to back (Mount+Unmount and Get on both volumes) until `done` settles. */
-async function probe(call: Caller, jobVolume: string, done: Promise<unknown>): Promise<Samples> {
-  const samples: Samples = {};
+/**
+ * Docker's calls back to back (Mount, Get, Path and Unmount of both volumes, then a List), round
+ * after round, until `done` settles and at least `rounds` rounds were made; `samples` gathers
+ * across several runs (the purge scenario probes one purge after another).
+ */
+async function probe(
+  call: Caller,
+  jobVolume: string,
+  done: Promise<unknown>,
+  options: { rounds?: number; samples?: Samples } = {},
+): Promise<Samples> {
+  const samples = options.samples ?? {};
+  const rounds = options.rounds ?? 0;
   let over = false;
   const end = () => {
     over = true;
@@ -49,15 +64,18 @@ async function probe(call: Caller, jobVolume: string, done: Promise<unknown>): P
     samples[label] = list;
     if (json.Err !== '') throw new Error(`${label}: ${String(json.Err)}`);
   };
-  for (let i = 0; !over; i++) {
+  for (let i = 0; !over || i < rounds; i++) {
     for (const [who, volume] of [
       ['job volume', jobVolume],
       ['other volume', 'probe'],
     ] as const) {
-      await timed(`Mount (${who})`, '/VolumeDriver.Mount', { Name: volume, ID: `bench-${i}` });
+      const id = `bench-${i}-${Math.random().toString(36).slice(2)}`;
+      await timed(`Mount (${who})`, '/VolumeDriver.Mount', { Name: volume, ID: id });
       await timed(`Get (${who})`, '/VolumeDriver.Get', { Name: volume });
-      await timed(`Unmount (${who})`, '/VolumeDriver.Unmount', { Name: volume, ID: `bench-${i}` });
+      await timed(`Path (${who})`, '/VolumeDriver.Path', { Name: volume });
+      await timed(`Unmount (${who})`, '/VolumeDriver.Unmount', { Name: volume, ID: id });
     }
+    await timed('List', '/VolumeDriver.List', {});
     await sleep(5); // Docker's pace, roughly: the job must not be starved by the probe itself
   }
   await done;
@@ -67,9 +85,17 @@ async function probe(call: Caller, jobVolume: string, done: Promise<unknown>): P
 const LOOP_DELAY_FILE = join(tmpdir(), `bv-bench-loop-delay-${process.pid}.json`);
 const LOOP_DELAY = fileURLToPath(new URL('./loop-delay.ts', import.meta.url));
 
-/** The daemon's event loop delay since the previous call (see loop-delay.ts). */
-async function loopDelay(pid: number): Promise<string> {
+/**
+ * The daemon's event loop delay since the previous report (see loop-delay.ts), or with `keep`
+ * / `drop` the stretch since the previous call kept for the next report or forgotten.
+ */
+async function loopDelay(
+  pid: number,
+  command: 'report' | 'keep' | 'drop' = 'report',
+): Promise<string> {
+  await writeFile(`${LOOP_DELAY_FILE}.cmd`, command);
   process.kill(pid, 'SIGUSR2');
+  if (command !== 'report') return '';
   for (let attempt = 0; attempt < 100; attempt++) {
     await sleep(20);
     const text = await readFile(LOOP_DELAY_FILE, 'utf8').catch(() => '');
@@ -109,6 +135,12 @@ async function report(scenario: string, samples: Samples): Promise<void> {
 }
 
 const fx = await createFixture(SEND_MIB + 1024);
+// RUNPATH (mounts.json, written at every Mount and Unmount) in a tmpfs, as /run is on a Docker
+// host; BENCH_RUNPATH_ON_DISK=1 keeps it beside the loop image on this machine's disk.
+const runPath = process.env.BENCH_RUNPATH_ON_DISK
+  ? fx.config.runPath
+  : await mkdtemp(join('/dev/shm', 'bv-run-'));
+console.log(`RUNPATH ${runPath.startsWith('/dev/shm') ? 'in a tmpfs' : 'on the disk'}`);
 let b: HostB | undefined;
 let daemon: DaemonProcess | undefined;
 const stopped: number[] = [];
@@ -118,6 +150,7 @@ try {
   daemon = await spawnDaemon(
     {
       ...daemonEnvOf(fx),
+      BUTTERVOLUME_RUNPATH: runPath,
       BUTTERVOLUME_LOGLEVEL: 'WARNING',
       SSH_PORT: String(b.sshPort),
       BUTTERVOLUME_SSH_IDENTITY_FILE: b.identityFile,
@@ -138,7 +171,7 @@ try {
 
   await loopDelay(daemon.pid); // from here on: per scenario
   cpuAtLastReport = await cpuMs(daemon.pid);
-  await report('idle (no job)', await probe(call, 'big', sleep(5000)));
+  await report('idle (no job)', await probe(call, 'big', sleep(5000), { rounds: MIN_ROUNDS }));
 
   // (a) A 1 GiB send.
   if (SCENARIOS.includes('a')) {
@@ -183,28 +216,43 @@ try {
     await sync;
   }
 
-  // (c) A purge of 2,000 snapshots.
+  // (c) Purges of 2,000 snapshots, one after another: one purge lasts about a second, too short
+  // for a p99 of its own, so the probe gathers over as many as MIN_ROUNDS needs (only while a
+  // purge runs, not while its snapshots are made).
   if (SCENARIOS.includes('c')) {
-    const names = Array.from(
-      { length: PURGE },
-      (_, i) =>
-        `many@2020-01-01T00:${String(Math.floor(i / 60)).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}.000000`,
-    );
-    await pMap(
-      names,
-      (name) => readOnlySnapshot(join(fx.volumesPath, 'many'), join(fx.snapshotsPath, name)),
-      { concurrency: 16 },
-    );
-    // Only the purge itself in its figures, not the making of its snapshots.
-    await loopDelay(daemon.pid);
-    cpuAtLastReport = await cpuMs(daemon.pid);
-    const purge = call('/VolumeDriver.Snapshots.Purge', { Name: 'many', Pattern: '1h:1d' });
-    const purgeStarted = performance.now();
-    await report(`(c) during a purge of ${PURGE} snapshots`, await probe(call, 'many', purge));
-    const purged = (await purge).json;
-    if (purged.Err !== '') throw new Error(`purge: ${String(purged.Err)}`);
+    const samples: Samples = {};
+    const purgeMs: number[] = [];
+    let deleted = 0;
+    let cpuOfPurges = 0;
+    for (let round = 0; round < MAX_PURGES; round++) {
+      const names = Array.from(
+        { length: PURGE },
+        (_, i) =>
+          `many@2020-01-01T${String(round).padStart(2, '0')}:${String(Math.floor(i / 60)).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}.000000`,
+      );
+      await pMap(
+        names,
+        (name) => readOnlySnapshot(join(fx.volumesPath, 'many'), join(fx.snapshotsPath, name)),
+        { concurrency: 16 },
+      );
+      // Only the purges in the figures, not the making of their snapshots.
+      await loopDelay(daemon.pid, 'drop');
+      const cpuBefore = await cpuMs(daemon.pid);
+      const purge = call('/VolumeDriver.Snapshots.Purge', { Name: 'many', Pattern: '1h:1d' });
+      const purgeStarted = performance.now();
+      await probe(call, 'many', purge, { samples });
+      purgeMs.push(performance.now() - purgeStarted);
+      cpuOfPurges += (await cpuMs(daemon.pid)) - cpuBefore;
+      await loopDelay(daemon.pid, 'keep');
+      const purged = (await purge).json;
+      if (purged.Err !== '') throw new Error(`purge: ${String(purged.Err)}`);
+      deleted += (purged.Purged as string[]).length;
+      if (Math.min(...Object.values(samples).map((list) => list.length)) >= MIN_ROUNDS) break;
+    }
+    cpuAtLastReport = (await cpuMs(daemon.pid)) - cpuOfPurges;
+    await report(`(c) during ${purgeMs.length} purges of ${PURGE} snapshots`, samples);
     console.log(
-      `  (the purge took ${((performance.now() - purgeStarted) / 1000).toFixed(2)} s, ${(purged.Purged as string[]).length} deleted)`,
+      `  (a purge took ${(median(purgeMs) / 1000).toFixed(2)} s (median), ${deleted} deleted in all)`,
     );
   }
 } catch (error) {
@@ -213,6 +261,8 @@ try {
 } finally {
   for (const pid of stopped) process.kill(pid, 'SIGKILL');
   await daemon?.stop();
+  await rm(`${LOOP_DELAY_FILE}.cmd`, { force: true });
+  if (runPath !== fx.config.runPath) await rm(runPath, { recursive: true, force: true });
   await b?.cleanup();
   await fx.cleanup();
 }

@@ -6,4 +6,5 @@ export {
   removeStaleTemps,
   syncDirectory,
   writeFileAtomic,
+  writeFileAtomicInMemory,
 } from './atomic-file.js';

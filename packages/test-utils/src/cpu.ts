@@ -53,6 +53,13 @@ async function readProc(pid: string): Promise<Sample | undefined> {
   }
 }
 
+/** CPU time (user + system, ms) process `pid` has used: what load affects less than latency. */
+export async function processCpuMs(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+}
+
 async function machine(): Promise<{ busy: number; idle: number }> {
   const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0] ?? '';
   const [, ...values] = line.trim().split(/\s+/);

@@ -2,7 +2,13 @@
 // Each owner keeps its fixture in its own module; this index re-exports what tests and benches
 // import, nothing more.
 export { MiB, median, quantile, writeCompressible, writeRandom } from './bench.js';
-export { type CpuReport, controlHash, pipelineProcesses, startCpuSampler } from './cpu.js';
+export {
+  type CpuReport,
+  controlHash,
+  pipelineProcesses,
+  processCpuMs,
+  startCpuSampler,
+} from './cpu.js';
 export {
   type Dockerd,
   type DockerResult,

@@ -1,6 +1,12 @@
+import { mkdir, statfs } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { writeFileAtomicInMemory } from '@buttervolume/files';
 import { MountStateError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { readJsonOrUndefined, writeStateFile } from './files.js';
+
+// statfs(2)'s f_type of a tmpfs.
+const TMPFS_MAGIC = 0x01021994;
 
 /**
  * Docker's mount IDs per volume. Docker does not re-send Mount after a plugin restart, so the
@@ -12,8 +18,11 @@ export class MountTable {
   /** The last write started (settled, never rejected), and the one changes now wait for. */
   #writing: Promise<void> = Promise.resolve();
   #next: Promise<void> | undefined;
-  /** Whether the state file's folder is known to exist (made once, not at every Mount). */
-  #folderMade = false;
+  /**
+   * The state file's folder once known to exist (made once, not at every Mount): in memory (a
+   * tmpfs, as /run is) or on a disk, which decides how the file is written.
+   */
+  #folder: 'unknown' | 'memory' | 'disk' = 'unknown';
 
   private constructor(
     readonly statePath: string | undefined,
@@ -123,10 +132,16 @@ export class MountTable {
       // Not fsync'd: the table must survive a crash of the daemon, which it does without one;
       // a power cut ends every container, and Docker mounts again after the reboot.
       try {
-        await writeStateFile(path, text, { durable: false, makeFolder: !this.#folderMade });
-        this.#folderMade = true;
+        if (this.#folder === 'unknown') {
+          await mkdir(dirname(path), { recursive: true });
+          this.#folder = (await statfs(dirname(path))).type === TMPFS_MAGIC ? 'memory' : 'disk';
+        }
+        // In memory the write never waits for a disk: done at once, it spares Mount and Unmount
+        // four thread-pool round trips (their main cost on a loaded machine).
+        if (this.#folder === 'memory') writeFileAtomicInMemory(path, text);
+        else await writeStateFile(path, text, { durable: false, makeFolder: false });
       } catch (error) {
-        this.#folderMade = false; // removed behind our back, maybe: make it again next time
+        this.#folder = 'unknown'; // removed behind our back, maybe: make it again next time
         this.logger.error('could not persist mount state', { statePath: path, error });
         throw error;
       }
