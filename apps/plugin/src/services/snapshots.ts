@@ -1,5 +1,5 @@
 import { readdir } from 'node:fs/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
 import {
   type HostName,
   MarkerName,
@@ -20,6 +20,9 @@ import { logged } from '../log.js';
 import type { ServiceContext } from './context.js';
 import { DirCache } from './dir-cache.js';
 import { pathExists } from './files.js';
+
+/** Names handled between two turns of the event loop in a long sweep (a purge's 2,000). */
+const YIELD_EVERY = 100;
 
 export interface SnapshotIndex {
   /** Every entry of SNAPSHOTS_PATH, sorted: 3.x listed the folder as it is. */
@@ -329,7 +332,9 @@ export class SnapshotService {
         // own, not a reason to keep the others.
         const failures: string[] = [];
         const paths = new Map<string, string>();
-        for (const name of doomed) {
+        for (const [index, name] of doomed.entries()) {
+          // 2,000 names parsed at once, right after explainPurge, kept Docker's calls waiting.
+          if (index % YIELD_EVERY === YIELD_EVERY - 1) await yieldToLoop();
           try {
             paths.set(this.ctx.layout.snapshot(this.#entryName(name)), name);
           } catch (error) {
