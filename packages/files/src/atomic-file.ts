@@ -26,7 +26,10 @@ function tempPattern(path: string): RegExp {
 
 /** A fresh temp file beside `path`, named as tempPattern expects. */
 function tempPath(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  return join(
+    dirname(path),
+    `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`,
+  );
 }
 
 /**
