@@ -1,5 +1,5 @@
 import { readdir } from 'node:fs/promises';
-import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
+import { setTimeout as sleep, setImmediate as yieldToLoop } from 'node:timers/promises';
 import {
   type HostName,
   MarkerName,
