@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import pMap from 'p-map';
 import { createFixture, suffix } from '../test/integration/helpers.js';
-import { CLI, cpuMs, spawnBuilt } from './built.js';
+import { CLI, cpuMs, keptAlive, spawnBuilt } from './built.js';
 
 const VOLUMES = Number(process.env.BENCH_VOLUMES ?? 10_000);
 const DAEMONS = (process.env.BENCH_RSS_DAEMONS ?? CLI).split(',');
@@ -41,15 +41,20 @@ async function main(): Promise<void> {
       concurrency: 16,
     });
     for (const [i, daemon] of DAEMONS.entries()) {
-      const built = await spawnBuilt(env(`full${i}`), daemon);
+      const daemonEnv = env(`full${i}`);
+      const built = await spawnBuilt(daemonEnv, daemon);
       try {
         // The start-up warm-up of every volume's status runs in the background: let it end.
         await sleep(5000);
         const started = await built.rssMiB();
         const cpuBefore = await cpuMs(built.pid);
-        const { json } = await built.call('/VolumeDriver.List');
+        // A connection opened now: one left idle over the 5 s above may be closed by the
+        // daemon's keep-alive timeout just as a call reuses it (ECONNRESET).
+        const kept = keptAlive(daemonEnv.BUTTERVOLUME_SOCKET!);
+        const { json } = await kept.call('/VolumeDriver.List');
         const listed = json.Volumes as { Name: string }[];
-        for (const { Name } of listed) await built.call('/VolumeDriver.Get', { Name });
+        for (const { Name } of listed) await kept.call('/VolumeDriver.Get', { Name });
+        kept.close();
         const cpu = (await cpuMs(built.pid)) - cpuBefore;
         const used = await built.rssMiB();
         // RSS moves with each collection: a second figure once the daemon has been idle.
