@@ -26,3 +26,105 @@ export function ddBytes(stderr: string): number | undefined {
   const match = /^(\d+) bytes?\b.*copied/m.exec(stderr);
   return match ? Number(match[1]) : undefined;
 }
+
+/** One process of a tree: its pid and start time (to tell it from a later process on its pid). */
+export interface TreeProcess {
+  pid: number;
+  started: string;
+  comm: string;
+  rchar: number;
+}
+
+/**
+ * `root` and every process under it, each with what it has read so far (`rchar` of
+ * /proc/<pid>/io); processes that end meanwhile are left out. One /proc read per process.
+ */
+export async function processTree(root: number): Promise<TreeProcess[]> {
+  const found: TreeProcess[] = [];
+  const queue = [root];
+  for (let pid = queue.shift(); pid !== undefined; pid = queue.shift()) {
+    try {
+      const [stat, io, children] = await Promise.all([
+        readFile(`/proc/${pid}/stat`, 'utf8'),
+        readFile(`/proc/${pid}/io`, 'utf8'),
+        readFile(`/proc/${pid}/task/${pid}/children`, 'utf8'),
+      ]);
+      // comm may hold spaces and parentheses: the fields after its last ')' are fixed.
+      const close = stat.lastIndexOf(')');
+      const fields = stat.slice(close + 2).split(' ');
+      found.push({
+        pid,
+        started: fields[19] ?? '',
+        comm: stat.slice(stat.indexOf('(') + 1, close),
+        rchar: Number(/^rchar:\s*(\d+)$/m.exec(io)?.[1] ?? 0),
+      });
+      for (const child of children.trim().split(/\s+/)) if (child) queue.push(Number(child));
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ESRCH') throw error;
+    }
+  }
+  return found;
+}
+
+/**
+ * The fields of /proc/<pid>/stat after comm (state first, start time at index 19), or
+ * undefined once the process is gone. comm may hold spaces and parentheses: the fields after
+ * its last ')' are fixed.
+ */
+async function statFields(pid: number): Promise<string[] | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ESRCH') return undefined;
+    throw error;
+  }
+}
+
+/** Whether any of `processes` still runs (same pid and start time; a zombie counts as gone). */
+export async function alive(processes: readonly TreeProcess[]): Promise<boolean> {
+  for (const { pid, started } of processes) {
+    const fields = await statFields(pid);
+    if (fields?.[19] === started && fields[0] !== 'Z') return true;
+  }
+  return false;
+}
+
+/** Sends `signal` to each process still the one listed (same pid and start time). */
+export async function signalTree(
+  processes: readonly TreeProcess[],
+  signal: NodeJS.Signals,
+): Promise<void> {
+  for (const { pid, started } of processes) {
+    if ((await statFields(pid))?.[19] !== started) continue;
+    try {
+      process.kill(pid, signal);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ESRCH') throw error;
+    }
+  }
+}
+
+/** The shortest interval at which /proc counters are polled. */
+export const MIN_POLL_MS = 20;
+
+/** Tracks when data last moved; `check()` calls `stop` once nothing moved for `timeoutMs`. */
+export function stallWatch(timeoutMs: number, stop: () => void) {
+  let last = performance.now();
+  const watch = {
+    stalled: false,
+    pollMs: Math.max(MIN_POLL_MS, Math.min(1000, timeoutMs / 4)),
+    moved() {
+      last = performance.now();
+    },
+    check() {
+      if (watch.stalled || performance.now() - last < timeoutMs) return;
+      watch.stalled = true;
+      stop();
+    },
+  };
+  return watch;
+}

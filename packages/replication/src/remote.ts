@@ -8,7 +8,7 @@ import {
   sshTransportError,
 } from './errors.js';
 import { runBounded } from './output.js';
-import { bytesWritten, ddBytes } from './pipe.js';
+import { bytesWritten, ddBytes, MIN_POLL_MS, stallWatch } from './pipe.js';
 import type { Progress } from './progress.js';
 import { type SshSettings, sshArgv } from './ssh.js';
 
@@ -191,8 +191,6 @@ interface RawTransfer {
   sshStdout: string;
 }
 
-const MIN_POLL_MS = 20;
-
 /**
  * `btrfs send | ssh host <check, then btrfs receive dir>`, no shell here (the remote one runs
  * fixed text), started by the spawner (@buttervolume/spawner) so this process never forks for
@@ -329,24 +327,6 @@ async function pipedTransfer(request: TransferRequest, argv: string[]): Promise<
 /** `btrfs send` stopped because its reader went away, not for a reason of its own. */
 function brokenLink(exit: StageResult): boolean {
   return exit.signal === 'SIGPIPE' || /Broken pipe|Connection reset by peer/.test(exit.stderr);
-}
-
-/** Tracks when data last moved; `check()` calls `stop` once nothing moved for `timeoutMs`. */
-function stallWatch(timeoutMs: number, stop: () => void) {
-  let last = performance.now();
-  const watch = {
-    stalled: false,
-    pollMs: Math.max(MIN_POLL_MS, Math.min(1000, timeoutMs / 4)),
-    moved() {
-      last = performance.now();
-    },
-    check() {
-      if (watch.stalled || performance.now() - last < timeoutMs) return;
-      watch.stalled = true;
-      stop();
-    },
-  };
-  return watch;
 }
 
 function printed(stdout: string, word: string): boolean {

@@ -1,8 +1,9 @@
 import { join } from 'node:path';
+import { startPipeline } from '@buttervolume/spawner';
 import { isSubvolume } from '@buttervolume/btrfs';
 import { HostName, VolumeName } from '@buttervolume/names';
 import { classifySshExit, ReplicationError, SyncFailedError, sshTransportError } from './errors.js';
-import { runBounded } from './output.js';
+import { alive, processTree, signalTree, stallWatch, type TreeProcess } from './pipe.js';
 import {
   checkPath,
   rsyncHost,
@@ -99,12 +100,7 @@ export async function syncVolume(request: SyncVolumeRequest): Promise<SyncResult
       `${local}/`,
     ];
     const started = performance.now();
-    // Only the tail of rsync's (and the host's) output is kept; see MAX_CAPTURE.
-    const result = await runBounded(rsyncPath, args, {
-      env: { LC_ALL: 'C' },
-      signal: request.signal,
-      maxStdout: 4096,
-    });
+    const result = await pullWatched(rsyncPath, args, ssh.stallTimeoutMs, request.signal);
     // An abort is the caller's decision, not this host's failure.
     if (result.canceled) request.signal?.throwIfAborted();
     if (result.exitCode === 0) {
@@ -113,11 +109,11 @@ export async function syncVolume(request: SyncVolumeRequest): Promise<SyncResult
     }
     const { stderr } = result;
     const command = [rsyncPath, ...args];
-    if (result.exitCode === RSYNC_TIMEOUT) {
+    if (result.stalled || result.exitCode === RSYNC_TIMEOUT) {
       failures.push(
         new ReplicationError(
           'TRANSFER_TIMEOUT',
-          `rsync of ${volume} from ${host} moved nothing for ${ssh.stallTimeoutMs / 1000} s and was stopped (step: sync): the host or the link is stuck; retry later`,
+          `nothing moved between here and ${host} for ${ssh.stallTimeoutMs / 1000} s (step: sync): the host or the link is stuck; the rsync of ${volume} was stopped, retry later`,
           { host, step: 'sync', command, exitCode: result.exitCode, stderr },
         ),
       );
@@ -143,4 +139,105 @@ export async function syncVolume(request: SyncVolumeRequest): Promise<SyncResult
   }
   if (failures.length > 0) throw new SyncFailedError(volume, failures, done);
   return { volume, hosts: done };
+}
+
+interface PullResult {
+  /** undefined when killed (stall, abort) or not started. */
+  exitCode: number | undefined;
+  stderr: string;
+  canceled: boolean;
+  stalled: boolean;
+}
+
+// SIGTERM first so rsync can say why in its stderr; SIGKILL for what still runs after this.
+const FORCE_KILL_AFTER_MS = 2000;
+
+/**
+ * One rsync pull with a stall watch of its own. rsync's `--timeout` does not fire when the
+ * remote sender is stopped while ssh stays alive (rsync's keepalives still go out), so what
+ * counts is the data read by the local rsync processes (`rchar` of the rsync and the receiver
+ * it forks; not ssh's, which its own keepalives move). Stopping one, on a stall or an abort,
+ * stops its whole tree: an rsync killed alone leaves its ssh waiting on the stopped host.
+ */
+async function pullWatched(
+  rsyncPath: string,
+  args: readonly string[],
+  stallTimeoutMs: number,
+  signal: AbortSignal | undefined,
+): Promise<PullResult> {
+  const pipeline = startPipeline([{ file: rsyncPath, args }], {
+    env: { LC_ALL: 'C' },
+    maxStdout: 4096,
+    forceKillAfterMs: FORCE_KILL_AFTER_MS,
+  });
+  let root: number | undefined;
+  let tree: TreeProcess[] = [];
+  let read: number | undefined;
+  let canceled = false;
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      const seen = root === undefined ? tree : await processTree(root).catch(() => tree);
+      const all = [...seen, ...tree.filter((p) => !seen.some((s) => s.pid === p.pid))];
+      await signalTree(all, 'SIGTERM').catch(() => {});
+      pipeline.kill();
+      // SIGKILL for those still there once they had their time (an rsync busy on a stopped
+      // pipe may ignore SIGTERM's cleanup; ssh waits on the host's side).
+      const until = performance.now() + FORCE_KILL_AFTER_MS;
+      while (performance.now() < until && (await alive(all))) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      await signalTree(all, 'SIGKILL').catch(() => {});
+    })();
+  };
+  const onAbort = () => {
+    canceled = true;
+    stop();
+  };
+  const stall = stallWatch(stallTimeoutMs, stop);
+  let polling = Promise.resolve();
+  const timer = setInterval(
+    () => {
+      polling = polling.then(async () => {
+        if (root === undefined) return;
+        tree = await processTree(root).catch(() => tree);
+        const comm = tree[0]?.comm;
+        const now = tree.filter((p) => p.comm === comm).reduce((sum, p) => sum + p.rchar, 0);
+        // A process that ended takes its count away: any change is progress.
+        if (now !== read) {
+          read = now;
+          stall.moved();
+        } else stall.check();
+      });
+    },
+    stall.pollMs,
+  );
+  void pipeline.pids.then(
+    ([pid]) => {
+      root = pid;
+    },
+    () => {},
+  );
+  if (signal?.aborted) onAbort();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const exit = await pipeline.exits[0]!.catch((error: unknown) => ({
+      exitCode: undefined,
+      stderr: error instanceof Error ? error.message : String(error),
+      spawnError: undefined,
+    }));
+    clearInterval(timer);
+    await polling;
+    // The ssh it started may outlive a killed rsync: it is stopped before this answers.
+    await stopping;
+    return {
+      exitCode: exit.exitCode,
+      stderr: exit.stderr || (exit.spawnError?.message ?? ''),
+      canceled,
+      stalled: stall.stalled,
+    };
+  } finally {
+    clearInterval(timer);
+    signal?.removeEventListener('abort', onAbort);
+  }
 }
