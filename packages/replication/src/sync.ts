@@ -1,7 +1,7 @@
 import { join } from 'node:path';
-import { startPipeline } from '@buttervolume/spawner';
 import { isSubvolume } from '@buttervolume/btrfs';
 import { HostName, VolumeName } from '@buttervolume/names';
+import { startPipeline } from '@buttervolume/spawner';
 import { classifySshExit, ReplicationError, SyncFailedError, sshTransportError } from './errors.js';
 import { alive, processTree, signalTree, stallWatch, type TreeProcess } from './pipe.js';
 import {
@@ -196,22 +196,19 @@ async function pullWatched(
   };
   const stall = stallWatch(stallTimeoutMs, stop);
   let polling = Promise.resolve();
-  const timer = setInterval(
-    () => {
-      polling = polling.then(async () => {
-        if (root === undefined) return;
-        tree = await processTree(root).catch(() => tree);
-        const comm = tree[0]?.comm;
-        const now = tree.filter((p) => p.comm === comm).reduce((sum, p) => sum + p.rchar, 0);
-        // A process that ended takes its count away: any change is progress.
-        if (now !== read) {
-          read = now;
-          stall.moved();
-        } else stall.check();
-      });
-    },
-    stall.pollMs,
-  );
+  const timer = setInterval(() => {
+    polling = polling.then(async () => {
+      if (root === undefined) return;
+      tree = await processTree(root).catch(() => tree);
+      const comm = tree[0]?.comm;
+      const now = tree.filter((p) => p.comm === comm).reduce((sum, p) => sum + p.rchar, 0);
+      // A process that ended takes its count away: any change is progress.
+      if (now !== read) {
+        read = now;
+        stall.moved();
+      } else stall.check();
+    });
+  }, stall.pollMs);
   void pipeline.pids.then(
     ([pid]) => {
       root = pid;

@@ -64,7 +64,9 @@ describe('sync from a stalled peer through a real daemon', () => {
     return stdout
       .split('\n')
       .filter((l) => l.includes(path))
-      .filter((l) => (l.startsWith('rsync ') && !l.startsWith('rsync --server')) || /^ssh /.test(l));
+      .filter(
+        (l) => (l.startsWith('rsync ') && !l.startsWith('rsync --server')) || /^ssh /.test(l),
+      );
   }
 
   it('answers a stall Err naming B and the step, leaves nothing running, keeps the data; the next sync works', async () => {
