@@ -1,4 +1,5 @@
 import { readdir } from 'node:fs/promises';
+import { NoSuchPathError } from '@buttervolume/btrfs';
 import { setTimeout as sleep, setImmediate as yieldToLoop } from 'node:timers/promises';
 import {
   type HostName,
@@ -345,8 +346,13 @@ export class SnapshotService {
         // start-up each, the deletion itself a fraction of a millisecond (the kernel cleans up
         // in the background anyway).
         const { deleted, failed } = await this.ctx.btrfs.deleteSubvolumes([...paths.keys()]);
-        for (const { path, error } of failed) failures.push(`${paths.get(path)}: ${error.message}`);
         const gone = new Set(deleted.map((path) => paths.get(path)));
+        for (const { path, error } of failed) {
+          // Already gone (a send replaced its marker, another purge got there first): what the
+          // purge wanted is done, not a failure.
+          if (error instanceof NoSuchPathError) gone.add(paths.get(path));
+          else failures.push(`${paths.get(path)}: ${error.message}`);
+        }
         const purged = doomed.filter((name) => gone.has(name));
         if (purged.length > 0) this.#index.invalidate();
         if (failures.length > 0) {

@@ -330,6 +330,26 @@ describe('purge through the API (COMPAT’s numbers)', () => {
     ).toHaveLength(20 - purged);
   });
 
+  it('a doomed snapshot deleted by someone else meanwhile counts as purged, not as a failure', async () => {
+    // The race seen in a soak: a send deleted its old marker while a purge was deleting it.
+    // Made certain here: the first doomed path is deleted right before the purge's own delete.
+    let raced: string | undefined;
+    class RacedBtrfs extends Btrfs {
+      override async deleteSubvolumes(paths: readonly string[]) {
+        raced = paths[0];
+        if (raced) await this.deleteSubvolume(raced);
+        return super.deleteSubvolumes(paths);
+      }
+    }
+    const { call } = await inProcess(fx.config, { now: () => now, btrfs: new RacedBtrfs() });
+    await twentySnapshots('raced');
+    const res = await call('/VolumeDriver.Snapshots.Purge', { Name: 'raced', Pattern: '2h:2h' });
+    expect(raced).toBeDefined();
+    expect(res.json.Err).toBe('');
+    expect(res.json.Purged).toHaveLength(18);
+    expect((await readdir(fx.snapshotsPath)).filter((n) => n.startsWith('raced@'))).toHaveLength(2);
+  });
+
   it('a snapshot the kernel will not delete fails alone: the others go, the error names it', async () => {
     const { call } = await inProcess(fx.config, { now: () => now });
     const names = await twentySnapshots('stuck');
