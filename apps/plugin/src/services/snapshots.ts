@@ -1,6 +1,6 @@
 import { readdir } from 'node:fs/promises';
-import { NoSuchPathError } from '@buttervolume/btrfs';
 import { setTimeout as sleep, setImmediate as yieldToLoop } from 'node:timers/promises';
+import { NoSuchPathError } from '@buttervolume/btrfs';
 import {
   type HostName,
   MarkerName,
