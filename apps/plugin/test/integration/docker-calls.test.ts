@@ -17,6 +17,17 @@ import {
   readOnlySnapshot,
 } from './helpers.js';
 
+/** Sends a signal; false when the process already ended (ESRCH). */
+function signal(pid: number, name: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, name);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw error;
+  }
+}
+
 describe('Docker calls while a stalled sync and a purge run on the volume', () => {
   let fx: Fixture;
   let b: HostB;
@@ -35,13 +46,7 @@ describe('Docker calls while a stalled sync and a purge run on the volume', () =
   });
 
   afterAll(async () => {
-    for (const pid of stopped) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    }
+    for (const pid of stopped) signal(pid, 'SIGKILL');
     await daemon?.replication.close();
     await b?.cleanup();
     await fx?.cleanup();
@@ -74,8 +79,8 @@ describe('Docker calls while a stalled sync and a purge run on the volume', () =
         );
       }
       for (const pid of await peerRsyncs(b)) {
-        process.kill(pid, 'SIGSTOP');
-        stopped.push(pid);
+        // One of rsync's processes may end between the listing and the signal.
+        if (signal(pid, 'SIGSTOP')) stopped.push(pid);
       }
       if (stopped.length === 0) await sleep(5);
     }
@@ -114,7 +119,7 @@ describe('Docker calls while a stalled sync and a purge run on the volume', () =
     // All of that happened while the peer's rsync was stopped.
     expect(syncAnswer).toBeUndefined();
 
-    for (const pid of stopped.splice(0)) process.kill(pid, 'SIGKILL');
+    for (const pid of stopped.splice(0)) signal(pid, 'SIGKILL');
     await Promise.all([sync, purge]);
     expect(syncAnswer?.Err).toMatch(new RegExp(b.address));
     expect(purgeAnswer?.Err).toBe('');
