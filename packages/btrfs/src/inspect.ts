@@ -1,11 +1,13 @@
 // Questions answered from stat(2)/statfs(2) alone: these run per directory entry (listing
 // thousands of volumes), where spawning `btrfs subvolume show` for each would take seconds.
-// The syscalls are synchronous on purpose: lstat/statfs of a local path take a few
-// microseconds, while a libuv thread-pool round trip per call made a 10,000-entry listing ~3x
-// slower and added jitter to every precheck (bench/btrfs.ts).
+// The bulk listing (listSubvolumes) calls them synchronously: a libuv thread-pool round trip
+// per entry made a 10,000-entry listing ~3x slower (bench/btrfs.ts). Single-path checks go
+// through the thread pool instead: they answer Docker's calls, and while `btrfs subvolume
+// delete` runs (a purge) statfs can wait in the kernel for tens of milliseconds, as can a
+// lookup in a folder a delete holds; on the event loop that wait stalled every other call.
 import type { Stats } from 'node:fs';
 import { lstatSync, statfsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { lstat, readdir, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** statfs f_type of btrfs (BTRFS_SUPER_MAGIC, linux/magic.h). */
@@ -21,7 +23,7 @@ function isMissing(error: unknown): boolean {
 /** True when `path` lives on a btrfs filesystem. False when it does not exist. */
 export async function isBtrfs(path: string): Promise<boolean> {
   try {
-    return statfsSync(path).type === BTRFS_SUPER_MAGIC;
+    return (await statfs(path)).type === BTRFS_SUPER_MAGIC;
   } catch (error) {
     if (isMissing(error)) return false;
     throw error;
@@ -31,7 +33,7 @@ export async function isBtrfs(path: string): Promise<boolean> {
 /** lstat that answers undefined for a missing path instead of throwing. */
 export async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
   try {
-    return lstatSync(path, { throwIfNoEntry: false });
+    return await lstat(path);
   } catch (error) {
     if (isMissing(error)) return undefined;
     throw error;
@@ -69,7 +71,14 @@ function isSubvolumeSync(path: string): boolean {
  * hence the statfs check.
  */
 export async function isSubvolume(path: string): Promise<boolean> {
-  return isSubvolumeSync(path);
+  try {
+    if (!looksLikeSubvolumeRoot(await lstat(path))) return false;
+    return (await statfs(path)).type === BTRFS_SUPER_MAGIC;
+  } catch (error) {
+    // Missing (or removed between the two calls, e.g. a concurrent delete): not a subvolume.
+    if (isMissing(error)) return false;
+    throw error;
+  }
 }
 
 /** Names of the direct children of `dir` that are subvolumes, sorted (code unit order). */

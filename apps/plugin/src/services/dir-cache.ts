@@ -6,6 +6,10 @@ import { statSync } from 'node:fs';
 // folder's last change.
 const RACY_WINDOW_NS = 50_000_000n;
 
+/** How long recent() waits for a fresh listing before it answers the previous one. */
+const RECENT_PATIENCE_MS = 20;
+const LATE = Symbol('late');
+
 interface Entry<T> {
   mtimeNs: bigint;
   ctimeNs: bigint;
@@ -21,6 +25,7 @@ interface Entry<T> {
 export class DirCache<T> {
   #entry: Entry<T> | undefined;
   #generation = 0;
+  #refreshing: Promise<T> | undefined;
 
   constructor(
     readonly dir: string,
@@ -49,6 +54,32 @@ export class DirCache<T> {
       this.#entry = { mtimeNs: before.mtimeNs, ctimeNs: before.ctimeNs, takenAtNs, value };
     }
     return value;
+  }
+
+  /**
+   * Like get(), but when a fresh listing takes longer than `patienceMs`, answers the previous
+   * one meanwhile (the re-read goes on, one at a time, and serves the next calls). For figures
+   * that may lag a re-read (a snapshot count in Docker's Get), never for decisions: while
+   * `btrfs subvolume delete` runs (a purge of 2,000), each delete holds the folder and moves its
+   * mtime, so every Get waited for a fresh readdir behind the deletes (p99 590 ms). With no
+   * previous listing (the first call, or after invalidate(): our own change) it waits, as get().
+   */
+  async recent(patienceMs = RECENT_PATIENCE_MS): Promise<T> {
+    const cached = this.#entry;
+    if (cached === undefined) return this.get();
+    this.#refreshing ??= this.get().finally(() => {
+      this.#refreshing = undefined;
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<typeof LATE>((resolve) => {
+      timer = setTimeout(() => resolve(LATE), patienceMs);
+    });
+    try {
+      const value = await Promise.race([this.#refreshing, late]);
+      return value === LATE ? cached.value : value;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   invalidate(): void {

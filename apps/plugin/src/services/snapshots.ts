@@ -77,7 +77,8 @@ export class SnapshotService {
 
   /** How many snapshots (markers not counted) a volume has. */
   async count(volume: VolumeName): Promise<number> {
-    const entries = (await this.#index.get()).byVolume.get(volume) ?? [];
+    // A figure for Get: may lag a re-read held up by a purge's deletes (DirCache.recent).
+    const entries = (await this.#index.recent()).byVolume.get(volume) ?? [];
     return entries.filter((name) => this.#isSnapshot(name)).length;
   }
 
