@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import {
+  access,
   chmod,
   mkdtemp,
   readFile,
@@ -10,7 +11,7 @@ import {
   truncate,
   writeFile,
 } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
@@ -335,6 +336,20 @@ export async function createNamespaceHost(options: NamespaceHostOptions): Promis
     for (const path of options.tmpfs ?? []) {
       await exec(['mkdir', '-p', '--', path]);
       await exec(['mount', '-t', 'tmpfs', '-o', 'mode=0755', 'tmpfs', path]);
+    }
+
+    // sshd runs every command through the user's shell, and bash started by sshd reads
+    // ~/.bashrc: on a developer's machine that may do anything (pyenv's rehash waits up to 60 s
+    // on a lock that a session killed mid-way, as sshd-kill tests do, leaves behind). B is a
+    // clean host: its root gets an empty one.
+    const bashrc = join(userInfo().homedir, '.bashrc');
+    if (
+      await access(bashrc).then(
+        () => true,
+        () => false,
+      )
+    ) {
+      await exec(['mount', '--bind', '/dev/null', bashrc]);
     }
 
     for (const [index, path] of paths.entries()) {
