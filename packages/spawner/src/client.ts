@@ -16,15 +16,19 @@ import { MAX_CAPTURE } from './tail.js';
 // daemon, on every btrfs/ssh/rsync command, and every Docker call waiting behind it. One small
 // process, forked once, starts the commands instead; the daemon only exchanges messages.
 
-export interface RunOptions {
-  /** Variables over the caller's own environment (resolved when the command is asked for). */
+/** What bounds a command or a pipeline: its environment, and when it is stopped. */
+interface Bounds {
+  /** Variables over the caller's own environment (resolved when the work is asked for). */
   env?: Readonly<Record<string, string | undefined>> | undefined;
-  /** Stops the command (SIGTERM, then SIGKILL) after this long; 0 or absent: never. */
+  /** Stops it (SIGTERM, then SIGKILL; every stage of a pipeline) after this long; 0 or absent: never. */
   timeoutMs?: number | undefined;
-  /** Stops the command (SIGTERM, then SIGKILL) when aborted. */
+  /** Stops it (SIGTERM, then SIGKILL) when aborted. */
   signal?: AbortSignal | undefined;
   /** Delay between SIGTERM and SIGKILL; default 2 s. */
   forceKillAfterMs?: number | undefined;
+}
+
+export interface RunOptions extends Bounds {
   /** Characters of stdout kept (its end); default: all of it. */
   maxStdout?: number | undefined;
   /** Characters of stderr kept (its end); default MAX_CAPTURE. */
@@ -65,15 +69,7 @@ export interface PipelineStage {
   args: readonly string[];
 }
 
-export interface PipelineOptions {
-  /** Variables over the caller's own environment (resolved when the pipeline is asked for). */
-  env?: Readonly<Record<string, string | undefined>> | undefined;
-  /** Stops every stage (SIGTERM, then SIGKILL) after this long; 0 or absent: never. */
-  timeoutMs?: number | undefined;
-  /** Stops every stage (SIGTERM, then SIGKILL) when aborted. */
-  signal?: AbortSignal | undefined;
-  /** Delay between SIGTERM and SIGKILL; default 2 s. */
-  forceKillAfterMs?: number | undefined;
+export interface PipelineOptions extends Bounds {
   /** Characters kept of the last stage's stdout (its end); default MAX_CAPTURE. */
   maxStdout?: number | undefined;
   /** Characters kept of each stage's stderr (its end); default MAX_CAPTURE. */

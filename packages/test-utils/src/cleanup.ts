@@ -35,11 +35,13 @@ export function trySync(file: string, args: string[]): void {
 }
 
 /** Sends `signal` to `pid`, ignoring a process already gone. */
-export function tryKill(pid: number, signal: NodeJS.Signals): void {
+export function tryKill(pid: number, signal: NodeJS.Signals): boolean {
   try {
     process.kill(pid, signal);
+    return true;
   } catch {
     // Already gone.
+    return false;
   }
 }
 

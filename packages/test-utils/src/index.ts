@@ -2,6 +2,7 @@
 // Each owner keeps its fixture in its own module; this index re-exports what tests and benches
 // import, nothing more.
 export { MiB, median, quantile, writeCompressible, writeRandom } from './bench.js';
+export { tryKill } from './cleanup.js';
 export {
   type CpuReport,
   controlHash,

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createHostB, type HostB, requireRealEnvironment } from '@buttervolume/test-utils';
+import { createHostB, type HostB, requireRealEnvironment, tryKill } from '@buttervolume/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DaemonApp } from '../../src/index.js';
 import {
@@ -16,17 +16,6 @@ import {
   peerRsyncs,
   readOnlySnapshot,
 } from './helpers.js';
-
-/** Sends a signal; false when the process already ended (ESRCH). */
-function signal(pid: number, name: NodeJS.Signals): boolean {
-  try {
-    process.kill(pid, name);
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
-    throw error;
-  }
-}
 
 describe('Docker calls while a stalled sync and a purge run on the volume', () => {
   let fx: Fixture;
@@ -46,7 +35,7 @@ describe('Docker calls while a stalled sync and a purge run on the volume', () =
   });
 
   afterAll(async () => {
-    for (const pid of stopped) signal(pid, 'SIGKILL');
+    for (const pid of stopped) tryKill(pid, 'SIGKILL');
     await daemon?.replication.close();
     await b?.cleanup();
     await fx?.cleanup();
@@ -80,7 +69,7 @@ describe('Docker calls while a stalled sync and a purge run on the volume', () =
       }
       for (const pid of await peerRsyncs(b)) {
         // One of rsync's processes may end between the listing and the signal.
-        if (signal(pid, 'SIGSTOP')) stopped.push(pid);
+        if (tryKill(pid, 'SIGSTOP')) stopped.push(pid);
       }
       if (stopped.length === 0) await sleep(5);
     }
@@ -119,7 +108,7 @@ describe('Docker calls while a stalled sync and a purge run on the volume', () =
     // All of that happened while the peer's rsync was stopped.
     expect(syncAnswer).toBeUndefined();
 
-    for (const pid of stopped.splice(0)) signal(pid, 'SIGKILL');
+    for (const pid of stopped.splice(0)) tryKill(pid, 'SIGKILL');
     await Promise.all([sync, purge]);
     expect(syncAnswer?.Err).toMatch(new RegExp(b.address));
     expect(purgeAnswer?.Err).toBe('');

@@ -1,5 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
+import {
+  appendFile,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  readlink,
+  rm,
+  stat,
+} from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -8,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { type Config, loadConfig } from '@buttervolume/config';
 import { createLoopBtrfs, type HostB, type LoopBtrfs } from '@buttervolume/test-utils';
 import { execa } from 'execa';
+import { expect } from 'vitest';
 import {
   createDaemonApp,
   type DaemonApp,
@@ -90,6 +100,22 @@ export type Caller = (
   body?: unknown,
   method?: 'GET' | 'POST',
 ) => Promise<{ status: number; json: Json }>;
+
+/** Creates volume `name` holding `sizeMiB` MiB of random data and answers a snapshot of it. */
+export async function snapshotOfNewVolume(
+  call: Caller,
+  volumesPath: string,
+  name: string,
+  sizeMiB: number,
+): Promise<string> {
+  expect((await call('/VolumeDriver.Create', { Name: name })).json.Err).toBe('');
+  for (let i = 0; i < sizeMiB; i++) {
+    await appendFile(join(volumesPath, name, 'data'), randomBytes(1024 * 1024));
+  }
+  const { json } = await call('/VolumeDriver.Snapshot', { Name: name });
+  expect(json.Err).toBe('');
+  return json.Snapshot as string;
+}
 
 /** The same calls over a real unix socket, as Docker and the CLI make them. */
 export function overSocket(socketPath: string): Caller {

@@ -4,7 +4,7 @@
 // still ran, nothing half-done on either host once the next attempt ran, and the next normal
 // send succeeding. (The client going away and a peer flooding stderr: peer-faults.test.ts.)
 import { randomBytes } from 'node:crypto';
-import { appendFile, copyFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,6 +17,7 @@ import {
   daemonEnvOf,
   type Fixture,
   type Json,
+  snapshotOfNewVolume,
   spawnDaemon,
 } from './helpers.js';
 
@@ -67,15 +68,8 @@ describe('peer faults through a real daemon: a clear Err, Docker served meanwhil
   const call = (path: string, body?: unknown, method?: 'GET' | 'POST') =>
     daemon.call(path, body, method);
 
-  async function volumeWith(name: string, sizeMiB: number): Promise<string> {
-    expect((await call('/VolumeDriver.Create', { Name: name })).json.Err).toBe('');
-    for (let i = 0; i < sizeMiB; i++) {
-      await appendFile(join(fx.volumesPath, name, 'data'), randomBytes(MiB));
-    }
-    const { json } = await call('/VolumeDriver.Snapshot', { Name: name });
-    expect(json.Err).toBe('');
-    return json.Snapshot as string;
-  }
+  const volumeWith = (name: string, sizeMiB: number) =>
+    snapshotOfNewVolume(call, fx.volumesPath, name, sizeMiB);
 
   const send = (snapshot: string) =>
     call('/VolumeDriver.Snapshot.Send', { Name: snapshot, Host: b.address }).then((r) => r.json);

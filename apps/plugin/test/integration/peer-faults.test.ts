@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { appendFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +6,13 @@ import { createHostB, type HostB, requireRealEnvironment } from '@buttervolume/t
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Daemon, silentLogger, startDaemon } from '../../src/index.js';
-import { type Caller, createFixture, type Fixture, overSocket } from './helpers.js';
+import {
+  type Caller,
+  createFixture,
+  type Fixture,
+  overSocket,
+  snapshotOfNewVolume,
+} from './helpers.js';
 
 const MiB = 1024 * 1024;
 
@@ -41,15 +46,8 @@ describe('Send and Sync when the client or the peer misbehaves (real host B, rea
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  async function volumeWith(name: string, sizeMiB: number): Promise<string> {
-    expect((await call('/VolumeDriver.Create', { Name: name })).json.Err).toBe('');
-    for (let i = 0; i < sizeMiB; i++) {
-      await appendFile(join(fx.volumesPath, name, 'data'), randomBytes(MiB));
-    }
-    const { json } = await call('/VolumeDriver.Snapshot', { Name: name });
-    expect(json.Err).toBe('');
-    return json.Snapshot as string;
-  }
+  const volumeWith = (name: string, sizeMiB: number) =>
+    snapshotOfNewVolume(call, fx.volumesPath, name, sizeMiB);
 
   const transfers = async () =>
     (await call('/Buttervolume.Transfers', undefined, 'GET')).json.Transfers as {
