@@ -5,7 +5,14 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ddBytes } from './pipe.js';
-import { ALREADY_RECEIVED, RECEIVE_SCRIPT, RECEIVE_STARTED, receiveCommand } from './remote.js';
+import {
+  ALREADY_RECEIVED,
+  CLEAN_SCRIPT,
+  cleanCommand,
+  RECEIVE_SCRIPT,
+  RECEIVE_STARTED,
+  receiveCommand,
+} from './remote.js';
 import { remoteCommand } from './ssh.js';
 
 const dirs: string[] = [];
@@ -98,6 +105,23 @@ describe('the receiving session', () => {
     expect(existsSync(target)).toBe(true);
   });
 
+  it('a target that vanishes while its flag is asked for counts as absent: receive goes on', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bv-recv-'));
+    dirs.push(dir);
+    const target = join(dir, 'v@1');
+    await mkdir(target);
+    // Another clean-up deletes the target just as the flag is asked for.
+    const standIn = await btrfsStandIn(
+      dir,
+      'property) rmdir "$5"; echo "ERROR: Could not open: No such file or directory" >&2; exit 1 ;;',
+    );
+    const line = remoteCommand(receiveCommand(standIn, target, dir));
+    const result = await execa('sh', ['-c', line], { reject: false, stdin: 'ignore' });
+    expect(result.exitCode).toBe(0);
+    expect(withoutCount(result.stdout)).toBe(RECEIVE_STARTED);
+    expect(await calls(dir)).toEqual([`property get -ts -- ${target} ro`, `receive -- ${dir}`]);
+  });
+
   it('never expands what the paths contain', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'bv-recv-'));
     dirs.push(dir);
@@ -107,5 +131,91 @@ describe('the receiving session', () => {
     expect(result.exitCode).toBe(0);
     expect(withoutCount(result.stdout)).toBe(`${RECEIVE_STARTED}\nreceive -- ${dir}`);
     expect(existsSync(canary)).toBe(false);
+  });
+});
+
+/**
+ * A stand-in for the btrfs binary that logs each call's words to `calls` in `dir` and runs the
+ * given `case` branch (on its first word) before answering like btrfs would otherwise.
+ */
+async function btrfsStandIn(dir: string, branch: string): Promise<string> {
+  const path = join(dir, 'fake-btrfs');
+  const log = join(dir, 'calls');
+  await writeFile(
+    path,
+    `#!/bin/sh\necho "$*" >> '${log}'\ncase "$1" in\n${branch}\nesac\nexit 0\n`,
+    { mode: 0o755 },
+  );
+  return path;
+}
+
+async function calls(dir: string): Promise<string[]> {
+  const path = join(dir, 'calls');
+  return existsSync(path) ? (await readFile(path, 'utf8')).split('\n').filter(Boolean) : [];
+}
+
+describe('the clean-up after an interrupted receive', () => {
+  async function clean(standIn: string, target: string) {
+    const line = remoteCommand(cleanCommand(standIn, target));
+    return execa('sh', ['-c', line], { reject: false, stdin: 'ignore' });
+  }
+
+  it('is fixed text: the target and the btrfs binary only arrive as positional parameters', () => {
+    expect(cleanCommand('/usr/bin/btrfs', '/s/v@1')).toEqual([
+      'sh',
+      '-c',
+      CLEAN_SCRIPT,
+      'sh',
+      '/s/v@1',
+      '/usr/bin/btrfs',
+    ]);
+    expect(CLEAN_SCRIPT).not.toContain("'");
+    expect(CLEAN_SCRIPT).not.toContain('\n');
+  });
+
+  it('deletes a writable (half-received) subvolume', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bv-clean-'));
+    dirs.push(dir);
+    const target = join(dir, 'v@1');
+    await mkdir(target);
+    const standIn = await btrfsStandIn(dir, 'property) echo ro=false ;;');
+    expect((await clean(standIn, target)).exitCode).toBe(0);
+    expect(await calls(dir)).toEqual([
+      `property get -ts -- ${target} ro`,
+      `subvolume delete -- ${target}`,
+    ]);
+  });
+
+  it('leaves a read-only (complete) subvolume alone: a late clean-up cannot take a finished copy', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bv-clean-'));
+    dirs.push(dir);
+    const target = join(dir, 'v@1');
+    await mkdir(target);
+    const standIn = await btrfsStandIn(dir, 'property) echo ro=true ;;');
+    expect((await clean(standIn, target)).exitCode).toBe(0);
+    expect(await calls(dir)).toEqual([`property get -ts -- ${target} ro`]);
+  });
+
+  it('with nothing at the target, or a target that vanishes meanwhile, does nothing and succeeds', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bv-clean-'));
+    dirs.push(dir);
+    const standIn = await btrfsStandIn(dir, 'property) rmdir "$5"; exit 1 ;;');
+    expect((await clean(standIn, join(dir, 'absent'))).exitCode).toBe(0);
+    expect(await calls(dir)).toEqual([]);
+    const target = join(dir, 'v@1');
+    await mkdir(target);
+    expect((await clean(standIn, target)).exitCode).toBe(0);
+    expect(await calls(dir)).toEqual([`property get -ts -- ${target} ro`]);
+  });
+
+  it('a flag query that fails on a target still there stops before any delete', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bv-clean-'));
+    dirs.push(dir);
+    const target = join(dir, 'v@1');
+    await mkdir(target);
+    const standIn = await btrfsStandIn(dir, 'property) exit 1 ;;');
+    expect((await clean(standIn, target)).exitCode).toBe(102);
+    expect(await calls(dir)).toEqual([`property get -ts -- ${target} ro`]);
+    expect(existsSync(target)).toBe(true);
   });
 });

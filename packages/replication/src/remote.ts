@@ -80,16 +80,20 @@ export const RECEIVE_STARTED = 'buttervolume:receiving';
 // Exit codes of the receiving session's own steps (btrfs receive exits 1, ssh 255, sh 127).
 const CHECK_FAILED = 102;
 const DELETE_FAILED = 103;
+/** Shell function of the remote scripts: nothing (not even a dangling link) at $t. */
+const GONE = 'gone() { ! [ -e "$t" ] && ! [ -L "$t" ]; }';
 
 /**
  * The receiving side of a send as one remote session, so the check costs no session of its own
  * (~90 ms on a shared connection, a whole handshake without one). Fixed text only: the target
  * path, the receive folder and the btrfs binary arrive as $1 $2 $3, never inside the script.
  * `btrfs receive` creates the subvolume writable and makes it read-only once the whole stream
- * is in, so at the target path a read-only subvolume is complete (say so and leave stdin
- * unread: ssh then ends and the local send stops on EPIPE) and a writable one is what an
- * interrupted receive left (delete it, then receive). One line, `;`-joined: the remote login
- * shell only has to pass a single-quoted word on to `sh -c`.
+ * is in (a stream cut anywhere, even at a command boundary or just before its end command,
+ * leaves it writable: checked with btrfs-progs 6.2), so at the target path a read-only
+ * subvolume is complete (say so and leave stdin unread: ssh then ends and the local send stops
+ * on EPIPE) and a writable one is what an interrupted receive left (delete it, then receive).
+ * A target that vanishes between the steps is absent, not a failure. One line, `;`-joined: the
+ * remote login shell only has to pass a single-quoted word on to `sh -c`.
  *
  * The stream is counted here, by `dd` in front of `btrfs receive`, rather than on the sending
  * host: there it was one more process copying every byte between `btrfs send` and ssh, on the
@@ -98,13 +102,27 @@ const DELETE_FAILED = 103;
  */
 export const RECEIVE_SCRIPT = [
   't=$1 d=$2 b=$3',
-  'if [ -e "$t" ] || [ -L "$t" ]; then ro=$("$b" property get -ts -- "$t" ro </dev/null)' +
-    ` || exit ${CHECK_FAILED}`,
+  GONE,
+  `if ! gone; then if ro=$("$b" property get -ts -- "$t" ro </dev/null); then :; elif gone; then ro=; else exit ${CHECK_FAILED}; fi`,
   `if [ "$ro" = ro=true ]; then echo ${ALREADY_RECEIVED}; exit 0; fi`,
-  `"$b" subvolume delete -- "$t" </dev/null >/dev/null || exit ${DELETE_FAILED}; fi`,
+  `gone || "$b" subvolume delete -- "$t" </dev/null >/dev/null || gone || exit ${DELETE_FAILED}; fi`,
   `echo ${RECEIVE_STARTED}`,
   'exec 3>&1',
   'dd bs=1M 2>&3 3>&- | "$b" receive -- "$d" 3>&-',
+].join('; ');
+
+/**
+ * Removes what an interrupted receive left at $1 (btrfs binary $2): a writable subvolume only.
+ * A read-only one is a complete copy (see RECEIVE_SCRIPT), so a clean-up that reaches the host
+ * late, after another send finished there, cannot take it away; nothing there is fine too.
+ */
+export const CLEAN_SCRIPT = [
+  't=$1 b=$2',
+  GONE,
+  'if gone; then exit 0; fi',
+  `if ro=$("$b" property get -ts -- "$t" ro </dev/null); then :; elif gone; then exit 0; else exit ${CHECK_FAILED}; fi`,
+  'if [ "$ro" = ro=true ]; then exit 0; fi',
+  `"$b" subvolume delete -- "$t" </dev/null >/dev/null || gone || exit ${DELETE_FAILED}`,
 ].join('; ');
 
 /** The remote argument array running RECEIVE_SCRIPT for `target` (a path inside `dir`). */
@@ -112,20 +130,29 @@ export function receiveCommand(btrfsPath: string, target: string, dir: string): 
   return ['sh', '-c', RECEIVE_SCRIPT, 'sh', target, dir, btrfsPath];
 }
 
-/** Deletes a (half-)received subvolume on `host`; a missing one is fine. */
-export async function remoteDelete(
+/** The remote argument array running CLEAN_SCRIPT for `target`. */
+export function cleanCommand(btrfsPath: string, target: string): string[] {
+  return ['sh', '-c', CLEAN_SCRIPT, 'sh', target, btrfsPath];
+}
+
+/**
+ * Deletes a half-received (writable) subvolume on `host`; a missing or read-only one is left
+ * as it is (see CLEAN_SCRIPT).
+ */
+export async function remoteDeletePartial(
   ssh: SshSettings,
   host: string,
   path: string,
   btrfsPath: string,
 ): Promise<void> {
-  const remote = [btrfsPath, 'subvolume', 'delete', '--', path];
+  const remote = cleanCommand(btrfsPath, path);
   const result = await runRemote(ssh, host, remote, 'receive');
   if (result.exitCode === 0) return;
-  if (/No such file or directory|cannot find real path/i.test(result.stderr)) return;
   throw new ReplicationError(
     'RECEIVE_FAILED',
-    `cannot delete the partial subvolume ${path} on ${host} (step: receive)`,
+    result.exitCode === CHECK_FAILED
+      ? `cannot check the partial subvolume ${path} on ${host} (step: receive)`
+      : `cannot delete the partial subvolume ${path} on ${host} (step: receive)`,
     { host, step: 'receive', command: remote, exitCode: result.exitCode, stderr: result.stderr },
   );
 }
@@ -175,6 +202,12 @@ export type TransferOutcome =
        * (a connection refused before anything ran) or something not ours.
        */
       receiveStarted: boolean;
+      /**
+       * The link failed (no byte moved for the stall timeout, or ssh lost the connection): a
+       * clean-up sent now may sit in a TCP queue and reach the host after the next attempt
+       * started there, so it is left to that attempt's check.
+       */
+      linkLost: boolean;
     };
 
 /** What the data path reports, before it is turned into an outcome. */
@@ -349,12 +382,20 @@ function interpret(raw: RawTransfer, request: TransferRequest, command: string[]
     return { ok: true, bytes, durationMs: raw.durationMs, alreadyPresent: false };
   }
   const receiveStarted = printed(raw.sshStdout, RECEIVE_STARTED);
+  // ssh's own failure (exit 255: no connection, refused, link lost) is the cause even when the
+  // local send's EPIPE was noticed first.
+  const kind = classifySshExit(raw.sshExitCode, stderr);
+  const linkLost =
+    raw.stalled ||
+    (!raw.cancelled &&
+      (kind !== 'remote' || (raw.sshExitCode === undefined && raw.sendFailure === undefined)));
   const fail = (error: ReplicationError, parentMissing = false): TransferOutcome => ({
     ok: false,
     error,
     parentMissing,
     bytes,
     receiveStarted,
+    linkLost,
   });
   const details = { host, command, exitCode: raw.sshExitCode, stderr };
   if (raw.stalled) {
@@ -374,9 +415,6 @@ function interpret(raw: RawTransfer, request: TransferRequest, command: string[]
       }),
     );
   }
-  // ssh's own failure (exit 255: no connection, refused, link lost) is the cause even when the
-  // local send's EPIPE was noticed first.
-  const kind = classifySshExit(raw.sshExitCode, stderr);
   if (kind !== 'remote') return fail(sshTransportError(host, kind, details));
   if (raw.sendFailure !== undefined) {
     return fail(

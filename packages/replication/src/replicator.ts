@@ -13,7 +13,12 @@ import { makeControlDir } from './control-dir.js';
 import { ReplicationError } from './errors.js';
 import { markersFor, planMarkers } from './markers.js';
 import type { Progress } from './progress.js';
-import { remoteDelete, remoteProgsVersion, type TransferOutcome, transfer } from './remote.js';
+import {
+  remoteDeletePartial,
+  remoteProgsVersion,
+  type TransferOutcome,
+  transfer,
+} from './remote.js';
 import { purgeRemote, type RemotePurgeResult } from './remote-purge.js';
 import {
   checkPath,
@@ -425,7 +430,7 @@ export class Replicator {
     let outcome = await attempt();
     if (!outcome.ok && compressed && refusesProtocol2(outcome.error)) {
       // The host's receive said otherwise than its version: version 1 from now on.
-      if (outcome.receiveStarted) await this.#cleanRemote(ssh, host, remotePath);
+      await this.#cleanRemote(ssh, host, remotePath, outcome);
       this.#remoteProgs.set(host, undefined);
       compressed = false;
       options.signal?.throwIfAborted();
@@ -433,7 +438,7 @@ export class Replicator {
     }
     if (!outcome.ok && outcome.parentMissing && parent !== undefined) {
       // The host lost (or never had) the parent: a full send still gets the snapshot there.
-      if (outcome.receiveStarted) await this.#cleanRemote(ssh, host, remotePath);
+      await this.#cleanRemote(ssh, host, remotePath, outcome);
       parent = undefined;
       options.signal?.throwIfAborted();
       outcome = await attempt();
@@ -442,7 +447,7 @@ export class Replicator {
     if (!outcome.ok) {
       // Only what this attempt received is removed (now when the host is reachable, else by
       // the next send); a target it never touched may be the host's complete copy.
-      if (outcome.receiveStarted) await this.#cleanRemote(ssh, host, remotePath);
+      await this.#cleanRemote(ssh, host, remotePath, outcome);
       throw outcome.error;
     }
     const marker = await this.#updateMarkers(markers, snapshot, host);
@@ -504,13 +509,19 @@ export class Replicator {
     });
   }
 
-  async #cleanRemote(ssh: SshSettings, host: HostName, remotePath: string): Promise<void> {
+  async #cleanRemote(
+    ssh: SshSettings,
+    host: HostName,
+    remotePath: string,
+    outcome: Extract<TransferOutcome, { ok: false }>,
+  ): Promise<void> {
+    // Only once this attempt's receive started at the target (the receiving session had found
+    // it absent or partial): before that, whatever is there is not ours. Not after a lost link:
+    // the request could reach the host late, during the next attempt (see linkLost). Not under
+    // the caller's signal (a cancel is what it cleans up after) but under the command timeout.
+    if (!outcome.receiveStarted || outcome.linkLost) return;
     try {
-      // Only called once this attempt's receive started at the target (the receiving session
-      // had found it absent or partial), so whatever is there now is ours and incomplete, even
-      // if read-only: a stream cut at a command boundary can look finished. Not under the
-      // caller's signal (a cancel is what it cleans up after) but under the command timeout.
-      await remoteDelete(ssh, host, remotePath, this.#remoteBtrfs);
+      await remoteDeletePartial(ssh, host, remotePath, this.#remoteBtrfs);
     } catch {
       // Unreachable or stuck host: the next send removes the partial subvolume before receiving.
     }

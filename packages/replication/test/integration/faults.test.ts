@@ -235,4 +235,47 @@ describe('a misbehaving peer (real host B)', () => {
     expect(await onB(s1)).toBe('readonly');
     expect(await markers(volume)).toEqual([`${s1}@${host}`]);
   });
+
+  it('a clean-up held up by a lost link never reaches B late to delete a complete copy', async () => {
+    const volume = await makeVolume('late', 24);
+    const s1 = await snapshot(volume);
+    const target = join(snapshotsPath, s1);
+    // A shared connection: what is queued on it reaches B when the link comes back.
+    const shared = replicator({
+      stallTimeoutSec: 2,
+      commandTimeoutSec: 3,
+      connectTimeoutSec: 2,
+      controlPersistSec: 60,
+    });
+    let holed: Promise<void> | undefined;
+    try {
+      const error = await rejection(
+        shared.send(s1, host, {
+          bandwidthLimit: 8 * MiB,
+          progressIntervalMs: 0,
+          onProgress: (p) => {
+            if (p.bytes > 4 * MiB) holed ??= b.blackhole(true);
+          },
+        }),
+      );
+      expect(error.code).toBe('TRANSFER_TIMEOUT');
+      // Meanwhile another send finished the snapshot on B: a complete (read-only) copy.
+      await b.exec(['btrfs', 'subvolume', 'delete', '--', target], { reject: false });
+      await b.exec(['btrfs', 'subvolume', 'create', '--', target]);
+      await b.exec(['btrfs', 'property', 'set', '-ts', '--', target, 'ro', 'true']);
+    } finally {
+      await holed;
+      await b.blackhole(false);
+    }
+    // The link is back: whatever was queued on it arrives now. The copy stays.
+    for (let i = 0; i < 50; i++) {
+      expect(await onB(s1)).toBe('readonly');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await b.exec(['btrfs', 'property', 'set', '-ts', '--', target, 'ro', 'false']);
+    await b.exec(['btrfs', 'subvolume', 'delete', '--', target]);
+    expect(await shared.send(s1, host)).toMatchObject({ alreadyPresent: false });
+    expect(await onB(s1)).toBe('readonly');
+    expect(await markers(volume)).toEqual([`${s1}@${host}`]);
+  });
 });
