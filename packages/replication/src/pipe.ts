@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { fieldsOf, STARTED, signalIfSame, statFields } from '@buttervolume/spawner';
 
 /**
  * Bytes the main thread of a process has written so far (`wchar` of
@@ -49,13 +50,10 @@ export async function processTree(root: number): Promise<TreeProcess[]> {
         readFile(`/proc/${pid}/io`, 'utf8'),
         readFile(`/proc/${pid}/task/${pid}/children`, 'utf8'),
       ]);
-      // comm may hold spaces and parentheses: the fields after its last ')' are fixed.
-      const close = stat.lastIndexOf(')');
-      const fields = stat.slice(close + 2).split(' ');
       found.push({
         pid,
-        started: fields[19] ?? '',
-        comm: stat.slice(stat.indexOf('(') + 1, close),
+        started: fieldsOf(stat)[STARTED] ?? '',
+        comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
         rchar: Number(/^rchar:\s*(\d+)$/m.exec(io)?.[1] ?? 0),
       });
       for (const child of children.trim().split(/\s+/)) if (child) queue.push(Number(child));
@@ -67,27 +65,11 @@ export async function processTree(root: number): Promise<TreeProcess[]> {
   return found;
 }
 
-/**
- * The fields of /proc/<pid>/stat after comm (state first, start time at index 19), or
- * undefined once the process is gone. comm may hold spaces and parentheses: the fields after
- * its last ')' are fixed.
- */
-async function statFields(pid: number): Promise<string[] | undefined> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ESRCH') return undefined;
-    throw error;
-  }
-}
-
 /** Whether any of `processes` still runs (same pid and start time; a zombie counts as gone). */
 export async function alive(processes: readonly TreeProcess[]): Promise<boolean> {
   for (const { pid, started } of processes) {
     const fields = await statFields(pid);
-    if (fields?.[19] === started && fields[0] !== 'Z') return true;
+    if (fields?.[STARTED] === started && fields[0] !== 'Z') return true;
   }
   return false;
 }
@@ -97,15 +79,7 @@ export async function signalTree(
   processes: readonly TreeProcess[],
   signal: NodeJS.Signals,
 ): Promise<void> {
-  for (const { pid, started } of processes) {
-    if ((await statFields(pid))?.[19] !== started) continue;
-    try {
-      process.kill(pid, signal);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ESRCH') throw error;
-    }
-  }
+  for (const { pid, started } of processes) await signalIfSame(pid, started, signal);
 }
 
 /** The shortest interval at which /proc counters are polled. */

@@ -10,6 +10,7 @@
 import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
 import { pipeline } from 'node:stream/promises';
 import { releaseOutputAfterExit } from './output-grace.js';
+import { startTimeSync } from './proc.js';
 import type { PipelineMessage, Reply, Request, RunMessage, StageMessage } from './protocol.js';
 import { Tail } from './tail.js';
 import { Throttle } from './throttle.js';
@@ -27,6 +28,13 @@ function send(message: Reply): void {
 
 function ended(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null;
+}
+
+/** Tells the daemon which processes run for request `id` (see StartedMessage). */
+function started(id: number, children: readonly ChildProcess[]): void {
+  const pids = children.map((child) => child.pid ?? null);
+  const starts = pids.map((pid) => (pid === null ? null : (startTimeSync(pid) ?? null)));
+  send({ type: 'started', id, pids, starts });
 }
 
 function spawnErrorOf(error: NodeJS.ErrnoException | undefined): StageMessage['spawnError'] {
@@ -84,6 +92,7 @@ function start(request: RunMessage): void {
     });
   });
   running.set(request.id, { children: [child], stop });
+  started(request.id, [child]);
 }
 
 /**
@@ -138,7 +147,7 @@ function startPipeline(request: PipelineMessage): void {
   const timeout =
     request.timeoutMs > 0 ? setTimeout(() => stop('timeout'), request.timeoutMs) : undefined;
   running.set(request.id, { children, stop });
-  send({ type: 'started', id: request.id, pids: children.map((child) => child.pid ?? null) });
+  started(request.id, children);
 
   const last = children.length - 1;
   const outcomes = children.map(

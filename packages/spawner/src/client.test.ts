@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCommand, SpawnerExitedError, spawnerPid, startSpawner, stopSpawner } from './client.js';
+import { statFields } from './proc.js';
 
 afterAll(() => stopSpawner());
 
@@ -89,9 +90,10 @@ describe('runCommand', () => {
     expect(Date.now() - started).toBeLessThan(15_000);
   });
 
-  it('fails the commands in flight when the spawner dies, and starts a new one for the next', async () => {
+  it('fails and stops the commands in flight when the spawner dies, and starts a new one for the next', async () => {
     const first = startSpawner();
     const running = runCommand('sleep', ['30']);
+    const sleeping = await childOf(first!);
     process.kill(first!, 'SIGKILL');
     const error = await running.then(
       () => undefined,
@@ -99,10 +101,28 @@ describe('runCommand', () => {
     );
     expect(error).toBeInstanceOf(SpawnerExitedError);
     expect((error as SpawnerExitedError).message).toContain(
-      'was killed (SIGKILL) while `sleep 30`',
+      'was killed (SIGKILL) while `sleep 30` was running: it was stopped',
     );
+    // Not left running as an orphan of the dead spawner.
+    expect(await runs(sleeping)).toBe(false);
     const next = await runCommand('true', []);
     expect(next.exitCode).toBe(0);
     expect(spawnerPid()).not.toBe(first);
   });
 });
+
+/** The pid of the one child `parent` has, once it has one. */
+async function childOf(parent: number): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const children = (await readFile(`/proc/${parent}/task/${parent}/children`, 'utf8')).trim();
+    if (children) return Number(children.split(' ')[0]);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`process ${parent} started no child`);
+}
+
+/** Whether `pid` runs (a zombie waiting for its new parent to reap it does not). */
+async function runs(pid: number): Promise<boolean> {
+  const fields = await statFields(pid);
+  return fields !== undefined && fields[0] !== 'Z';
+}

@@ -1,6 +1,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { signalIfSame } from './proc.js';
 import type {
   DoneMessage,
   EndedMessage,
@@ -51,14 +52,14 @@ export interface CommandResult {
   spawnError: Error | undefined;
 }
 
-/** The spawner process ended while commands were running: their outcome is unknown. */
+/** The spawner process ended while commands were running: they were stopped, their outcome is unknown. */
 export class SpawnerExitedError extends Error {
   override name = 'SpawnerExitedError';
   readonly code = 'SPAWNER_EXITED';
   readonly command: readonly string[];
   constructor(command: readonly string[], how: string) {
     super(
-      `the process that runs commands ${how} while \`${command.join(' ')}\` was running: its outcome is unknown (check its effect before retrying); the next command starts a new one`,
+      `the process that runs commands ${how} while \`${command.join(' ')}\` was running: it was stopped, and how far it got is unknown (check its effect before retrying); the next command starts a new one`,
     );
     this.command = command;
   }
@@ -118,6 +119,8 @@ export interface RunningPipeline {
 interface Pending {
   command: readonly string[];
   child: ChildProcess;
+  /** Its processes, once started (pid and start time). */
+  processes: { pid: number; started: string }[];
   /** Handles a reply; true once the request is finished. */
   reply(message: Reply): boolean;
   reject(error: Error): void;
@@ -200,6 +203,7 @@ class Spawner {
       this.#pending.set(id, {
         command,
         child,
+        processes: [],
         reply: (reply) => {
           if (reply.type !== 'done') return false;
           settle();
@@ -261,6 +265,7 @@ class Spawner {
     this.#pending.set(id, {
       command: whole,
       child,
+      processes: [],
       reply: (reply) => {
         if (reply.type === 'started') {
           pids.resolve(reply.pids.map((pid) => pid ?? undefined));
@@ -307,7 +312,11 @@ class Spawner {
       for (const [id, pending] of this.#pending) {
         if (pending.child !== child) continue;
         this.#pending.delete(id);
-        pending.reject(new SpawnerExitedError(pending.command, how));
+        // Killed -9 (the OOM killer, an operator), it could not stop them: its commands would
+        // go on as orphans, a send or a sync still writing while their caller hears they failed.
+        void stopOrphans(pending.processes).finally(() =>
+          pending.reject(new SpawnerExitedError(pending.command, how)),
+        );
       }
     });
     // A failed fork (EAGAIN, ENOMEM) also ends in 'exit'; nothing more to do here.
@@ -319,6 +328,12 @@ class Spawner {
 
   #reply(message: Reply): void {
     const pending = this.#pending.get(message.id);
+    if (pending && message.type === 'started') {
+      for (const [index, pid] of message.pids.entries()) {
+        const started = message.starts[index];
+        if (pid !== null && started != null) pending.processes.push({ pid, started });
+      }
+    }
     if (!pending?.reply(message)) return;
     this.#pending.delete(message.id);
     if (this.#pending.size === 0) this.#hold(false);
@@ -348,6 +363,13 @@ class Spawner {
   get pid(): number | undefined {
     return this.#child?.pid;
   }
+}
+
+/** SIGKILL to each of `processes` still running (the same process: pid and start time). */
+async function stopOrphans(processes: readonly { pid: number; started: string }[]): Promise<void> {
+  await Promise.all(
+    processes.map(({ pid, started }) => signalIfSame(pid, started, 'SIGKILL').catch(() => false)),
+  );
 }
 
 function environment(

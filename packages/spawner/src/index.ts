@@ -17,4 +17,5 @@ export {
   startSpawner,
   stopSpawner,
 } from './client.js';
+export { fieldsOf, STARTED, signalIfSame, statFields } from './proc.js';
 export { MAX_CAPTURE, Tail } from './tail.js';

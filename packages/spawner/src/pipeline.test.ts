@@ -11,6 +11,7 @@ import {
   startSpawner,
   stopSpawner,
 } from './client.js';
+import { statFields } from './proc.js';
 
 afterAll(() => stopSpawner());
 
@@ -178,7 +179,7 @@ describe('startPipeline', () => {
     expect(elapsed).toBeLessThan(3000);
   });
 
-  it('fails the stages in flight when the spawner dies', async () => {
+  it('fails and stops the stages in flight when the spawner dies', async () => {
     const first = startSpawner();
     const running = startPipeline([
       { file: 'sleep', args: ['30'] },
@@ -188,8 +189,12 @@ describe('startPipeline', () => {
     process.kill(first!, 'SIGKILL');
     await expect(running.done).rejects.toBeInstanceOf(SpawnerExitedError);
     await expect(running.exits[0]).rejects.toThrow('sleep 30 | cat');
-    // Orphans of a spawner killed -9 are not ours to leave behind in a test.
-    for (const pid of pids) if (pid !== undefined) process.kill(pid, 'SIGKILL');
+    // The daemon stopped them: no orphan of the dead spawner goes on.
+    for (const pid of pids) {
+      expect(pid).toBeDefined();
+      const fields = await statFields(pid!);
+      expect(fields === undefined || fields[0] === 'Z').toBe(true);
+    }
   });
 
   it('kills every stage when the daemon dies', async () => {

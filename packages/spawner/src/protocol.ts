@@ -59,11 +59,16 @@ export interface DoneMessage {
   spawnError: { code: string | undefined; message: string } | null;
 }
 
-/** A pipeline's processes exist: their pids, in stage order (undefined: could not start). */
+/**
+ * A command's (or a pipeline's) processes exist: their pids, in stage order (null: could not
+ * start), and each one's start time (see proc.ts), so the daemon can stop them should this
+ * process die under them.
+ */
 export interface StartedMessage {
   type: 'started';
   id: number;
   pids: (number | null)[];
+  starts: (string | null)[];
 }
 
 /** One stage of a pipeline ended (sent as each ends, so the caller can react at once). */
