@@ -77,7 +77,8 @@ export class SnapshotService {
 
   /** How many snapshots (markers not counted) a volume has. */
   async count(volume: VolumeName): Promise<number> {
-    // A figure for Get: may lag a re-read held up by a purge's deletes (DirCache.recent).
+    // A figure for Get: our own snapshots and purges count at once (DirCache.patch); one made
+    // behind our back may lag a re-read held up by a purge's deletes (DirCache.recent).
     const entries = (await this.#index.recent()).byVolume.get(volume) ?? [];
     return entries.filter((name) => this.#isSnapshot(name)).length;
   }
@@ -193,7 +194,8 @@ export class SnapshotService {
     } finally {
       this.#taking.delete(name);
     }
-    this.#index.invalidate();
+    // Known by name: Get's count answers it without a listing (see DirCache.patch).
+    this.#index.patch((index) => withEntries(index, { added: [name] }));
     return name;
   }
 
@@ -242,9 +244,12 @@ export class SnapshotService {
       ),
     );
     release();
-    this.#index.invalidate();
     const failed = results.find((r) => r.status === 'rejected');
-    if (failed) {
+    if (!failed) {
+      this.#index.patch((index) => withEntries(index, { added: names }));
+      return [...names];
+    }
+    try {
       await Promise.all(
         names
           .filter((_, i) => results[i]?.status === 'fulfilled')
@@ -257,9 +262,11 @@ export class SnapshotService {
             ),
           ),
       );
-      throw (failed as PromiseRejectedResult).reason;
+    } finally {
+      // Some of the set may be left (their removal failed): not known by name.
+      this.#index.invalidate();
     }
-    return [...names];
+    throw (failed as PromiseRejectedResult).reason;
   }
 
   async exists(name: SnapshotName | MarkerName): Promise<boolean> {
@@ -310,7 +317,7 @@ export class SnapshotService {
         const path = this.ctx.layout.snapshot(name);
         if (!(await this.ctx.btrfs.isSubvolume(path))) throw new NoSuchSnapshotError(name);
         await this.ctx.btrfs.deleteSubvolume(path);
-        this.#index.invalidate();
+        this.#index.patch((index) => withEntries(index, { removed: [name] }));
       }),
     );
   }
@@ -355,7 +362,10 @@ export class SnapshotService {
           else failures.push(`${paths.get(path)}: ${error.message}`);
         }
         const purged = doomed.filter((name) => gone.has(name));
-        if (purged.length > 0) this.#index.invalidate();
+        // What we deleted, by name: Get's count must not wait for a listing of the folder, which
+        // queues behind the deletes btrfs still finishes.
+        if (purged.length > 0)
+          this.#index.patch((index) => withEntries(index, { removed: purged }));
         if (failures.length > 0) {
           throw new PluginError(
             'PURGE_INCOMPLETE',
@@ -470,6 +480,49 @@ export class SnapshotService {
     }
     return { all, byVolume };
   }
+}
+
+/**
+ * `index` after our own changes, each known by name: a new index (the old one may be in use,
+ * and summaries are keyed on it), entries sorted as #readIndex sorts them. No sort of the whole
+ * listing (100,000 names): a copy, and a binary search per added name.
+ */
+function withEntries(
+  index: SnapshotIndex,
+  change: { added?: readonly string[]; removed?: readonly string[] },
+): SnapshotIndex {
+  const edit = (
+    names: readonly string[],
+    added: readonly string[],
+    removed: ReadonlySet<string>,
+  ) => {
+    const edited = names.filter((name) => !removed.has(name));
+    for (const name of added) insertSorted(edited, name);
+    return edited;
+  };
+  const added = change.added ?? [];
+  const removed = new Set(change.removed);
+  const byVolume = new Map(index.byVolume);
+  const volumeOfEntry = (name: string) => name.slice(0, name.indexOf('@'));
+  for (const volume of new Set([...added, ...removed].map(volumeOfEntry))) {
+    const mine = (name: string) => volumeOfEntry(name) === volume;
+    const names = edit(index.byVolume.get(volume) ?? [], added.filter(mine), removed);
+    if (names.length > 0) byVolume.set(volume, names);
+    else byVolume.delete(volume);
+  }
+  return { all: edit(index.all, added, removed), byVolume };
+}
+
+/** Adds `name` to the sorted `names` (code unit order, as Array.sort), unless it is there. */
+function insertSorted(names: string[], name: string): void {
+  let low = 0;
+  let high = names.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if ((names[middle] as string) < name) low = middle + 1;
+    else high = middle;
+  }
+  if (names[low] !== name) names.splice(low, 0, name);
 }
 
 /** Resolves a snapshot name or, for a volume name, that volume's latest snapshot. */
