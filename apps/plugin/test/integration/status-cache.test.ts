@@ -80,4 +80,47 @@ describe('Get’s status cache: warmed in the background, dropped when a volume 
     expect(Date.parse(after)).toBeGreaterThan(Date.parse(before));
     expect(after).toBe((await btrfs.show(join(fx.volumesPath, 'w2'))).creationTime?.toISOString());
   });
+
+  it('Get answers the quota numbers it knows while `btrfs qgroup show` is held up, and asks again in the background', async () => {
+    // qgroup show waits in the kernel behind a purge's deletes (100 to 400 ms): Get waited too.
+    let held: Promise<void> | undefined;
+    let asks = 0;
+    let asked: Promise<unknown> = Promise.resolve();
+    class HeldQuota extends Btrfs {
+      override quota(path: string) {
+        asks++;
+        const answer = (async () => {
+          await held;
+          return super.quota(path);
+        })();
+        asked = answer.catch(() => {});
+        return answer;
+      }
+    }
+    const { call } = await inProcess(fx.config, { btrfs: new HeldQuota() });
+    const create = { Name: 'quota-held', Opts: { size: '20M' } };
+    expect((await call('/VolumeDriver.Create', create)).json.Err).toBe('');
+    const status = async () =>
+      (
+        (await call('/VolumeDriver.Get', { Name: 'quota-held' })).json.Volume as {
+          Status: { QuotaBytes?: number };
+        }
+      ).Status;
+    // A volume's first ask waits for btrfs.
+    expect((await status()).QuotaBytes).toBe(20 * 1024 * 1024);
+    expect(asks).toBe(1);
+    await sleep(2100); // past the 2 s a volume's numbers are kept
+    let release = () => {};
+    held = new Promise((resolve) => {
+      release = resolve;
+    });
+    try {
+      const answered = await Promise.race([status(), sleep(10_000).then(() => 'no answer')]);
+      expect(answered).toMatchObject({ QuotaBytes: 20 * 1024 * 1024 });
+      expect(asks).toBe(2);
+    } finally {
+      release();
+      await asked; // nothing of ours left running on the filesystem
+    }
+  });
 });
