@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { fieldsOf, STARTED, signalIfSame, statFields } from '@buttervolume/spawner';
+import { fieldsOf, STARTED, signalIfSame } from '@buttervolume/spawner';
 
 /**
  * Bytes the main thread of a process has written so far (`wchar` of
@@ -63,15 +63,6 @@ export async function processTree(root: number): Promise<TreeProcess[]> {
     }
   }
   return found;
-}
-
-/** Whether any of `processes` still runs (same pid and start time; a zombie counts as gone). */
-export async function alive(processes: readonly TreeProcess[]): Promise<boolean> {
-  for (const { pid, started } of processes) {
-    const fields = await statFields(pid);
-    if (fields?.[STARTED] === started && fields[0] !== 'Z') return true;
-  }
-  return false;
 }
 
 /** Sends `signal` to each process still the one listed (same pid and start time). */

@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import { isSubvolume } from '@buttervolume/btrfs';
 import { HostName, VolumeName } from '@buttervolume/names';
-import { startPipeline } from '@buttervolume/spawner';
+import { allEnded, startPipeline } from '@buttervolume/spawner';
 import { classifySshExit, ReplicationError, SyncFailedError, sshTransportError } from './errors.js';
-import { alive, processTree, signalTree, stallWatch, type TreeProcess } from './pipe.js';
+import { processTree, signalTree, stallWatch, type TreeProcess } from './pipe.js';
 import {
   checkPath,
   rsyncHost,
@@ -183,10 +183,7 @@ async function pullWatched(
       pipeline.kill();
       // SIGKILL for those still there once they had their time (an rsync busy on a stopped
       // pipe may ignore SIGTERM's cleanup; ssh waits on the host's side).
-      const until = performance.now() + FORCE_KILL_AFTER_MS;
-      while (performance.now() < until && (await alive(all))) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      await allEnded(all, FORCE_KILL_AFTER_MS, 100);
       await signalTree(all, 'SIGKILL').catch(() => {});
     })();
   };

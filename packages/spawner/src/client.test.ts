@@ -1,7 +1,10 @@
-import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCommand, SpawnerExitedError, spawnerPid, startSpawner, stopSpawner } from './client.js';
-import { statFields } from './proc.js';
+import { allEnded, startTimeSync } from './proc.js';
 
 afterAll(() => stopSpawner());
 
@@ -79,21 +82,33 @@ describe('runCommand', () => {
     const aborted = runCommand('sleep', ['30'], { signal: controller.signal });
     setTimeout(() => controller.abort(), 50);
     expect(await aborted).toMatchObject({ canceled: true, exitCode: undefined });
-    // A process that ignores SIGTERM; the timeout leaves node time to start under load (it
-    // dies of SIGTERM before its handler is set).
-    const stubborn = await runCommand(
+    // A process that ignores SIGTERM, stopped once its handler is set (node may take seconds
+    // to start under load).
+    const ready = join(await mkdtemp(join(tmpdir(), 'bv-stubborn-')), 'ready');
+    const stopping = new AbortController();
+    const stubborn = runCommand(
       process.execPath,
-      ['-e', "process.on('SIGTERM', () => {}); setTimeout(() => {}, 30000)"],
-      { timeoutMs: 3000, forceKillAfterMs: 100 },
+      [
+        '-e',
+        `process.on('SIGTERM', () => {}); require('node:fs').writeFileSync(${JSON.stringify(ready)}, ''); setTimeout(() => {}, 30000)`,
+      ],
+      { signal: stopping.signal, forceKillAfterMs: 100 },
     );
-    expect(stubborn).toMatchObject({ timedOut: true, signal: 'SIGKILL' });
-    expect(Date.now() - started).toBeLessThan(15_000);
+    while (!existsSync(ready)) await new Promise((resolve) => setTimeout(resolve, 20));
+    stopping.abort();
+    expect(await stubborn).toMatchObject({ canceled: true, signal: 'SIGKILL' });
+    await rm(dirname(ready), { recursive: true });
+    // Not the 30 s the commands would have run.
+    expect(Date.now() - started).toBeLessThan(25_000);
   });
 
   it('fails and stops the commands in flight when the spawner dies, and starts a new one for the next', async () => {
     const first = startSpawner();
     const running = runCommand('sleep', ['30']);
+    // Replies come in order: once this one is in, so is the one naming sleep's pid.
+    await runCommand('true', []);
     const sleeping = await childOf(first!);
+    const started = startTimeSync(sleeping)!;
     process.kill(first!, 'SIGKILL');
     const error = await running.then(
       () => undefined,
@@ -104,7 +119,7 @@ describe('runCommand', () => {
       'was killed (SIGKILL) while `sleep 30` was running: it was stopped',
     );
     // Not left running as an orphan of the dead spawner.
-    expect(await runs(sleeping)).toBe(false);
+    expect(await allEnded([{ pid: sleeping, started }], 5000)).toBe(true);
     const next = await runCommand('true', []);
     expect(next.exitCode).toBe(0);
     expect(spawnerPid()).not.toBe(first);
@@ -119,10 +134,4 @@ async function childOf(parent: number): Promise<number> {
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
   throw new Error(`process ${parent} started no child`);
-}
-
-/** Whether `pid` runs (a zombie waiting for its new parent to reap it does not). */
-async function runs(pid: number): Promise<boolean> {
-  const fields = await statFields(pid);
-  return fields !== undefined && fields[0] !== 'Z';
 }

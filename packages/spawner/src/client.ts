@@ -306,8 +306,10 @@ class Spawner {
       serialization: 'json',
     });
     child.on('message', (message: Reply) => this.#reply(message));
-    child.once('exit', (code, signal) => {
-      if (this.#child === child) this.#child = undefined;
+    let failed = false;
+    const failPending = (code: number | null, signal: NodeJS.Signals | null) => {
+      if (failed) return;
+      failed = true;
       const how = signal ? `was killed (${signal})` : `exited (code ${code})`;
       for (const [id, pending] of this.#pending) {
         if (pending.child !== child) continue;
@@ -318,7 +320,14 @@ class Spawner {
           pending.reject(new SpawnerExitedError(pending.command, how)),
         );
       }
+    };
+    child.once('exit', (code, signal) => {
+      if (this.#child === child) this.#child = undefined;
+      // 'close' follows once the channel is read to its end, so that a pid the spawner sent
+      // just before it died is known; a fork that failed may have no channel to close.
+      setTimeout(() => failPending(code, signal), 1000).unref();
     });
+    child.once('close', failPending);
     // A failed fork (EAGAIN, ENOMEM) also ends in 'exit'; nothing more to do here.
     child.on('error', () => {});
     this.#child = child;

@@ -38,6 +38,31 @@ export function startTimeSync(pid: number): string | undefined {
   }
 }
 
+/** Whether `pid` is still the process that started at `started` (a zombie counts as gone). */
+export async function stillRuns(pid: number, started: string): Promise<boolean> {
+  const fields = await statFields(pid);
+  return fields?.[STARTED] === started && fields[0] !== 'Z';
+}
+
+/**
+ * Waits until none of `processes` runs any more, polling every `pollMs`, for at most
+ * `timeoutMs`; true when they all ended (a signal takes effect soon, not at once).
+ */
+export async function allEnded(
+  processes: readonly { pid: number; started: string }[],
+  timeoutMs: number,
+  pollMs = 50,
+): Promise<boolean> {
+  const until = performance.now() + timeoutMs;
+  for (;;) {
+    let running = false;
+    for (const { pid, started } of processes) running ||= await stillRuns(pid, started);
+    if (!running) return true;
+    if (performance.now() >= until) return false;
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}
+
 /** Sends `signal` to `pid` if it is still the process that started at `started`. */
 export async function signalIfSame(
   pid: number,

@@ -26,7 +26,8 @@ async function waitForSocket(
   child: { exitCode: number | null },
   stderr: () => string,
 ): Promise<void> {
-  for (let attempt = 0; attempt < 300; attempt++) {
+  // Up to 60 s: starting node with tsx took over 20 s at a load of 24.
+  for (let attempt = 0; attempt < 1200; attempt++) {
     if (child.exitCode !== null) {
       throw new Error(`daemon exited with ${child.exitCode} before listening: ${stderr()}`);
     }
