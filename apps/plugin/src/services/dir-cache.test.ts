@@ -88,4 +88,26 @@ describe('DirCache.recent', () => {
     expect(await before).toBe((readsBefore + 1) * 10);
     expect(await cache.recent(1_000)).toBe(listed! + 1);
   });
+
+  it('while our own change runs (changing()), recent() answers the value from before and starts no listing', async () => {
+    let reads = 0;
+    const cache = new DirCache(dir, async () => ++reads);
+    expect(await cache.recent()).toBe(1);
+    let finish = () => {};
+    const change = cache.changing(
+      () =>
+        new Promise<void>((resolve) => {
+          finish = resolve;
+        }),
+    );
+    // The change moves the folder's mtime, as each of a purge's deletes does.
+    await sleep(60);
+    await writeFile(join(dir, 'changing'), '');
+    expect(await cache.recent(1_000)).toBe(1);
+    expect(reads).toBe(1);
+    finish();
+    await change;
+    cache.patch((value) => value + 100);
+    expect(await cache.recent()).toBe(101);
+  });
 });

@@ -43,6 +43,8 @@ export class DirCache<T> {
   #entry: Entry<T> | undefined;
   #generation = 0;
   #refreshing: Promise<T> | undefined;
+  /** Our own changes of the folder in progress (changing()). */
+  #changing = 0;
 
   constructor(
     readonly dir: string,
@@ -84,7 +86,8 @@ export class DirCache<T> {
    * Like get(), but never waits long on the folder: for figures that may lag a change made
    * behind our back by one re-read (a snapshot count in Docker's Get), never for decisions.
    * - After our own changes, all known (patch()), it answers the patched value at once and
-   *   re-reads in the background.
+   *   re-reads in the background. While one runs (changing()), it answers the value from before
+   *   at once and does not re-read: a listing would wait behind that very change.
    * - When the folder changed otherwise (or after invalidate()), it waits up to `patienceMs`
    *   for a fresh listing, then answers the previous one (the re-read goes on, one at a time,
    *   and serves the next calls): during a purge each delete moves the folder's mtime.
@@ -93,6 +96,7 @@ export class DirCache<T> {
   async recent(patienceMs = RECENT_PATIENCE_MS): Promise<T> {
     const cached = this.#entry;
     if (cached === undefined) return this.get();
+    if (this.#changing > 0) return cached.value;
     const refreshing = this.#refresh();
     if (cached.state.kind === 'patched') {
       refreshing.catch(() => {}); // the next call reads again
@@ -120,6 +124,20 @@ export class DirCache<T> {
     this.#forgetReads();
     if (cached !== undefined)
       this.#entry = { value: change(cached.value), state: { kind: 'patched' } };
+  }
+
+  /**
+   * Runs our own change of the folder (a purge's `btrfs subvolume delete` of 2,000): meanwhile
+   * recent() answers the value from before without waiting. Describe its outcome with patch()
+   * or invalidate() afterwards.
+   */
+  async changing<R>(change: () => Promise<R>): Promise<R> {
+    this.#changing++;
+    try {
+      return await change();
+    } finally {
+      this.#changing--;
+    }
   }
 
   /**

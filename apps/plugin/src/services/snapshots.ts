@@ -353,7 +353,9 @@ export class SnapshotService {
         // One `btrfs subvolume delete` for many snapshots: a process per snapshot cost ~5 ms of
         // start-up each, the deletion itself a fraction of a millisecond (the kernel cleans up
         // in the background anyway).
-        const { deleted, failed } = await this.ctx.btrfs.deleteSubvolumes([...paths.keys()]);
+        const { deleted, failed } = await this.#index.changing(() =>
+          this.ctx.btrfs.deleteSubvolumes([...paths.keys()]),
+        );
         const gone = new Set(deleted.map((path) => paths.get(path)));
         for (const { path, error } of failed) {
           // Already gone (a send replaced its marker, another purge got there first): what the
