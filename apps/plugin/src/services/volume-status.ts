@@ -23,7 +23,7 @@ export interface QuotaFacts {
  * creation times come from CreationTimes. VolumeService tells it what changed.
  */
 export class VolumeStatusCache {
-  readonly #flags = new Map<string, { key: string; copyOnWrite: boolean }>();
+  readonly #flags = new Map<string, { key: string; value: boolean }>();
   // Setting the property changes the root's ctime, so the C flag's key serves here too.
   readonly #compression = new Map<string, { key: string; value: string | undefined }>();
   readonly #times: CreationTimes;
@@ -31,6 +31,8 @@ export class VolumeStatusCache {
   // warmer, concurrently) are not stored.
   readonly #epochs = new Map<string, number>();
   readonly #quota = new Map<string, { at: number } & QuotaFacts>();
+  /** lsattr or `btrfs property get` in progress, per flag and volume. */
+  readonly #flagReads = new Map<string, Promise<unknown>>();
   /** `btrfs qgroup show` in progress, per volume. */
   readonly #quotaReads = new Map<string, Promise<QuotaFacts | undefined>>();
   #quotaVersion = 0;
@@ -64,7 +66,7 @@ export class VolumeStatusCache {
     const compression = this.#compression.get(name);
     const quota = this.#quota.get(name);
     return {
-      ...(flags ? { copyOnWrite: flags.copyOnWrite } : {}),
+      ...(flags ? { copyOnWrite: flags.value } : {}),
       ...(compression ? { compression: compression.value ?? 'none' } : {}),
       ...(quota?.limit === undefined ? {} : { quotaBytes: quota.limit }),
       ...(quota?.usage === undefined ? {} : { usageBytes: quota.usage }),
@@ -85,30 +87,72 @@ export class VolumeStatusCache {
     return this.#times.of(path, stats);
   }
 
-  /** The C flag, one `lsattr` on a cache miss; cached until the root is replaced or chattr'ed. */
-  async copyOnWrite(name: VolumeName, path: string, stats: BigIntStats): Promise<boolean> {
-    const key = flagKey(stats);
-    const cached = this.#flags.get(name);
-    if (cached?.key === key) return cached.copyOnWrite;
-    const epoch = this.#epochs.get(name) ?? 0;
-    const copyOnWrite = !(await this.ctx.btrfs.isNocow(path));
-    if ((this.#epochs.get(name) ?? 0) === epoch) this.#flags.set(name, { key, copyOnWrite });
-    return copyOnWrite;
+  /**
+   * The C flag, one `lsattr` on a cache miss; cached until the root is replaced or chattr'ed.
+   * A root whose ctime moved (chattr, but also every file made or deleted in the root by a
+   * container) answers the flag known and is looked at again in the background: Get waited
+   * 70 to 430 ms for lsattr and `btrfs property get` in the soak.
+   */
+  copyOnWrite(name: VolumeName, path: string, stats: BigIntStats): Promise<boolean> {
+    return this.#flag(
+      this.#flags,
+      'C',
+      name,
+      stats,
+      async () => !(await this.ctx.btrfs.isNocow(path)),
+    );
   }
 
   /** The compression property, one `btrfs property get` on a miss; cached like the C flag. */
-  async compression(
+  compression(name: VolumeName, path: string, stats: BigIntStats): Promise<string | undefined> {
+    return this.#flag(this.#compression, 'c', name, stats, () => this.ctx.btrfs.compression(path));
+  }
+
+  /**
+   * A volume Create just made from scratch: its flags are what Create asked for, and its quota
+   * numbers are asked now in the background, so that its first Get (Docker's, right after)
+   * starts no process and waits for none. `stats` from after Create's last change to its root.
+   */
+  madeByCreate(
     name: VolumeName,
     path: string,
     stats: BigIntStats,
-  ): Promise<string | undefined> {
+    flags: { copyOnWrite: boolean; compression: string | undefined },
+  ): void {
     const key = flagKey(stats);
-    const cached = this.#compression.get(name);
+    this.#flags.set(name, { key, value: flags.copyOnWrite });
+    this.#compression.set(name, { key, value: flags.compression });
+    if (Date.now() >= this.#quotaOffUntil) void this.#readQuota(name, path);
+  }
+
+  async #flag<V>(
+    cache: Map<string, { key: string; value: V }>,
+    kind: string,
+    name: VolumeName,
+    stats: BigIntStats,
+    read: () => Promise<V>,
+  ): Promise<V> {
+    const key = flagKey(stats);
+    const cached = cache.get(name);
     if (cached?.key === key) return cached.value;
-    const epoch = this.#epochs.get(name) ?? 0;
-    const value = await this.ctx.btrfs.compression(path);
-    if ((this.#epochs.get(name) ?? 0) === epoch) this.#compression.set(name, { key, value });
-    return value;
+    const id = `${kind}:${name}`;
+    let reading = this.#flagReads.get(id) as Promise<V> | undefined;
+    if (reading === undefined) {
+      const epoch = this.#epochs.get(name) ?? 0;
+      reading = read().then((value) => {
+        if ((this.#epochs.get(name) ?? 0) === epoch) cache.set(name, { key, value });
+        return value;
+      });
+      const forget = () => this.#flagReads.delete(id);
+      reading.then(forget, forget);
+      this.#flagReads.set(id, reading);
+    }
+    // The same subvolume (its birth time): its flags as known, until the read tells.
+    if (cached !== undefined && cached.key.split(':')[0] === key.split(':')[0]) {
+      reading.catch(() => {}); // the next call reads again
+      return cached.value;
+    }
+    return reading;
   }
 
   /**
@@ -202,12 +246,18 @@ export class VolumeStatusCache {
       if (signal?.aborted) break;
       warmed += await this.#warmBatch(names.slice(start, start + WARM_BATCH));
     }
+    // Whether quotas are on, asked once here: else the first Get after a start waits for it.
+    const first = names[0];
+    if (first !== undefined && !signal?.aborted && this.#quotaOffUntil === 0) {
+      await this.#readQuota(first, this.ctx.layout.volume(first));
+    }
     return warmed;
   }
 
-  /** Resolves once no background work (a listing of snapshot times) is running. */
-  settled(): Promise<void> {
-    return this.#times.settled();
+  /** Resolves once no background work (a listing of snapshot times, a flag or quota ask) runs. */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.#quotaReads.values(), ...this.#flagReads.values()]);
+    await this.#times.settled();
   }
 
   /** The C flags of some volumes into the cache; those gone or unreadable are skipped (Get will say). */
@@ -232,7 +282,7 @@ export class VolumeStatusCache {
     for (const { name, path, key, epoch } of seen) {
       const found = attributes.get(path);
       if (found === undefined || (this.#epochs.get(name) ?? 0) !== epoch) continue;
-      this.#flags.set(name, { key, copyOnWrite: !found.nocow });
+      this.#flags.set(name, { key, value: !found.nocow });
       // Without the c flag the property is unset or `none`, which Get reports alike: no
       // `btrfs property get` per volume (a process each) at the first Get after a start.
       if (!found.compressed) this.#compression.set(name, { key, value: undefined });

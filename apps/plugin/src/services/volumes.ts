@@ -103,6 +103,12 @@ export class VolumeService {
     try {
       if (options.compression) await this.ctx.btrfs.setCompression(path, options.compression);
       if (options.sizeBytes !== undefined) await this.#limit(path, options.sizeBytes);
+      if (!options.from) {
+        this.status.madeByCreate(name, path, await stat(path, { bigint: true }), {
+          copyOnWrite: options.copyOnWrite,
+          compression: options.compression,
+        });
+      }
     } catch (error) {
       // Nothing half-made: a volume without the quota it was asked for is not the volume asked for.
       await this.ctx.btrfs.deleteSubvolume(path).catch((cleanup: unknown) => {

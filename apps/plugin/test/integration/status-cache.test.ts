@@ -1,3 +1,4 @@
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Btrfs } from '@buttervolume/btrfs';
@@ -122,5 +123,49 @@ describe('Get’s status cache: warmed in the background, dropped when a volume 
       release();
       await asked; // nothing of ours left running on the filesystem
     }
+  });
+
+  it('Get starts no lsattr or property get for a volume Create made, nor waits for one when a write moved its root’s ctime', async () => {
+    let reads = 0;
+    let held: Promise<void> | undefined;
+    class CountedFlags extends Btrfs {
+      override async isNocow(path: string) {
+        reads++;
+        await held;
+        return super.isNocow(path);
+      }
+      override async compression(path: string) {
+        reads++;
+        await held;
+        return super.compression(path);
+      }
+    }
+    const { call } = await inProcess(fx.config, { btrfs: new CountedFlags() });
+    const create = { Name: 'flags-known', Opts: { compression: 'zstd' } };
+    expect((await call('/VolumeDriver.Create', create)).json.Err).toBe('');
+    const status = async () =>
+      (
+        (await call('/VolumeDriver.Get', { Name: 'flags-known' })).json.Volume as {
+          Status: { CopyOnWrite: boolean; Compression?: string };
+        }
+      ).Status;
+    expect(await status()).toMatchObject({ CopyOnWrite: true, Compression: 'zstd' });
+    expect(reads).toBe(0);
+    // A container makes a file in the volume's root: its ctime moves, as chattr's would.
+    await sleep(10);
+    await writeFile(join(fx.volumesPath, 'flags-known', 'new-file'), '');
+    let release = () => {};
+    held = new Promise((resolve) => {
+      release = resolve;
+    });
+    try {
+      const answered = await Promise.race([status(), sleep(10_000).then(() => 'no answer')]);
+      expect(answered).toMatchObject({ CopyOnWrite: true, Compression: 'zstd' });
+      expect(reads).toBe(2); // looked at again, in the background
+    } finally {
+      release();
+    }
+    await sleep(100);
+    expect(await status()).toMatchObject({ CopyOnWrite: true, Compression: 'zstd' });
   });
 });
