@@ -1,6 +1,8 @@
-// One zod schema per request body: raw JSON in, typed values with branded names out. Messages
+// One schema per request body: raw JSON in, typed values with branded names out. Messages
 // are written for the person at the other end (`Name: Invalid volume name "../x": …`), so
-// every field goes through `field()`, which reports our own words instead of zod's.
+// every field goes through our own parser. No zod: it only held the fields together (each one
+// was already a transform around our parser), and importing it costs the daemon ~11 MB of RSS
+// (docs/DEVELOPING.md).
 import {
   HostName,
   InvalidNameError,
@@ -11,7 +13,6 @@ import {
   type VolumeSource,
 } from '@buttervolume/names';
 import { parseByteSize, showValue } from '@buttervolume/text';
-import * as z from 'zod';
 import { InvalidRequestError } from './errors.js';
 
 export interface SchemaOptions {
@@ -22,20 +23,35 @@ export interface SchemaOptions {
 /** A value refused by a field parser; its message becomes the issue text. */
 class FieldProblem extends Error {}
 
-function field<T>(parse: (value: unknown) => T) {
-  // `.optional()` lets an absent key reach `parse`, which decides between "required" and a default.
-  return z
-    .unknown()
-    .optional()
-    .transform((value, ctx): T => {
+/** What was wrong with a request: the field (none for the body as a whole) and why. */
+interface Issue {
+  field?: string;
+  message: string;
+}
+
+/**
+ * A request's parser: raw JSON in, the parsed value out; each refusal is pushed on `issues`
+ * (the value returned then is not used).
+ */
+export interface Schema<T> {
+  readonly check: (raw: unknown, issues: Issue[]) => T;
+}
+
+/** The parsed value of a schema. */
+export type Output<S> = S extends Schema<infer T> ? T : never;
+
+function field<T>(parse: (value: unknown) => T): Schema<T> {
+  return {
+    check: (value, issues) => {
       try {
         return parse(value);
       } catch (error) {
         if (!(error instanceof FieldProblem || error instanceof InvalidNameError)) throw error;
-        ctx.issues.push({ code: 'custom', message: error.message, input: value });
-        return z.NEVER;
+        issues.push({ message: error.message });
+        return undefined as T;
       }
-    });
+    },
+  };
 }
 
 function describe(value: unknown): string {
@@ -157,10 +173,43 @@ function opts(value: unknown): Record<string, string> {
 
 // ---- Request schemas ----------------------------------------------------------------------
 
-const body = <T extends z.core.$ZodLooseShape>(shape: T) =>
-  z.object(shape, {
-    error: (issue) => `the request body must be a JSON object, got ${describe(issue.input)}`,
-  });
+type Shape = Record<string, Schema<unknown>>;
+type BodyOf<S extends Shape> = { [K in keyof S]: Output<S[K]> };
+
+/**
+ * A JSON object with these fields (others are dropped): every field is checked, so one answer
+ * names every bad field. `rule` is checked only once every field is good.
+ */
+function body<S extends Shape>(
+  shape: S,
+  rule?: { holds: (parsed: BodyOf<S>) => boolean; message: string },
+): Schema<BodyOf<S>> {
+  const keys = Object.keys(shape);
+  return {
+    check: (raw, issues) => {
+      if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+        issues.push({ message: `the request body must be a JSON object, got ${describe(raw)}` });
+        return undefined as unknown as BodyOf<S>;
+      }
+      const input = raw as Record<string, unknown>;
+      const parsed: Record<string, unknown> = {};
+      const before = issues.length;
+      for (const key of keys) {
+        const own = Object.hasOwn(input, key);
+        const from = issues.length;
+        const value = shape[key]!.check(own ? input[key] : undefined, issues);
+        for (let i = from; i < issues.length; i++) issues[i]!.field = key;
+        // A field left out stays out, unless its parser gives a default (Force: false).
+        if (own || value !== undefined) parsed[key] = value;
+      }
+      const result = parsed as BodyOf<S>;
+      if (rule && issues.length === before && !rule.holds(result)) {
+        issues.push({ message: rule.message });
+      }
+      return result;
+    },
+  };
+}
 
 /** Endpoints that take no input: any object (or `null`, or nothing, as some clients send). */
 export const emptyRequestSchema = field((value): Record<string, never> => {
@@ -231,14 +280,18 @@ export function handOverRequestSchema(options: SchemaOptions = {}) {
   });
 }
 
-export const replicaSetRequestSchema = body({
-  Name: field(required(volume)),
-  Set: field(optional(list(host))),
-  Add: field(optional(list(host))),
-  Remove: field(optional(list(host))),
-}).refine((b) => (b.Set !== undefined) !== (b.Add !== undefined || b.Remove !== undefined), {
-  message: 'give either Set (the whole replica set) or Add and/or Remove',
-});
+export const replicaSetRequestSchema = body(
+  {
+    Name: field(required(volume)),
+    Set: field(optional(list(host))),
+    Add: field(optional(list(host))),
+    Remove: field(optional(list(host))),
+  },
+  {
+    holds: (b) => (b.Set !== undefined) !== (b.Add !== undefined || b.Remove !== undefined),
+    message: 'give either Set (the whole replica set) or Add and/or Remove',
+  },
+);
 
 export const syncRequestSchema = body({
   Volumes: field(required(list(volume))),
@@ -259,14 +312,18 @@ function project(value: unknown): ProjectName {
   return ProjectName.parse(value);
 }
 
-export const groupSnapshotRequestSchema = body({
-  Volumes: field(optional(list(volume))),
-  Project: field(optional(project)),
-  Pause: field((value) => optional(flag)(value) ?? true),
-  Hooks: field((value) => optional(flag)(value) ?? true),
-}).refine((b) => b.Volumes !== undefined || b.Project !== undefined, {
-  message: 'name Volumes, a Project, or both',
-});
+export const groupSnapshotRequestSchema = body(
+  {
+    Volumes: field(optional(list(volume))),
+    Project: field(optional(project)),
+    Pause: field((value) => optional(flag)(value) ?? true),
+    Hooks: field((value) => optional(flag)(value) ?? true),
+  },
+  {
+    holds: (b) => b.Volumes !== undefined || b.Project !== undefined,
+    message: 'name Volumes, a Project, or both',
+  },
+);
 
 export function restoreSetRequestSchema(options: SchemaOptions = {}) {
   return body({
@@ -316,35 +373,35 @@ export function requestSchemas(options: SchemaOptions = {}) {
 export type RequestSchemas = ReturnType<typeof requestSchemas>;
 
 // Parsed bodies, as the daemon's handlers receive them.
-export type NameBody = z.output<typeof nameRequestSchema>;
-export type CreateBody = z.output<typeof createRequestSchema>;
-export type RemoveBody = z.output<typeof removeRequestSchema>;
-export type MountBody = z.output<typeof mountRequestSchema>;
+export type NameBody = Output<typeof nameRequestSchema>;
+export type CreateBody = Output<typeof createRequestSchema>;
+export type RemoveBody = Output<typeof removeRequestSchema>;
+export type MountBody = Output<typeof mountRequestSchema>;
 export type UnmountBody = MountBody;
 export type SnapshotBody = NameBody;
-export type SnapshotRemoveBody = z.output<ReturnType<typeof snapshotRemoveRequestSchema>>;
-export type RestoreBody = z.output<ReturnType<typeof restoreRequestSchema>>;
-export type CloneBody = z.output<ReturnType<typeof cloneRequestSchema>>;
-export type SendBody = z.output<ReturnType<typeof sendRequestSchema>>;
-export type SyncBody = z.output<typeof syncRequestSchema>;
-export type PurgeBody = z.output<typeof purgeRequestSchema>;
-export type GroupSnapshotBody = z.output<typeof groupSnapshotRequestSchema>;
-export type RestoreSetBody = z.output<ReturnType<typeof restoreSetRequestSchema>>;
-export type HandOverBody = z.output<ReturnType<typeof handOverRequestSchema>>;
-export type ReplicaSetBody = z.output<typeof replicaSetRequestSchema>;
+export type SnapshotRemoveBody = Output<ReturnType<typeof snapshotRemoveRequestSchema>>;
+export type RestoreBody = Output<ReturnType<typeof restoreRequestSchema>>;
+export type CloneBody = Output<ReturnType<typeof cloneRequestSchema>>;
+export type SendBody = Output<ReturnType<typeof sendRequestSchema>>;
+export type SyncBody = Output<typeof syncRequestSchema>;
+export type PurgeBody = Output<typeof purgeRequestSchema>;
+export type GroupSnapshotBody = Output<typeof groupSnapshotRequestSchema>;
+export type RestoreSetBody = Output<ReturnType<typeof restoreSetRequestSchema>>;
+export type HandOverBody = Output<ReturnType<typeof handOverRequestSchema>>;
+export type ReplicaSetBody = Output<typeof replicaSetRequestSchema>;
 
 // ---- Parsing entry points -----------------------------------------------------------------
 
 /** Parses `raw` with `schema`, or throws one short InvalidRequestError naming each bad field. */
-export function parseRequest<S extends z.ZodType>(schema: S, raw: unknown): z.output<S> {
-  const result = schema.safeParse(raw);
-  if (result.success) return result.data;
-  const issues = result.error.issues;
-  const fields = issues.map((issue) => issue.path.map(String).join('.'));
+export function parseRequest<S extends Schema<unknown>>(schema: S, raw: unknown): Output<S> {
+  const issues: Issue[] = [];
+  const parsed = schema.check(raw, issues) as Output<S>;
+  if (issues.length === 0) return parsed;
   const message = issues
-    .map((issue, index) => (fields[index] ? `${fields[index]}: ${issue.message}` : issue.message))
+    .map((issue) => (issue.field ? `${issue.field}: ${issue.message}` : issue.message))
     .join('; ');
-  throw new InvalidRequestError(message, fields.filter(Boolean));
+  const fields = issues.flatMap((issue) => (issue.field ? [issue.field] : []));
+  throw new InvalidRequestError(message, fields);
 }
 
 /** A request body as JSON; an empty body is `{}` (Docker sends none for some calls). */
