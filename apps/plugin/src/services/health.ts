@@ -258,17 +258,18 @@ export class HealthService {
    * scrape sees by identity which volumes' jobs changed.
    */
   #jobsOf(volume: string, sources: Sources): readonly JobFacts[] {
+    const statuses = sources.jobsByVolume.get(volume);
+    // Most volumes have no job: no entry for them (10,000 Gets would fill the map for nothing).
+    if (statuses === undefined || statuses.length === 0) {
+      this.#jobFactsByVolume.delete(volume);
+      return NO_JOBS;
+    }
     let jobs = sources.jobFacts.get(volume);
     if (jobs === undefined) {
-      jobs = (sources.jobsByVolume.get(volume) ?? []).map((job) => this.#jobFacts(job, sources.at));
+      jobs = statuses.map((job) => this.#jobFacts(job, sources.at));
       const before = this.#jobFactsByVolume.get(volume);
-      if (jobs.length === 0) {
-        jobs = NO_JOBS;
-        this.#jobFactsByVolume.delete(volume);
-      } else {
-        if (before !== undefined && sameItems(before, jobs)) jobs = before;
-        this.#jobFactsByVolume.set(volume, jobs);
-      }
+      if (before !== undefined && sameItems(before, jobs)) jobs = before;
+      this.#jobFactsByVolume.set(volume, jobs);
       sources.jobFacts.set(volume, jobs);
     }
     return jobs;
