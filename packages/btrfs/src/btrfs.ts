@@ -1,4 +1,4 @@
-import { constants } from 'node:fs';
+import { type BigIntStats, constants } from 'node:fs';
 import { access, realpath, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { argumentBatches } from './batches.js';
@@ -12,7 +12,14 @@ import {
   NotBtrfsError,
   QuotaDisabledError,
 } from './errors.js';
-import { isBtrfs, isSubvolume, listSubvolumes, lstatOrUndefined, yieldEvery } from './inspect.js';
+import {
+  isBtrfs,
+  isSubvolume,
+  listSubvolumes,
+  lstatOrUndefined,
+  SubvolumeRoots,
+  yieldEvery,
+} from './inspect.js';
 import { absoluteThrough, mountOf } from './mounts.js';
 import {
   type FileAttributes,
@@ -66,6 +73,7 @@ export class Btrfs {
   readonly #lsattr: string;
   /** `subvolume show` answers by subvolume, for the facts that never change (see unchangedSince). */
   readonly #identities = new Map<string, SubvolumeInfo>();
+  readonly #roots = new SubvolumeRoots();
 
   constructor(options: BtrfsOptions = {}) {
     this.#btrfs = options.btrfsPath ?? 'btrfs';
@@ -209,6 +217,15 @@ export class Btrfs {
   /** True when `path` is a subvolume root. Answers from stat/statfs; spawns no process. */
   isSubvolume(path: string): Promise<boolean> {
     return isSubvolume(resolve(path));
+  }
+
+  /**
+   * The root's stats when `path` is a subvolume root, else undefined: for paths asked about
+   * again and again, one lstat, and statfs only the first time the root is seen (see
+   * SubvolumeRoots). Spawns no process.
+   */
+  subvolumeRoot(path: string): Promise<BigIntStats | undefined> {
+    return this.#roots.stats(resolve(path));
   }
 
   /** Names of `dir`'s direct children that are subvolumes, sorted; plain files/folders skipped. */

@@ -5,7 +5,7 @@
 // through the thread pool instead: they answer Docker's calls, and while `btrfs subvolume
 // delete` runs (a purge) statfs can wait in the kernel for tens of milliseconds, as can a
 // lookup in a folder a delete holds; on the event loop that wait stalled every other call.
-import type { Stats } from 'node:fs';
+import type { BigIntStats, Stats } from 'node:fs';
 import { lstatSync, statfsSync } from 'node:fs';
 import { lstat, readdir, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -78,6 +78,43 @@ export async function isSubvolume(path: string): Promise<boolean> {
     // Missing (or removed between the two calls, e.g. a concurrent delete): not a subvolume.
     if (isMissing(error)) return false;
     throw error;
+  }
+}
+
+/**
+ * Subvolume checks for paths asked about again and again (a volume at each of Docker's Get,
+ * Path and Mount): one lstat, and the statfs that tells btrfs apart only the first time a root
+ * is seen. During `btrfs subvolume delete` (a purge) each of these calls can wait in the
+ * kernel, and under load each thread-pool round trip waits for a CPU too: one instead of two.
+ * A root is known by its birth time (to the microsecond): another subvolume, or another
+ * filesystem, at the same path is born at another instant.
+ */
+export class SubvolumeRoots {
+  readonly #confirmed = new Map<string, number>();
+
+  /** The root's stats when `path` is a subvolume root on btrfs, else undefined. */
+  async stats(path: string): Promise<BigIntStats | undefined> {
+    let stats: BigIntStats;
+    try {
+      stats = await lstat(path, { bigint: true });
+    } catch (error) {
+      if (!isMissing(error)) throw error;
+      this.#confirmed.delete(path);
+      return undefined;
+    }
+    if (!stats.isDirectory() || stats.ino !== BigInt(SUBVOLUME_ROOT_INODE)) {
+      this.#confirmed.delete(path);
+      return undefined;
+    }
+    const born = Number(stats.birthtimeNs / 1000n);
+    // No birth time (a kernel or filesystem without statx's btime): nothing to know it by.
+    if (born !== 0 && this.#confirmed.get(path) === born) return stats;
+    if (!(await isBtrfs(path))) {
+      this.#confirmed.delete(path);
+      return undefined;
+    }
+    if (born !== 0) this.#confirmed.set(path, born);
+    return stats;
   }
 }
 

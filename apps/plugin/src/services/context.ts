@@ -31,6 +31,7 @@ export type ServiceBtrfs = Pick<
   | 'isNocow'
   | 'isReadOnly'
   | 'isSubvolume'
+  | 'subvolumeRoot'
   | 'listSubvolumes'
   | 'fileAttributes'
   | 'quota'

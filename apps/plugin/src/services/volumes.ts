@@ -1,3 +1,4 @@
+import type { BigIntStats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Compression } from '@buttervolume/btrfs';
 import { type VolumeName, type VolumeSource, volumeOf } from '@buttervolume/names';
@@ -188,8 +189,7 @@ export class VolumeService {
 
   async #get(name: VolumeName): Promise<VolumeDetails> {
     {
-      const path = await this.#requireVolume(name);
-      const stats = await stat(path, { bigint: true });
+      const { path, stats } = await this.#volumeRoot(name);
       const [copyOnWrite, compression, createdAt, quota, snapshots, nested] = await Promise.all([
         this.status.copyOnWrite(name, path, stats),
         this.status.compression(name, path, stats),
@@ -232,10 +232,16 @@ export class VolumeService {
   }
 
   async #requireVolume(name: VolumeName): Promise<string> {
+    return (await this.#volumeRoot(name)).path;
+  }
+
+  /** The volume's path and its root's stats (one lstat for Docker's frequent calls). */
+  async #volumeRoot(name: VolumeName): Promise<{ path: string; stats: BigIntStats }> {
     this.ctx.attention.check(name);
     const path = this.ctx.layout.volume(name);
-    if (!(await this.ctx.btrfs.isSubvolume(path))) throw new NoSuchVolumeError(name);
-    return path;
+    const stats = await this.ctx.btrfs.subvolumeRoot(path);
+    if (stats === undefined) throw new NoSuchVolumeError(name);
+    return { path, stats };
   }
 
   async #sourcePath(source: VolumeSource): Promise<string> {

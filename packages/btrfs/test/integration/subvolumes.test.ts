@@ -71,6 +71,35 @@ describe('subvolumes', () => {
     expect(await isBtrfs(join(dir, 'missing'))).toBe(false);
   });
 
+  it('subvolumeRoot: the root’s stats for a subvolume, and a path whose subvolume is replaced or covered is looked at afresh', async () => {
+    const dir = await scratch();
+    const vol = join(dir, 'vol');
+    await btrfs.createSubvolume(vol);
+    const first = await btrfs.subvolumeRoot(vol);
+    expect(first?.ino).toBe(256n);
+    expect((await btrfs.subvolumeRoot(vol))?.birthtimeNs).toBe(first?.birthtimeNs);
+    // Replaced by a plain folder, then by another subvolume: each answered as it is now.
+    await btrfs.deleteSubvolume(vol);
+    expect(await btrfs.subvolumeRoot(vol)).toBeUndefined();
+    await mkdir(vol);
+    expect(await btrfs.subvolumeRoot(vol)).toBeUndefined();
+    await execa('rmdir', ['--', vol]);
+    await btrfs.createSubvolume(vol);
+    const second = await btrfs.subvolumeRoot(vol);
+    expect(second?.ino).toBe(256n);
+    // Another filesystem mounted over it is no subvolume.
+    await execa('mount', ['-t', 'tmpfs', 'bv-test', vol]);
+    try {
+      expect(await btrfs.subvolumeRoot(vol)).toBeUndefined();
+    } finally {
+      await execa('umount', [vol]);
+    }
+    expect((await btrfs.subvolumeRoot(vol))?.birthtimeNs).toBe(second?.birthtimeNs);
+    for (const path of [join(dir, 'missing'), fs.dir]) {
+      expect(await btrfs.subvolumeRoot(path)).toBeUndefined();
+    }
+  });
+
   it('lists only the direct children that are subvolumes, sorted', async () => {
     const dir = await scratch();
     for (const name of ['b', 'a', 'c@2026-01-01T00:00:00.000000']) {
