@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, startDaemonFixture } from './daemon.js';
 
 const REPO = resolve(dirname(BIN), '../../..');
-const FLAGS = ['--max-semi-space-size=1', '--optimize-for-size'];
+const FLAGS = ['--max-semi-space-size=1', '--optimize-for-size', '--single-threaded'];
 const INSTALLED = '/usr/local/bin/buttervolume';
 let scratch: string;
 
