@@ -18,7 +18,6 @@ import {
   listSubvolumes,
   lstatOrUndefined,
   SubvolumeRoots,
-  yieldEvery,
 } from './inspect.js';
 import { absoluteThrough, mountOf } from './mounts.js';
 import {
@@ -55,6 +54,8 @@ const LSATTR_LIMITS = { maxCount: 1000, maxBytes: 256 * 1024 } as const;
 // Paths per `btrfs subvolume delete`: one process per path spends ~5 ms starting up, while the
 // ioctl itself takes ~0.15 ms (1,000 deletions: 5.5 s one by one, 0.15 s in one process).
 const DELETE_LIMITS = { maxCount: 1000, maxBytes: 256 * 1024 } as const;
+/** Paths checked at once before a delete (see deleteSubvolumes). */
+const CHECK_GROUP = 64;
 
 /** Past any transaction a filesystem will see (one every 30 s for 30,000 years). */
 const NO_TRANSACTION_YET = 10 ** 12;
@@ -150,15 +151,23 @@ export class Btrfs {
   async deleteSubvolumes(paths: readonly string[]): Promise<DeleteSubvolumesResult> {
     const failed = new Map<string, Error>();
     const targets = new Set<string>();
-    for (const [index, path] of paths.entries()) {
-      await yieldEvery(index);
-      const target = resolve(path);
-      if (targets.has(target) || failed.has(target)) continue;
-      try {
-        await this.#requireSubvolume(target);
-        targets.add(target);
-      } catch (error) {
-        failed.set(target, error as Error);
+    const unique = [...new Set(paths.map((path) => resolve(path)))];
+    // CHECK_GROUP checks at a time through the thread pool: one after another, 2,000 paths
+    // made 4,000 round trips in a row (lstat, statfs), 2.2 s of a purge at load 8.
+    for (let start = 0; start < unique.length; start += CHECK_GROUP) {
+      const group = unique.slice(start, start + CHECK_GROUP);
+      const errors = await Promise.all(
+        group.map((target) =>
+          this.#requireSubvolume(target).then(
+            () => undefined,
+            (error: unknown) => error as Error,
+          ),
+        ),
+      );
+      for (const [index, target] of group.entries()) {
+        const error = errors[index];
+        if (error === undefined) targets.add(target);
+        else failed.set(target, error);
       }
     }
     for (const chunk of argumentBatches([...targets], DELETE_LIMITS)) {
