@@ -208,6 +208,23 @@ describe('the clean-up after an interrupted receive', () => {
     expect(await calls(dir)).toEqual([`property get -ts -- ${target} ro`]);
   });
 
+  it('waits for the receiving session of its target to end before it looks', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bv-clean-'));
+    dirs.push(dir);
+    const target = join(dir, 'v@1');
+    const standIn = await btrfsStandIn(dir, 'property) echo ro=false ;;');
+    // A receiving session (its command line holds the word and the target) that has not yet
+    // made the subvolume: cancelled on its first bytes, it makes it a moment later.
+    const session = execa('sh', ['-c', `sleep 1; mkdir "$1"; : ${RECEIVE_STARTED}`, 'sh', target]);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect((await clean(standIn, target)).exitCode).toBe(0);
+    await session;
+    expect(await calls(dir)).toEqual([
+      `property get -ts -- ${target} ro`,
+      `subvolume delete -- ${target}`,
+    ]);
+  });
+
   it('a flag query that fails on a target still there stops before any delete', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'bv-clean-'));
     dirs.push(dir);

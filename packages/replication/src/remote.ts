@@ -115,10 +115,18 @@ export const RECEIVE_SCRIPT = [
  * Removes what an interrupted receive left at $1 (btrfs binary $2): a writable subvolume only.
  * A read-only one is a complete copy (see RECEIVE_SCRIPT), so a clean-up that reaches the host
  * late, after another send finished there, cannot take it away; nothing there is fine too.
+ * It first waits (up to 10 s) for the receiving session of that target to end: cancelled on
+ * its first bytes, that session may not have created the subvolume yet, and would once the
+ * clean-up had found nothing. A receiving session is a process whose command line holds both
+ * RECEIVE_STARTED (inside RECEIVE_SCRIPT) and the target; one grep reads every command line.
  */
 export const CLEAN_SCRIPT = [
   't=$1 b=$2',
   GONE,
+  // The word is put together at run time: written whole, this session would find itself.
+  `w=${RECEIVE_STARTED.slice(0, -3)}; w=\${w}${RECEIVE_STARTED.slice(-3)}`,
+  'busy() { for f in $(grep -laF -- "$w" /proc/[0-9]*/cmdline 2>/dev/null); do grep -qaF -- "$t" "$f" 2>/dev/null && return 0; done; return 1; }',
+  'n=0; while busy && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done',
   'if gone; then exit 0; fi',
   `if ro=$("$b" property get -ts -- "$t" ro </dev/null); then :; elif gone; then exit 0; else exit ${CHECK_FAILED}; fi`,
   'if [ "$ro" = ro=true ]; then exit 0; fi',
