@@ -40,8 +40,8 @@ export async function lstatOrUndefined(path: string): Promise<Stats | undefined>
   }
 }
 
-function looksLikeSubvolumeRoot(stats: Stats | undefined): boolean {
-  return stats?.isDirectory() === true && stats.ino === SUBVOLUME_ROOT_INODE;
+function looksLikeSubvolumeRoot(stats: Stats | BigIntStats | undefined): boolean {
+  return stats?.isDirectory() === true && Number(stats.ino) === SUBVOLUME_ROOT_INODE;
 }
 
 // Long sweeps of these synchronous calls yield to the event loop every CHUNK entries: under
@@ -102,7 +102,7 @@ export class SubvolumeRoots {
       this.#confirmed.delete(path);
       return undefined;
     }
-    if (!stats.isDirectory() || stats.ino !== BigInt(SUBVOLUME_ROOT_INODE)) {
+    if (!looksLikeSubvolumeRoot(stats)) {
       this.#confirmed.delete(path);
       return undefined;
     }

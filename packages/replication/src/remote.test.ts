@@ -20,6 +20,13 @@ afterEach(async () => {
   for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
 });
 
+/** A fresh temp folder, removed after the test. */
+async function tempDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  dirs.push(dir);
+  return dir;
+}
+
 /**
  * Runs the remote command line the way sshd does (the login shell parses one string), with
  * `echo` standing in for the btrfs binary so each call shows the words it was given.
@@ -53,16 +60,14 @@ describe('the receiving session', () => {
   });
 
   it('with nothing at the target, goes straight to receive into the folder', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'bv-recv-'));
-    dirs.push(dir);
+    const dir = await tempDir('bv-recv-');
     const result = await runAsSshd(join(dir, 'v@1'), dir);
     expect(result.exitCode).toBe(0);
     expect(withoutCount(result.stdout)).toBe(`${RECEIVE_STARTED}\nreceive -- ${dir}`);
   });
 
   it('counts the stream on its way into receive, on stdout, leaving stderr to receive', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'bv-recv-'));
-    dirs.push(dir);
+    const dir = await tempDir('bv-recv-');
     // A stand-in for btrfs that drains what dd passes on into the file `receive` (its first
     // argument) and writes nothing to stdout, so dd's statistics are alone there (tee's copy
     // of the stream could land after them).
@@ -82,8 +87,7 @@ describe('the receiving session', () => {
   });
 
   it('with something at the target, asks for its read-only flag; not read-only: delete, receive', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'bv-recv-'));
-    dirs.push(dir);
+    const dir = await tempDir('bv-recv-');
     const target = join(dir, 'v@1');
     await mkdir(target);
     // `echo` answers the flag query with its own words, never `ro=true`; the delete's output
@@ -95,8 +99,7 @@ describe('the receiving session', () => {
   });
 
   it('a flag query that fails stops before any delete or receive, with its own exit code', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'bv-recv-'));
-    dirs.push(dir);
+    const dir = await tempDir('bv-recv-');
     const target = join(dir, 'v@1');
     await mkdir(target);
     const line = remoteCommand(receiveCommand('/bin/false', target, dir));
@@ -106,8 +109,7 @@ describe('the receiving session', () => {
   });
 
   it('a target that vanishes while its flag is asked for counts as absent: receive goes on', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'bv-recv-'));
-    dirs.push(dir);
+    const dir = await tempDir('bv-recv-');
     const target = join(dir, 'v@1');
     await mkdir(target);
     // Another clean-up deletes the target just as the flag is asked for.
@@ -123,8 +125,7 @@ describe('the receiving session', () => {
   });
 
   it('never expands what the paths contain', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'bv-recv-'));
-    dirs.push(dir);
+    const dir = await tempDir('bv-recv-');
     const canary = join(dir, 'canary');
     const target = `${dir}/$(touch ${canary})\`touch ${canary}\`;touch ${canary}`;
     const result = await runAsSshd(target, dir);
@@ -174,8 +175,7 @@ describe('the clean-up after an interrupted receive', () => {
   });
 
   it('deletes a writable (half-received) subvolume', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'bv-clean-'));
-    dirs.push(dir);
+    const dir = await tempDir('bv-clean-');
     const target = join(dir, 'v@1');
     await mkdir(target);
     const standIn = await btrfsStandIn(dir, 'property) echo ro=false ;;');
@@ -187,8 +187,7 @@ describe('the clean-up after an interrupted receive', () => {
   });
 
   it('leaves a read-only (complete) subvolume alone: a late clean-up cannot take a finished copy', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'bv-clean-'));
-    dirs.push(dir);
+    const dir = await tempDir('bv-clean-');
     const target = join(dir, 'v@1');
     await mkdir(target);
     const standIn = await btrfsStandIn(dir, 'property) echo ro=true ;;');
@@ -197,8 +196,7 @@ describe('the clean-up after an interrupted receive', () => {
   });
 
   it('with nothing at the target, or a target that vanishes meanwhile, does nothing and succeeds', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'bv-clean-'));
-    dirs.push(dir);
+    const dir = await tempDir('bv-clean-');
     const standIn = await btrfsStandIn(dir, 'property) rmdir "$5"; exit 1 ;;');
     expect((await clean(standIn, join(dir, 'absent'))).exitCode).toBe(0);
     expect(await calls(dir)).toEqual([]);
@@ -209,8 +207,7 @@ describe('the clean-up after an interrupted receive', () => {
   });
 
   it('waits for the receiving session of its target to end before it looks', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'bv-clean-'));
-    dirs.push(dir);
+    const dir = await tempDir('bv-clean-');
     const target = join(dir, 'v@1');
     const standIn = await btrfsStandIn(dir, 'property) echo ro=false ;;');
     // A receiving session (its command line holds the word and the target) that has not yet
@@ -226,8 +223,7 @@ describe('the clean-up after an interrupted receive', () => {
   });
 
   it('a flag query that fails on a target still there stops before any delete', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'bv-clean-'));
-    dirs.push(dir);
+    const dir = await tempDir('bv-clean-');
     const target = join(dir, 'v@1');
     await mkdir(target);
     const standIn = await btrfsStandIn(dir, 'property) exit 1 ;;');

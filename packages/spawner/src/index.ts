@@ -17,5 +17,5 @@ export {
   startSpawner,
   stopSpawner,
 } from './client.js';
-export { allEnded, fieldsOf, STARTED, signalIfSame, statFields, stillRuns } from './proc.js';
+export { allEnded, fieldsOf, STARTED, signalIfSame } from './proc.js';
 export { MAX_CAPTURE, Tail } from './tail.js';
