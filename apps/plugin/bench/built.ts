@@ -15,6 +15,24 @@ export const cpuMs = processCpuMs;
 /** The CLI as installed: executed itself, so its first line's Node flags apply. */
 export const CLI = fileURLToPath(new URL('../../cli/dist/bin.js', import.meta.url));
 
+/**
+ * How `buttervolume run` starts the daemon: the environment assignments and Node flags of the
+ * CLI's first line (their one home), so a bench of the daemon from source measures what
+ * production runs. `bin` names another build's bin.js to compare.
+ */
+export async function daemonLaunch(
+  bin = CLI,
+): Promise<{ env: Record<string, string>; nodeFlags: string[] }> {
+  const first = (await readFile(bin, 'utf8')).split('\n', 1)[0] ?? '';
+  const words = first.replace(/^#!\S*env -S /, '').split(/\s+/);
+  const env: Record<string, string> = {};
+  for (const word of words) {
+    const assignment = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(word);
+    if (assignment) env[assignment[1]!] = assignment[2]!;
+  }
+  return { env, nodeFlags: words.filter((word) => word.startsWith('--')) };
+}
+
 export interface BuiltDaemon {
   pid: number;
   call: Caller;

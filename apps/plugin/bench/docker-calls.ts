@@ -21,7 +21,7 @@ import {
   readOnlySnapshot,
   spawnDaemon,
 } from '../test/integration/helpers.js';
-import { cpuMs } from './built.js';
+import { CLI, cpuMs, daemonLaunch } from './built.js';
 
 const SEND_MIB = Number(process.env.BENCH_SEND_MIB ?? 1024);
 const PURGE = Number(process.env.BENCH_PURGE ?? 2000);
@@ -103,8 +103,17 @@ async function loopDelay(
     const text = await readFile(LOOP_DELAY_FILE, 'utf8').catch(() => '');
     if (text === '') continue;
     await rm(LOOP_DELAY_FILE, { force: true });
-    const figures = JSON.parse(text) as { p50: number; p99: number; max: number; rssMiB: number };
-    return `daemon event loop delay p50 ${figures.p50} ms, p99 ${figures.p99} ms, max ${figures.max} ms; daemon RSS ${figures.rssMiB} MiB`;
+    const figures = JSON.parse(text) as {
+      p50: number;
+      p99: number;
+      max: number;
+      rssMiB: number;
+      gc: Record<string, { count: number; ms: number; max: number }>;
+    };
+    const gc = Object.entries(figures.gc)
+      .map(([kind, p]) => `${kind} ${p.count}× ${p.ms} ms (max ${p.max})`)
+      .join(', ');
+    return `daemon event loop delay p50 ${figures.p50} ms, p99 ${figures.p99} ms, max ${figures.max} ms; daemon RSS ${figures.rssMiB} MiB\n  GC pauses: ${gc || 'none'}`;
   }
   return 'daemon event loop delay: no answer';
 }
@@ -143,6 +152,17 @@ const runPath = process.env.BENCH_RUNPATH_ON_DISK
   ? fx.config.runPath
   : await mkdtemp(join('/dev/shm', 'bv-run-'));
 console.log(`RUNPATH ${runPath.startsWith('/dev/shm') ? 'in a tmpfs' : 'on the disk'}`);
+// BENCH_DAEMON_BIN=<a CLI's bin.js>: another build's launch line; BENCH_DAEMON_BIN=none: Node's
+// defaults (to see what the production flags cost or save).
+const launch =
+  process.env.BENCH_DAEMON_BIN === 'none'
+    ? { env: {}, nodeFlags: [] }
+    : await daemonLaunch(process.env.BENCH_DAEMON_BIN ?? CLI);
+console.log(
+  `daemon launched as: ${Object.entries(launch.env)
+    .map(([k, v]) => `${k}=${v} `)
+    .join('')}node ${launch.nodeFlags.join(' ')}`,
+);
 let b: HostB | undefined;
 let daemon: DaemonProcess | undefined;
 const stopped: number[] = [];
@@ -151,6 +171,7 @@ try {
   await b.exec(['mkdir', '--', fx.volumesPath, fx.snapshotsPath]);
   daemon = await spawnDaemon(
     {
+      ...launch.env,
       ...daemonEnvOf(fx),
       BUTTERVOLUME_RUNPATH: runPath,
       BUTTERVOLUME_LOGLEVEL: 'WARNING',
@@ -163,7 +184,7 @@ try {
         ? { BENCH_CPU_PROFILE_DIR: process.env.BENCH_CPU_PROFILE_DIR }
         : {}),
     },
-    { preload: LOOP_DELAY },
+    { preload: LOOP_DELAY, nodeFlags: launch.nodeFlags },
   );
   const { call } = daemon;
   for (const name of ['probe', 'big', 'synced', 'many']) {

@@ -13,13 +13,14 @@ import {
   QuotaDisabledError,
 } from './errors.js';
 import {
+  checkSubvolumes,
   isBtrfs,
   isSubvolume,
   listSubvolumes,
   lstatOrUndefined,
   SubvolumeRoots,
 } from './inspect.js';
-import { absoluteThrough, mountOf } from './mounts.js';
+import { absoluteThrough, mountOf, readMounts } from './mounts.js';
 import {
   type FileAttributes,
   parseLsattr,
@@ -54,8 +55,11 @@ const LSATTR_LIMITS = { maxCount: 1000, maxBytes: 256 * 1024 } as const;
 // Paths per `btrfs subvolume delete`: one process per path spends ~5 ms starting up, while the
 // ioctl itself takes ~0.15 ms (1,000 deletions: 5.5 s one by one, 0.15 s in one process).
 const DELETE_LIMITS = { maxCount: 1000, maxBytes: 256 * 1024 } as const;
-/** Paths checked at once before a delete (see deleteSubvolumes). */
-const CHECK_GROUP = 64;
+/**
+ * Paths checked at once before a delete (see deleteSubvolumes): few, so that a Docker call's
+ * file operation waits behind at most this many in the thread pool.
+ */
+const CHECK_GROUP = 16;
 
 /** Past any transaction a filesystem will see (one every 30 s for 30,000 years). */
 const NO_TRANSACTION_YET = 10 ** 12;
@@ -152,23 +156,16 @@ export class Btrfs {
     const failed = new Map<string, Error>();
     const targets = new Set<string>();
     const unique = [...new Set(paths.map((path) => resolve(path)))];
-    // CHECK_GROUP checks at a time through the thread pool: one after another, 2,000 paths
-    // made 4,000 round trips in a row (lstat, statfs), 2.2 s of a purge at load 8.
-    for (let start = 0; start < unique.length; start += CHECK_GROUP) {
-      const group = unique.slice(start, start + CHECK_GROUP);
-      const errors = await Promise.all(
-        group.map((target) =>
-          this.#requireSubvolume(target).then(
-            () => undefined,
-            (error: unknown) => error as Error,
-          ),
-        ),
-      );
-      for (const [index, target] of group.entries()) {
-        const error = errors[index];
-        if (error === undefined) targets.add(target);
-        else failed.set(target, error);
-      }
+    // Without mountinfo, every path is asked on its own (as if each were a mount point).
+    const mountPoints = await readMounts().then(
+      (mounts) => new Set(mounts.map((mount) => mount.mountPoint)),
+      () => new Set(unique),
+    );
+    const errors = await checkSubvolumes(unique, mountPoints, CHECK_GROUP);
+    for (const [index, target] of unique.entries()) {
+      const error = errors[index];
+      if (error === undefined) targets.add(target);
+      else failed.set(target, error);
     }
     for (const chunk of argumentBatches([...targets], DELETE_LIMITS)) {
       let failure: CommandFailure | Error | undefined;

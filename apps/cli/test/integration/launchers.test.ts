@@ -1,5 +1,6 @@
-// Every way the daemon is started in production ends in a node process carrying the V8 flags of
-// bin.js's first line (the daemon's RSS at 10,000 volumes depends on it): the managed plugin's
+// Every way the daemon is started in production ends in a node process carrying the V8 flags and
+// the environment of bin.js's first line (the daemon's RSS at 10,000 volumes and its Docker
+// calls' latency during a purge depend on them): the managed plugin's
 // symlink, the wrapper scripts/setup.sh installs, the systemd unit running that wrapper, and
 // the wrapper deploy/README.md writes by hand. Each is built from the repository's own text.
 import { mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
@@ -11,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, startDaemonFixture } from './daemon.js';
 
 const REPO = resolve(dirname(BIN), '../../..');
-const FLAGS = ['--max-semi-space-size=1', '--optimize-for-size', '--single-threaded'];
+const FLAGS = ['--max-semi-space-size=1', '--optimize-for-size', '--v8-pool-size=1'];
+const ENV = ['UV_THREADPOOL_SIZE=16'];
 const INSTALLED = '/usr/local/bin/buttervolume';
 let scratch: string;
 
@@ -41,10 +43,15 @@ async function setupWrapper(): Promise<string> {
   return executable('setup-wrapper', `${body!.replaceAll('$repo', REPO).replaceAll('\\$', '$')}\n`);
 }
 
-/** Starts the daemon with `command`, returns the argv of the process that serves the socket. */
+/**
+ * Starts the daemon with `command`, checks that the process serving the socket has ENV, and
+ * returns its argv.
+ */
 async function daemonArgv(command: readonly [string, ...string[]]): Promise<string[]> {
   const daemon = await startDaemonFixture({ command });
   try {
+    const environ = await readFile(`/proc/${daemon.pid}/environ`, 'utf8');
+    expect(environ.split('\0')).toEqual(expect.arrayContaining(ENV));
     const cmdline = await readFile(`/proc/${daemon.pid}/cmdline`, 'utf8');
     return cmdline.split('\0').filter(Boolean);
   } finally {
@@ -58,10 +65,10 @@ function expectFlagged(argv: string[]): void {
   expect(argv.slice(argv.indexOf(BIN))).toEqual([BIN, 'run']);
 }
 
-describe("the daemon carries bin.js's first-line V8 flags from every launcher", () => {
-  it('bin.js is executed by node with the flags (shebang)', async () => {
+describe("the daemon carries bin.js's first-line V8 flags and environment from every launcher", () => {
+  it('bin.js is executed by node with the flags and environment (shebang)', async () => {
     const first = (await readFile(BIN, 'utf8')).split('\n', 1)[0];
-    expect(first).toBe(`#!/usr/bin/env -S node ${FLAGS.join(' ')}`);
+    expect(first).toBe(`#!/usr/bin/env -S ${ENV.join(' ')} node ${FLAGS.join(' ')}`);
   });
 
   it('the managed plugin: its entrypoint runs the symlink to bin.js', async () => {

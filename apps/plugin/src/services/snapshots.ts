@@ -62,6 +62,7 @@ export class SnapshotService {
   #parsed: ParsedNames = new Map();
   // Parsing 100,000 names costs tens of ms: once per listing, not per status call or scrape.
   readonly #summaries = new WeakMap<SnapshotIndex, Map<string, SnapshotSummary>>();
+  readonly #counts = new WeakMap<SnapshotIndex, Map<string, number>>();
   /** Names chosen by snapshots still being taken. */
   readonly #taking = new Set<string>();
 
@@ -79,8 +80,21 @@ export class SnapshotService {
   async count(volume: VolumeName): Promise<number> {
     // A figure for Get: our own snapshots and purges count at once (DirCache.patch); one made
     // behind our back may lag a re-read held up by a purge's deletes (DirCache.recent).
-    const entries = (await this.#index.recent()).byVolume.get(volume) ?? [];
-    return entries.filter((name) => this.#isSnapshot(name)).length;
+    // Counted once per listing: a Get of a volume with 2,000 snapshots during its purge looked
+    // each of them up again, on the event loop every Docker call waits for.
+    const index = await this.#index.recent();
+    let counts = this.#counts.get(index);
+    if (counts === undefined) {
+      counts = new Map();
+      this.#counts.set(index, counts);
+    }
+    let count = counts.get(volume);
+    if (count === undefined) {
+      count = 0;
+      for (const name of index.byVolume.get(volume) ?? []) if (this.#isSnapshot(name)) count++;
+      counts.set(volume, count);
+    }
+    return count;
   }
 
   /** Count and newest time per volume, from the cached listing (one stat when unchanged). */

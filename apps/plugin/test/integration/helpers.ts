@@ -176,13 +176,13 @@ export interface DaemonProcess {
  */
 export async function spawnDaemon(
   env: Record<string, string>,
-  options: { uid?: number; gid?: number; preload?: string } = {},
+  options: { uid?: number; gid?: number; preload?: string; nodeFlags?: string[] } = {},
 ): Promise<DaemonProcess> {
   const socket = env.BUTTERVOLUME_SOCKET;
   if (socket === undefined) throw new Error('spawnDaemon needs BUTTERVOLUME_SOCKET');
-  const { preload, ...ids } = options;
+  const { preload, nodeFlags = [], ...ids } = options;
   const preloads = preload === undefined ? [] : ['--import', preload];
-  const child = execa(process.execPath, ['--import', 'tsx', ...preloads, MAIN], {
+  const child = execa(process.execPath, [...nodeFlags, '--import', 'tsx', ...preloads, MAIN], {
     env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...env },
     extendEnv: false,
     reject: false,

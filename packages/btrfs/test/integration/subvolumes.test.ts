@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLoopBtrfs, type LoopBtrfs, requireRealEnvironment } from '@buttervolume/test-utils';
 import { execa } from 'execa';
@@ -421,6 +422,35 @@ describe('typed errors', () => {
     } finally {
       await execa('btrfs', ['subvolume', 'set-default', '5', fs.mountPoint]);
     }
+  });
+
+  it("checks a path that is a mount point on its own filesystem, not on its folder's", async () => {
+    // Paths that are no mount point share their folder's statfs (one per folder): a subvolume
+    // bind-mounted into a tmpfs folder is a btrfs subvolume root all the same, so it reaches
+    // btrfs, which refuses to delete it there; the subvolume behind it is untouched.
+    const dir = await scratch();
+    const vol = join(dir, 'vol');
+    await btrfs.createSubvolume(vol);
+    await writeFile(join(vol, 'data'), 'kept');
+    const outside = await mkdtemp(join(tmpdir(), 'bv-tmpfs-'));
+    const point = join(outside, 'mounted');
+    await execa('mount', ['-t', 'tmpfs', 'none', outside]);
+    try {
+      await mkdir(point);
+      await execa('mount', ['--bind', vol, point]);
+      try {
+        const result = await btrfs.deleteSubvolumes([point]);
+        expect(result.deleted).toEqual([]);
+        expect(result.failed[0]?.error).not.toBeInstanceOf(NotASubvolumeError);
+        expect(result.failed[0]?.error).toBeInstanceOf(BtrfsError);
+      } finally {
+        await execa('umount', [point]);
+      }
+    } finally {
+      await execa('umount', [outside]);
+      await rm(outside, { recursive: true, force: true });
+    }
+    expect(await readFile(join(vol, 'data'), 'utf8')).toBe('kept');
   });
 
   it('a batch whose btrfs cannot start deletes nothing and says why for every path', async () => {
