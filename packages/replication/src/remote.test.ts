@@ -45,7 +45,7 @@ const withoutCount = (stdout: string) =>
 
 describe('the receiving session', () => {
   it('is fixed text: paths and the btrfs binary only arrive as positional parameters', () => {
-    expect(receiveCommand('/usr/bin/btrfs', '/s/v@1', '/s')).toEqual([
+    expect(receiveCommand('/usr/bin/btrfs', '/s/v@1', '/s', 'id-1')).toEqual([
       'sh',
       '-c',
       RECEIVE_SCRIPT,
@@ -53,7 +53,10 @@ describe('the receiving session', () => {
       '/s/v@1',
       '/s',
       '/usr/bin/btrfs',
+      'id-1',
     ]);
+    const [a, b] = [receiveCommand('b', '/s/v@1', '/s'), receiveCommand('b', '/s/v@1', '/s')];
+    expect(a.at(-1)).not.toBe(b.at(-1));
     expect(RECEIVE_SCRIPT).not.toContain('/s');
     expect(RECEIVE_SCRIPT).not.toContain("'");
     expect(RECEIVE_SCRIPT).not.toContain('\n');
@@ -96,6 +99,48 @@ describe('the receiving session', () => {
     expect(result.exitCode).toBe(0);
     expect(withoutCount(result.stdout)).toBe(`${RECEIVE_STARTED}\nreceive -- ${dir}`);
     expect(result.stdout).not.toContain(ALREADY_RECEIVED);
+  });
+
+  // A stand-in whose receive creates the target and fails, as a cut stream leaves it.
+  const cutReceive = [
+    'receive) mkdir "$3/v@1"; exit 1 ;;',
+    'property) echo ro=false ;;',
+    'subvolume) rmdir "$4" ;;',
+  ].join('\n');
+
+  it('a receive that fails deletes the writable subvolume it left, and exits with its code', async () => {
+    const dir = await tempDir('bv-recv-');
+    const target = join(dir, 'v@1');
+    const standIn = await btrfsStandIn(dir, cutReceive);
+    const line = remoteCommand(receiveCommand(standIn, target, dir));
+    const result = await execa('sh', ['-c', line], { reject: false, stdin: 'ignore' });
+    expect(result.exitCode).toBe(1);
+    expect(existsSync(target)).toBe(false);
+    expect(await calls(dir)).toEqual([
+      `receive -- ${dir}`,
+      `property get -ts -- ${target} ro`,
+      `subvolume delete -- ${target}`,
+    ]);
+  });
+
+  it('a receive that fails leaves the target alone while another session receives there', async () => {
+    const dir = await tempDir('bv-recv-');
+    const target = join(dir, 'v@1');
+    const standIn = await btrfsStandIn(dir, cutReceive);
+    // A later attempt's session: its command line holds the word and the target, not our id.
+    const other = execa('sh', ['-c', `sleep 30; : ${RECEIVE_STARTED}`, 'sh', target], {
+      reject: false,
+    });
+    try {
+      const line = remoteCommand(receiveCommand(standIn, target, dir));
+      const result = await execa('sh', ['-c', line], { reject: false, stdin: 'ignore' });
+      expect(result.exitCode).toBe(1);
+      expect(existsSync(target)).toBe(true);
+      expect(await calls(dir)).toEqual([`receive -- ${dir}`]);
+    } finally {
+      other.kill('SIGKILL');
+      await other;
+    }
   });
 
   it('a flag query that fails stops before any delete or receive, with its own exit code', async () => {

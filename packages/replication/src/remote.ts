@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { COMPRESSED_SEND_ARGS, parseProgsVersion } from '@buttervolume/btrfs';
 import { interrupted, type StageResult, startPipeline } from '@buttervolume/spawner';
 import {
@@ -95,13 +96,18 @@ const GONE = 'gone() { ! [ -e "$t" ] && ! [ -L "$t" ]; }';
  * A target that vanishes between the steps is absent, not a failure. One line, `;`-joined: the
  * remote login shell only has to pass a single-quoted word on to `sh -c`.
  *
+ * A receive that fails (the stream cut by a cancel, a lost link, a full disk) deletes the
+ * writable subvolume it left before the session ends, unless another session (a retry, known
+ * by another session id, $4) receives there by now: a clean-up from the sending side may come
+ * before this session started on the host (cancelled on its first bytes) or not get through.
+ *
  * The stream is counted here, by `dd` in front of `btrfs receive`, rather than on the sending
  * host: there it was one more process copying every byte between `btrfs send` and ssh, on the
  * host whose CPU the send competes for. dd's closing statistics go to stdout (fd 3 is the
  * session's stdout), so stderr stays receive's own for error messages.
  */
 export const RECEIVE_SCRIPT = [
-  't=$1 d=$2 b=$3',
+  't=$1 d=$2 b=$3 s=$4',
   GONE,
   `if ! gone; then if ro=$("$b" property get -ts -- "$t" ro </dev/null); then :; elif gone; then ro=; else exit ${CHECK_FAILED}; fi`,
   `if [ "$ro" = ro=true ]; then echo ${ALREADY_RECEIVED}; exit 0; fi`,
@@ -109,6 +115,14 @@ export const RECEIVE_SCRIPT = [
   `echo ${RECEIVE_STARTED}`,
   'exec 3>&1',
   'dd bs=1M 2>&3 3>&- | "$b" receive -- "$d" 3>&-',
+  'r=$?',
+  // Another receiving session of the target: a command line with the word and the target but
+  // not this session's id (which this session's own subshells carry).
+  `others() { for f in $(grep -laF -- ${RECEIVE_STARTED} /proc/[0-9]*/cmdline 2>/dev/null); do grep -qaF -- "$t" "$f" 2>/dev/null && ! grep -qaF -- "$s" "$f" 2>/dev/null && return 0; done; return 1; }`,
+  // A cut stream left the target writable: remove it here, silently (stdout and stderr may be
+  // gone with the connection), unless a later attempt is receiving there by now.
+  `if [ $r -ne 0 ] && ! gone && ! others && [ "$("$b" property get -ts -- "$t" ro </dev/null 2>/dev/null)" = ro=false ]; then "$b" subvolume delete -- "$t" </dev/null >/dev/null 2>&1; fi`,
+  'exit $r',
 ].join('; ');
 
 /**
@@ -133,9 +147,17 @@ export const CLEAN_SCRIPT = [
   `"$b" subvolume delete -- "$t" </dev/null >/dev/null || gone || exit ${DELETE_FAILED}`,
 ].join('; ');
 
-/** The remote argument array running RECEIVE_SCRIPT for `target` (a path inside `dir`). */
-export function receiveCommand(btrfsPath: string, target: string, dir: string): string[] {
-  return ['sh', '-c', RECEIVE_SCRIPT, 'sh', target, dir, btrfsPath];
+/**
+ * The remote argument array running RECEIVE_SCRIPT for `target` (a path inside `dir`), as the
+ * receiving session `session` (unique per attempt).
+ */
+export function receiveCommand(
+  btrfsPath: string,
+  target: string,
+  dir: string,
+  session: string = randomUUID(),
+): string[] {
+  return ['sh', '-c', RECEIVE_SCRIPT, 'sh', target, dir, btrfsPath, session];
 }
 
 /** The remote argument array running CLEAN_SCRIPT for `target`. */

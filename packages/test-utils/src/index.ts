@@ -23,4 +23,4 @@ export { createHostB, type HostB } from './host-b.js';
 export { createLoopBtrfs, type LoopBtrfs, withLoopBtrfs } from './loop-btrfs.js';
 export { freeLoopbackPort, type PrometheusServer, startPrometheus } from './prometheus.js';
 export { createSwarm, type NodeProcess, type Swarm, type SwarmNode } from './swarm.js';
-export { until } from './wait.js';
+export { until, untilNoProcessMentions } from './wait.js';

@@ -2,7 +2,12 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHostB, type HostB, requireRealEnvironment } from '@buttervolume/test-utils';
+import {
+  createHostB,
+  type HostB,
+  requireRealEnvironment,
+  untilNoProcessMentions,
+} from '@buttervolume/test-utils';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Daemon, silentLogger, startDaemon } from '../../src/index.js';
@@ -81,6 +86,9 @@ describe('Send and Sync when the client or the peer misbehaves (real host B, rea
     await waitFor(async () => (await transfers()).some((t) => t.Bytes > 2 * MiB));
     req.destroy();
     await waitFor(async () => (await transfers()).length === 0);
+    // B's receiving session may start after the cancel (its ssh was on the way) and then
+    // removes what it received itself: nothing may be left once it is over.
+    await untilNoProcessMentions(join(fx.snapshotsPath, snapshot));
 
     const { stdout } = await execa('ps', ['-eo', 'args']);
     expect(stdout).not.toContain(`send -- ${join(fx.snapshotsPath, snapshot)}`);
