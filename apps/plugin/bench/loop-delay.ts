@@ -51,7 +51,6 @@ if (file) {
       into.ms += pauses.ms;
       into.max = Math.max(into.max, pauses.max);
     }
-    gc = {};
   };
   let session: Session | undefined;
   let stretch = 0;

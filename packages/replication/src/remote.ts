@@ -83,6 +83,14 @@ const CHECK_FAILED = 102;
 const DELETE_FAILED = 103;
 /** Shell function of the remote scripts: nothing (not even a dangling link) at $t. */
 const GONE = 'gone() { ! [ -e "$t" ] && ! [ -L "$t" ]; }';
+/**
+ * Shell function of the remote scripts: a receiving session of $t runs, other than session $s
+ * ($s empty: any). A receiving session is a process whose command line holds both the word $w
+ * (RECEIVE_STARTED, inside RECEIVE_SCRIPT) and the target, and its id (which its own subshells
+ * carry too); one grep reads every command line.
+ */
+const RECEIVING =
+  'receiving() { for f in $(grep -laF -- "$w" /proc/[0-9]*/cmdline 2>/dev/null); do grep -qaF -- "$t" "$f" 2>/dev/null && { [ -z "$s" ] || ! grep -qaF -- "$s" "$f" 2>/dev/null; } && return 0; done; return 1; }';
 
 /**
  * The receiving side of a send as one remote session, so the check costs no session of its own
@@ -116,12 +124,11 @@ export const RECEIVE_SCRIPT = [
   'exec 3>&1',
   'dd bs=1M 2>&3 3>&- | "$b" receive -- "$d" 3>&-',
   'r=$?',
-  // Another receiving session of the target: a command line with the word and the target but
-  // not this session's id (which this session's own subshells carry).
-  `others() { for f in $(grep -laF -- ${RECEIVE_STARTED} /proc/[0-9]*/cmdline 2>/dev/null); do grep -qaF -- "$t" "$f" 2>/dev/null && ! grep -qaF -- "$s" "$f" 2>/dev/null && return 0; done; return 1; }`,
+  `w=${RECEIVE_STARTED}`,
+  RECEIVING,
   // A cut stream left the target writable: remove it here, silently (stdout and stderr may be
   // gone with the connection), unless a later attempt is receiving there by now.
-  `if [ $r -ne 0 ] && ! gone && ! others && [ "$("$b" property get -ts -- "$t" ro </dev/null 2>/dev/null)" = ro=false ]; then "$b" subvolume delete -- "$t" </dev/null >/dev/null 2>&1; fi`,
+  `if [ $r -ne 0 ] && ! gone && ! receiving && [ "$("$b" property get -ts -- "$t" ro </dev/null 2>/dev/null)" = ro=false ]; then "$b" subvolume delete -- "$t" </dev/null >/dev/null 2>&1; fi`,
   'exit $r',
 ].join('; ');
 
@@ -131,16 +138,15 @@ export const RECEIVE_SCRIPT = [
  * late, after another send finished there, cannot take it away; nothing there is fine too.
  * It first waits (up to 10 s) for the receiving session of that target to end: cancelled on
  * its first bytes, that session may not have created the subvolume yet, and would once the
- * clean-up had found nothing. A receiving session is a process whose command line holds both
- * RECEIVE_STARTED (inside RECEIVE_SCRIPT) and the target; one grep reads every command line.
+ * clean-up had found nothing (see RECEIVING).
  */
 export const CLEAN_SCRIPT = [
-  't=$1 b=$2',
+  't=$1 b=$2 s=',
   GONE,
   // The word is put together at run time: written whole, this session would find itself.
   `w=${RECEIVE_STARTED.slice(0, -3)}; w=\${w}${RECEIVE_STARTED.slice(-3)}`,
-  'busy() { for f in $(grep -laF -- "$w" /proc/[0-9]*/cmdline 2>/dev/null); do grep -qaF -- "$t" "$f" 2>/dev/null && return 0; done; return 1; }',
-  'n=0; while busy && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done',
+  RECEIVING,
+  'n=0; while receiving && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done',
   'if gone; then exit 0; fi',
   `if ro=$("$b" property get -ts -- "$t" ro </dev/null); then :; elif gone; then exit 0; else exit ${CHECK_FAILED}; fi`,
   'if [ "$ro" = ro=true ]; then exit 0; fi',
