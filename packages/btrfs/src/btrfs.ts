@@ -1,7 +1,8 @@
 import { type BigIntStats, constants } from 'node:fs';
 import { access, realpath, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { argumentBatches } from './batches.js';
+import { lstatPaths } from '@buttervolume/spawner';
+import { argumentBatches, resolved } from './batches.js';
 import {
   AlreadyExistsError,
   BtrfsCommandError,
@@ -155,13 +156,17 @@ export class Btrfs {
   async deleteSubvolumes(paths: readonly string[]): Promise<DeleteSubvolumesResult> {
     const failed = new Map<string, Error>();
     const targets = new Set<string>();
-    const unique = [...new Set(paths.map((path) => resolve(path)))];
+    const absolute = paths.map(resolved);
+    const unique = [...new Set(absolute)];
     // Without mountinfo, every path is asked on its own (as if each were a mount point).
     const mountPoints = await readMounts().then(
       (mounts) => new Set(mounts.map((mount) => mount.mountPoint)),
       () => new Set(unique),
     );
-    const errors = await checkSubvolumes(unique, mountPoints, CHECK_GROUP);
+    // The spawner makes the lstat calls (see lstatPaths); should it die meanwhile, this
+    // process asks the disk itself.
+    const lstats = await lstatPaths(unique).catch(() => undefined);
+    const errors = await checkSubvolumes(unique, mountPoints, CHECK_GROUP, lstats);
     for (const [index, target] of unique.entries()) {
       const error = errors[index];
       if (error === undefined) targets.add(target);
@@ -194,8 +199,8 @@ export class Btrfs {
     }
     const result: DeleteSubvolumesResult = { deleted: [], failed: [] };
     const seen = new Set<string>();
-    for (const path of paths) {
-      const target = resolve(path);
+    for (const [index, path] of paths.entries()) {
+      const target = absolute[index]!;
       if (seen.has(target)) continue;
       seen.add(target);
       const error = failed.get(target);

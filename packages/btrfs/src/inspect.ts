@@ -6,7 +6,7 @@
 // delete` runs (a purge) statfs can wait in the kernel for tens of milliseconds, as can a
 // lookup in a folder a delete holds; on the event loop that wait stalled every other call.
 import type { BigIntStats, Stats } from 'node:fs';
-import { lstatSync, statfsSync } from 'node:fs';
+import { constants, lstatSync, statfsSync } from 'node:fs';
 import { lstat, readdir, statfs } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { NoSuchPathError, NotASubvolumeError } from './errors.js';
@@ -82,45 +82,72 @@ export async function isSubvolume(path: string): Promise<boolean> {
   }
 }
 
+/** An lstat as @buttervolume/spawner's lstatPaths answers it: enough to tell a subvolume root. */
+export type PathStat = { ino: number; mode: number; error?: undefined } | { error: Error };
+
 /**
  * Why each of `paths` (absolute) is not a subvolume root on btrfs (NoSuchPathError,
- * NotASubvolumeError, or what lstat threw), undefined for those that are. One lstat per path,
- * `group` at a time through the thread pool, and one statfs per folder instead of per path: a
- * path that is no mount point is on its folder's filesystem (`mountPoints`, from mountinfo; a
- * purge of 2,000 snapshots made 4,000 round trips, and Docker's calls queued behind them).
+ * NotASubvolumeError, or what lstat threw), undefined for those that are. `lstats`, when given,
+ * are the paths' lstat answers, in order (made by the spawner process); without them this
+ * process makes one lstat per path, `group` at a time through the thread pool. Then one statfs
+ * per folder instead of per path: a path that is no mount point is on its folder's filesystem
+ * (`mountPoints`, from mountinfo; a purge of 2,000 snapshots made 4,000 round trips, and
+ * Docker's calls queued behind them).
  */
 export async function checkSubvolumes(
   paths: readonly string[],
   mountPoints: ReadonlySet<string>,
   group: number,
+  lstats?: readonly PathStat[],
 ): Promise<(Error | undefined)[]> {
-  const onBtrfs = new Map<string, Promise<boolean>>();
-  const check = async (path: string): Promise<Error | undefined> => {
-    let stats: Stats | undefined;
-    try {
-      stats = await lstatOrUndefined(path);
-    } catch (error) {
-      return error as Error;
-    }
-    if (stats === undefined) return new NoSuchPathError(path);
-    if (!looksLikeSubvolumeRoot(stats)) return new NotASubvolumeError(path);
-    const answering = mountPoints.has(path) ? path : dirname(path);
-    let btrfs = onBtrfs.get(answering);
-    if (btrfs === undefined) {
-      btrfs = isBtrfs(answering);
-      onBtrfs.set(answering, btrfs);
-    }
-    try {
-      return (await btrfs) ? undefined : new NotASubvolumeError(path);
-    } catch (error) {
-      return error as Error;
-    }
-  };
+  const stats = lstats ?? (await lstatInGroups(paths, group));
   const errors: (Error | undefined)[] = [];
-  for (let start = 0; start < paths.length; start += group) {
-    errors.push(...(await Promise.all(paths.slice(start, start + group).map(check))));
+  // The filesystem a root-looking path is on is asked of the folder that answers for it.
+  const answering = new Map<number, string>();
+  for (const [index, path] of paths.entries()) {
+    const stat = stats[index];
+    if (stat === undefined) throw new Error(`no lstat answer for ${path}`);
+    if (stat.error !== undefined) {
+      errors.push(isMissing(stat.error) ? new NoSuchPathError(path) : stat.error);
+    } else if (
+      (stat.mode & constants.S_IFMT) !== constants.S_IFDIR ||
+      stat.ino !== SUBVOLUME_ROOT_INODE
+    ) {
+      errors.push(new NotASubvolumeError(path));
+    } else {
+      errors.push(undefined);
+      answering.set(index, mountPoints.has(path) ? path : dirname(path));
+    }
+  }
+  const folders = [...new Set(answering.values())];
+  const onBtrfs = new Map<string, boolean | Error>();
+  for (let start = 0; start < folders.length; start += group) {
+    const slice = folders.slice(start, start + group);
+    const answers = await Promise.all(
+      slice.map((folder) => isBtrfs(folder).catch((error: unknown) => error as Error)),
+    );
+    for (const [at, folder] of slice.entries()) onBtrfs.set(folder, answers[at]!);
+  }
+  for (const [index, folder] of answering) {
+    const btrfs = onBtrfs.get(folder);
+    if (btrfs instanceof Error) errors[index] = btrfs;
+    else if (!btrfs) errors[index] = new NotASubvolumeError(paths[index]!);
   }
   return errors;
+}
+
+/** lstat of each path in this process, `group` at a time through the thread pool. */
+async function lstatInGroups(paths: readonly string[], group: number): Promise<PathStat[]> {
+  const stat = (path: string): Promise<PathStat> =>
+    lstat(path).then(
+      ({ ino, mode }) => ({ ino, mode }),
+      (error: unknown) => ({ error: error as Error }),
+    );
+  const stats: PathStat[] = [];
+  for (let start = 0; start < paths.length; start += group) {
+    stats.push(...(await Promise.all(paths.slice(start, start + group).map(stat))));
+  }
+  return stats;
 }
 
 /**

@@ -1,9 +1,16 @@
-import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { constants, existsSync, lstatSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCommand, SpawnerExitedError, spawnerPid, startSpawner, stopSpawner } from './client.js';
+import {
+  lstatPaths,
+  runCommand,
+  SpawnerExitedError,
+  spawnerPid,
+  startSpawner,
+  stopSpawner,
+} from './client.js';
 import { allEnded, startTimeSync } from './proc.js';
 
 afterAll(() => stopSpawner());
@@ -123,6 +130,67 @@ describe('runCommand', () => {
     const next = await runCommand('true', []);
     expect(next.exitCode).toBe(0);
     expect(spawnerPid()).not.toBe(first);
+  });
+});
+
+describe('lstatPaths', () => {
+  it('answers each path in order: inode and mode, or the error lstat gave (links not followed)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bv-spawner-lstat-'));
+    try {
+      const hostile = join(dir, '$(touch x) \'"\n-rf');
+      await mkdir(join(dir, 'folder'));
+      await writeFile(join(dir, 'file'), '');
+      await writeFile(hostile, '');
+      await symlink(join(dir, 'folder'), join(dir, 'link'));
+      const paths = ['folder', 'file', 'link', 'missing', 'file/below'].map((name) =>
+        join(dir, name),
+      );
+      const answers = await lstatPaths([...paths, hostile]);
+      const kinds = answers.map((answer) =>
+        answer.error === undefined ? answer.mode & constants.S_IFMT : answer.error.code,
+      );
+      expect(kinds).toEqual([
+        constants.S_IFDIR,
+        constants.S_IFREG,
+        constants.S_IFLNK,
+        'ENOENT',
+        'ENOTDIR',
+        constants.S_IFREG,
+      ]);
+      expect(answers[0]).toEqual({
+        ino: lstatSync(paths[0]!).ino,
+        mode: lstatSync(paths[0]!).mode,
+      });
+      expect(answers[3]?.error?.message).toContain(paths[3]);
+      expect(await lstatPaths([])).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('makes its calls in the spawner process, and keeps the order of thousands of paths', async () => {
+    // /proc/self is the process asking: only the spawner has a thread numbered with its pid.
+    const pid = startSpawner()!;
+    const [mine] = await lstatPaths([`/proc/self/task/${pid}`]);
+    expect(mine?.error).toBeUndefined();
+    expect(existsSync(`/proc/self/task/${pid}`)).toBe(false);
+    const paths = Array.from({ length: 3000 }, (_, i) =>
+      i % 3 === 2 ? `/nonexistent-${i}` : i % 3 ? '/proc' : '/',
+    );
+    const answers = await lstatPaths(paths);
+    expect(
+      answers.map((answer) => (answer.error === undefined ? answer.ino : answer.error.code)),
+    ).toEqual(
+      paths.map((path) => (path.startsWith('/nonexistent') ? 'ENOENT' : lstatSync(path).ino)),
+    );
+  });
+
+  it('fails with SpawnerExitedError when the spawner dies before answering', async () => {
+    const pid = startSpawner()!;
+    const answers = lstatPaths(Array.from({ length: 50_000 }, (_, i) => `/proc/self/task/${i}`));
+    process.kill(pid, 'SIGKILL');
+    await expect(answers).rejects.toBeInstanceOf(SpawnerExitedError);
+    expect((await lstatPaths(['/']))[0]?.error).toBeUndefined();
   });
 });
 

@@ -5,6 +5,7 @@ import { signalIfSame } from './proc.js';
 import type {
   DoneMessage,
   EndedMessage,
+  LstatMessage,
   PipelineMessage,
   Reply,
   RunMessage,
@@ -81,6 +82,14 @@ export interface PipelineOptions extends Bounds {
    */
   bytesPerSec?: number | undefined;
 }
+
+/**
+ * One path's lstat(2): the inode number and mode (enough to tell a directory, a symlink, a
+ * subvolume root), or the error lstat gave (its `code`: ENOENT, ENOTDIR, EACCES, ELOOP…).
+ */
+export type PathStat =
+  | { ino: number; mode: number; error?: undefined }
+  | { error: NodeJS.ErrnoException };
 
 /** How one stage of a pipeline ended. */
 export interface StageResult {
@@ -293,6 +302,35 @@ class Spawner {
     return running;
   }
 
+  lstat(paths: readonly string[]): Promise<PathStat[]> {
+    if (paths.length === 0) return Promise.resolve([]);
+    const child = this.#ensure();
+    const id = this.#nextId++;
+    const message: LstatMessage = { type: 'lstat', id, paths: [...paths] };
+    return new Promise<PathStat[]>((resolve, reject) => {
+      this.#pending.set(id, {
+        command: ['lstat', `(${paths.length} paths)`],
+        child,
+        processes: [],
+        reply: (reply) => {
+          if (reply.type !== 'lstats') return false;
+          resolve(
+            reply.entries.map((entry): PathStat => {
+              if ('ino' in entry) return entry;
+              const error: NodeJS.ErrnoException = new Error(entry.message);
+              if (entry.code !== null) error.code = entry.code;
+              return { error };
+            }),
+          );
+          return true;
+        },
+        reject,
+      });
+      this.#hold(true);
+      child.send(message);
+    });
+  }
+
   #kill(child: ChildProcess, id: number): void {
     if (child.connected && this.#pending.has(id)) child.send({ type: 'kill', id });
   }
@@ -472,6 +510,16 @@ export function startPipeline(
   options: PipelineOptions = {},
 ): RunningPipeline {
   return spawner.pipeline(stages, options);
+}
+
+/**
+ * lstat(2) of each path, made by the spawner process: a purge's 2,000 pre-checks cost this
+ * process one message each way instead of 2,000 thread-pool round trips, their callbacks and
+ * their garbage, which delayed Docker's calls. An entry per path, in order; rejects only with
+ * SpawnerExitedError (or the error of a fork that could not start).
+ */
+export function lstatPaths(paths: readonly string[]): Promise<PathStat[]> {
+  return spawner.lstat(paths);
 }
 
 /** The spawner's pid, when it runs (for tests and the soak bench's RSS figures). */

@@ -42,7 +42,14 @@ export interface KillMessage {
   id: number;
 }
 
-export type Request = RunMessage | PipelineMessage | KillMessage;
+/** lstat(2) of each path, made in the spawner (see lstatPaths in client.ts). */
+export interface LstatMessage {
+  type: 'lstat';
+  id: number;
+  paths: string[];
+}
+
+export type Request = RunMessage | PipelineMessage | KillMessage | LstatMessage;
 
 export interface DoneMessage {
   type: 'done';
@@ -95,4 +102,14 @@ export interface EndedMessage {
   bytes: number | null;
 }
 
-export type Reply = DoneMessage | StartedMessage | StageMessage | EndedMessage;
+/** One path's lstat: its inode number and mode, or why there is none. */
+export type LstatEntry = { ino: number; mode: number } | { code: string | null; message: string };
+
+/** The answer to a LstatMessage, an entry per path in the order asked. */
+export interface LstatsMessage {
+  type: 'lstats';
+  id: number;
+  entries: LstatEntry[];
+}
+
+export type Reply = DoneMessage | StartedMessage | StageMessage | EndedMessage | LstatsMessage;

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { constants, existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { lstatPaths } from '@buttervolume/spawner';
 import { createLoopBtrfs, type LoopBtrfs, requireRealEnvironment } from '@buttervolume/test-utils';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +19,7 @@ import {
   NotBtrfsError,
   PermissionError,
 } from '../../src/index.js';
+import { checkSubvolumes } from '../../src/inspect.js';
 
 const btrfs = new Btrfs();
 let fs: LoopBtrfs;
@@ -370,7 +372,7 @@ describe('typed errors', () => {
 
   it('lets the event loop run while it checks thousands of paths', async () => {
     // The checks are synchronous syscalls (fast one by one): 2,000 of them in one go stalled
-    // every Docker call during a purge. Here none exists, so no process runs at all.
+    // every Docker call during a purge. Here none exists, so no delete process runs at all.
     const dir = await scratch();
     const paths = Array.from({ length: 2000 }, (_, i) => join(dir, `missing-${i}`));
     let turns = 0;
@@ -421,6 +423,40 @@ describe('typed errors', () => {
       expect(await btrfs.listSubvolumes(dir)).toEqual(['default', 'holder', 'vol']);
     } finally {
       await execa('btrfs', ['subvolume', 'set-default', '5', fs.mountPoint]);
+    }
+  });
+
+  it("answers alike from the spawner's lstat calls and from its own (should the spawner die)", async () => {
+    const dir = await scratch();
+    await btrfs.createSubvolume(join(dir, 'vol'));
+    await mkdir(join(dir, 'plain'));
+    await writeFile(join(dir, 'file'), '');
+    await symlink(join(dir, 'vol'), join(dir, 'link'));
+    const paths = ['vol', 'plain', 'file', 'link', 'missing', 'file/below'].map((name) =>
+      join(dir, name),
+    );
+    const expected = [
+      undefined,
+      NotASubvolumeError,
+      NotASubvolumeError,
+      NotASubvolumeError,
+      NoSuchPathError,
+      NoSuchPathError,
+    ];
+    const kinds = (errors: (Error | undefined)[]) => errors.map((error) => error?.constructor);
+    const own = await checkSubvolumes(paths, new Set(), 4);
+    const spawned = await checkSubvolumes(paths, new Set(), 4, await lstatPaths(paths));
+    expect(kinds(own)).toEqual(expected);
+    expect(kinds(spawned)).toEqual(expected);
+    // A btrfs subvolume seen through a folder on another filesystem is no subvolume of ours.
+    const other = await mkdtemp(join(tmpdir(), 'bv-not-btrfs-'));
+    try {
+      await mkdir(join(other, 'sub'));
+      const fake = [{ ino: 256, mode: constants.S_IFDIR | 0o755 }];
+      const [error] = await checkSubvolumes([join(other, 'sub')], new Set(), 4, fake);
+      expect(error).toBeInstanceOf(NotASubvolumeError);
+    } finally {
+      await rm(other, { recursive: true, force: true });
     }
   });
 
