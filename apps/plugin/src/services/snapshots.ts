@@ -24,6 +24,8 @@ import { pathExists } from './files.js';
 
 /** Names handled between two turns of the event loop in a long sweep (a purge's 2,000). */
 const YIELD_EVERY = 100;
+/** Entries of a listing handled between two turns of the event loop (map lookups, no parsing). */
+const INDEX_SLICE = 1000;
 
 export interface SnapshotIndex {
   /** Every entry of SNAPSHOTS_PATH, sorted: 3.x listed the folder as it is. */
@@ -90,8 +92,13 @@ export class SnapshotService {
     }
     let count = counts.get(volume);
     if (count === undefined) {
+      // Names not seen before (2,000 made since the last listing) are parsed here: in slices.
+      const names = index.byVolume.get(volume) ?? [];
       count = 0;
-      for (const name of index.byVolume.get(volume) ?? []) if (this.#isSnapshot(name)) count++;
+      for (let at = 0; at < names.length; at++) {
+        if (at % YIELD_EVERY === YIELD_EVERY - 1) await yieldToLoop();
+        if (this.#isSnapshot(names[at]!)) count++;
+      }
       counts.set(volume, count);
     }
     return count;
@@ -103,10 +110,12 @@ export class SnapshotService {
     let summaries = this.#summaries.get(index);
     if (summaries === undefined) {
       summaries = new Map();
+      let seen = 0;
       for (const [volume, names] of index.byVolume) {
         let count = 0;
         let newest: number | null = null;
         for (const name of names) {
+          if (++seen % YIELD_EVERY === 0) await yieldToLoop();
           const parsed = this.#parse(name);
           if (parsed === undefined || parsed.host !== undefined) continue;
           count++;
@@ -477,13 +486,16 @@ export class SnapshotService {
 
   async #readIndex(): Promise<SnapshotIndex> {
     const all = (await readdir(this.ctx.layout.snapshotsPath)).sort();
+    // Two passes over every entry (100,000 on a big host): in slices, Docker's calls between.
     const parsed: ParsedNames = new Map();
-    for (const name of all) {
+    for (const [at, name] of all.entries()) {
+      if (at % INDEX_SLICE === INDEX_SLICE - 1) await yieldToLoop();
       if (this.#parsed.has(name)) parsed.set(name, this.#parsed.get(name));
     }
     this.#parsed = parsed;
     const byVolume = new Map<string, string[]>();
-    for (const name of all) {
+    for (const [index, name] of all.entries()) {
+      if (index % INDEX_SLICE === INDEX_SLICE - 1) await yieldToLoop();
       const at = name.indexOf('@');
       if (at <= 0) continue;
       const volume = name.slice(0, at);

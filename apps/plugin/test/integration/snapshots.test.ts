@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { lstat, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Btrfs } from '@buttervolume/btrfs';
+import { VolumeName } from '@buttervolume/names';
 import { formatTimestamp } from '@buttervolume/retention';
 import { requireRealEnvironment } from '@buttervolume/test-utils';
 import { execa } from 'execa';
@@ -236,6 +238,46 @@ describe('snapshot endpoints (in process, real btrfs)', () => {
     for (const r of [raced[0]!, raced[2]!])
       expect(['', 'conc1: no such volume']).toContain(r.json.Err);
     await expect(lstat(join(fx.volumesPath, 'conc1'))).rejects.toThrow(/ENOENT/);
+  });
+
+  it('counts and summarises thousands of names seen for the first time in slices, the event loop turning between', async () => {
+    // Names only (plain folders): parsing 3,000 of them in one go held every Docker call.
+    const names = Array.from(
+      { length: 3000 },
+      (_, i) => `slices@2021-01-01T00:00:00.${String(i).padStart(6, '0')}`,
+    );
+    for (const name of names) await mkdir(join(fx.snapshotsPath, name));
+    try {
+      const { snapshots } = daemon.services;
+      // A listing taken past the cache's racy window is trusted: no re-read below.
+      await sleep(60);
+      await snapshots.list(); // the listing is read; its names are not parsed yet
+      const turning = async <T>(work: Promise<T>): Promise<[T, number]> => {
+        let turns = 0;
+        let done = false;
+        const tick = () => {
+          turns++;
+          if (!done) setImmediate(tick);
+        };
+        setImmediate(tick);
+        const value = await work.finally(() => {
+          done = true;
+        });
+        return [value, turns];
+      };
+      const [count, countTurns] = await turning(snapshots.count(VolumeName.parse('slices')));
+      expect(count).toBe(3000);
+      expect(countTurns).toBeGreaterThanOrEqual(10);
+      await rm(join(fx.snapshotsPath, names[0]!), { recursive: true });
+      await sleep(60);
+      await snapshots.list(); // a new listing, read before the summaries are asked
+      const [summaries, summaryTurns] = await turning(snapshots.summaries());
+      expect(summaries.get('slices')?.count).toBe(2999);
+      expect(summaryTurns).toBeGreaterThanOrEqual(10);
+    } finally {
+      for (const name of names)
+        await rm(join(fx.snapshotsPath, name), { recursive: true, force: true });
+    }
   });
 
   it('Get counts snapshots after restores and removals', async () => {
