@@ -92,13 +92,10 @@ export class SnapshotService {
     }
     let count = counts.get(volume);
     if (count === undefined) {
-      // Names not seen before (2,000 made since the last listing) are parsed here: in slices.
-      const names = index.byVolume.get(volume) ?? [];
+      // In one go, though names not seen before are parsed here: in slices (every 100), the
+      // Get waited behind the purge between them (p99 79 ms in purges of 2,000, 43 without).
       count = 0;
-      for (let at = 0; at < names.length; at++) {
-        if (at % YIELD_EVERY === YIELD_EVERY - 1) await yieldToLoop();
-        if (this.#isSnapshot(names[at]!)) count++;
-      }
+      for (const name of index.byVolume.get(volume) ?? []) if (this.#isSnapshot(name)) count++;
       counts.set(volume, count);
     }
     return count;

@@ -240,8 +240,9 @@ describe('snapshot endpoints (in process, real btrfs)', () => {
     await expect(lstat(join(fx.volumesPath, 'conc1'))).rejects.toThrow(/ENOENT/);
   });
 
-  it('counts and summarises thousands of names seen for the first time in slices, the event loop turning between', async () => {
-    // Names only (plain folders): parsing 3,000 of them in one go held every Docker call.
+  it('summarises thousands of snapshots in slices, the event loop turning between', async () => {
+    // Names only (plain folders). The health check's summaries (metrics, Status) went over
+    // every snapshot of every volume in one go, holding every Docker call meanwhile.
     const names = Array.from(
       { length: 3000 },
       (_, i) => `slices@2021-01-01T00:00:00.${String(i).padStart(6, '0')}`,
@@ -265,9 +266,7 @@ describe('snapshot endpoints (in process, real btrfs)', () => {
         });
         return [value, turns];
       };
-      const [count, countTurns] = await turning(snapshots.count(VolumeName.parse('slices')));
-      expect(count).toBe(3000);
-      expect(countTurns).toBeGreaterThanOrEqual(10);
+      expect(await snapshots.count(VolumeName.parse('slices'))).toBe(3000);
       await rm(join(fx.snapshotsPath, names[0]!), { recursive: true });
       await sleep(60);
       await snapshots.list(); // a new listing, read before the summaries are asked
