@@ -240,7 +240,7 @@ describe('snapshot endpoints (in process, real btrfs)', () => {
     await expect(lstat(join(fx.volumesPath, 'conc1'))).rejects.toThrow(/ENOENT/);
   });
 
-  it('summarises thousands of snapshots in slices, the event loop turning between', async () => {
+  it('parses and summarises thousands of new snapshots in slices, the event loop turning between', async () => {
     // Names only (plain folders). The health check's summaries (metrics, Status) went over
     // every snapshot of every volume in one go, holding every Docker call meanwhile.
     const names = Array.from(
@@ -252,7 +252,6 @@ describe('snapshot endpoints (in process, real btrfs)', () => {
       const { snapshots } = daemon.services;
       // A listing taken past the cache's racy window is trusted: no re-read below.
       await sleep(60);
-      await snapshots.list(); // the listing is read; its names are not parsed yet
       const turning = async <T>(work: Promise<T>): Promise<[T, number]> => {
         let turns = 0;
         let done = false;
@@ -266,6 +265,10 @@ describe('snapshot endpoints (in process, real btrfs)', () => {
         });
         return [value, turns];
       };
+      // The new names are parsed as the listing is read, 100 between two turns.
+      const [listed, listTurns] = await turning(snapshots.list());
+      expect(listed.filter((name) => name.startsWith('slices@'))).toHaveLength(3000);
+      expect(listTurns).toBeGreaterThanOrEqual(20);
       expect(await snapshots.count(VolumeName.parse('slices'))).toBe(3000);
       await rm(join(fx.snapshotsPath, names[0]!), { recursive: true });
       await sleep(60);
