@@ -1,5 +1,3 @@
-import { resolve } from 'node:path';
-
 /** Limits of one command line built from many arguments. */
 export interface BatchLimits {
   maxCount: number;
@@ -28,12 +26,4 @@ export function argumentBatches(args: readonly string[], limits: BatchLimits): s
   }
   if (batch.length > 0) batches.push(batch);
   return batches;
-}
-
-/** An absolute path with no empty, `.` or `..` segment and no trailing slash: resolve() keeps it. */
-const NORMAL_ABSOLUTE = /^(?:\/(?!\.\.?(?:\/|$))[^/]+)+$/;
-
-/** resolve(), without its cost for a path that is already absolute and normal (2,000 a purge). */
-export function resolved(path: string): string {
-  return NORMAL_ABSOLUTE.test(path) ? path : resolve(path);
 }

@@ -2,7 +2,7 @@ import { type BigIntStats, constants } from 'node:fs';
 import { access, realpath, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { lstatPaths } from '@buttervolume/spawner';
-import { argumentBatches, resolved } from './batches.js';
+import { argumentBatches } from './batches.js';
 import {
   AlreadyExistsError,
   BtrfsCommandError,
@@ -32,6 +32,7 @@ import {
   parseSubvolumeList,
   parseSubvolumeShow,
 } from './parse.js';
+import { resolved } from './paths.js';
 import { run, runTolerant } from './run.js';
 import { startReceive, startSend } from './streams.js';
 import type {

@@ -9,6 +9,7 @@ import type { BigIntStats, Stats } from 'node:fs';
 import { constants, lstatSync, statfsSync } from 'node:fs';
 import { lstat, readdir, statfs } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import type { PathStat } from '@buttervolume/spawner';
 import { NoSuchPathError, NotASubvolumeError } from './errors.js';
 
 /** statfs f_type of btrfs (BTRFS_SUPER_MAGIC, linux/magic.h). */
@@ -82,13 +83,10 @@ export async function isSubvolume(path: string): Promise<boolean> {
   }
 }
 
-/** An lstat as @buttervolume/spawner's lstatPaths answers it: enough to tell a subvolume root. */
-export type PathStat = { ino: number; mode: number; error?: undefined } | { error: Error };
-
 /**
  * Why each of `paths` (absolute) is not a subvolume root on btrfs (NoSuchPathError,
  * NotASubvolumeError, or what lstat threw), undefined for those that are. `lstats`, when given,
- * are the paths' lstat answers, in order (made by the spawner process); without them this
+ * are the paths' lstat answers, in order (the spawner's lstatPaths); without them this
  * process makes one lstat per path, `group` at a time through the thread pool. Then one statfs
  * per folder instead of per path: a path that is no mount point is on its folder's filesystem
  * (`mountPoints`, from mountinfo; a purge of 2,000 snapshots made 4,000 round trips, and
@@ -141,7 +139,7 @@ async function lstatInGroups(paths: readonly string[], group: number): Promise<P
   const stat = (path: string): Promise<PathStat> =>
     lstat(path).then(
       ({ ino, mode }) => ({ ino, mode }),
-      (error: unknown) => ({ error: error as Error }),
+      (error: unknown) => ({ error: error as NodeJS.ErrnoException }),
     );
   const stats: PathStat[] = [];
   for (let start = 0; start < paths.length; start += group) {
